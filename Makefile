@@ -1,0 +1,34 @@
+# valuecube: two commands on a fresh machine with Python 3.11
+#   make demo   set up .venv, run the main job on the bundled data
+#   make test   set up .venv (with dev extras), run the test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/valuecube segment --config configs/telco.yaml --input data/telco_churn.csv --output out/telco_segments.parquet
+	$(BIN)/valuecube segment --config configs/cdnow.yaml --input data/cdnow_master.txt --output out/cdnow_segments.parquet
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_fuzzy_scoring.py
+	$(BIN)/python benchmarks/bench_transaction_features.py
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,290 @@
+"""Dataset configuration: the input schema, the factors and the indicator tree.
+
+One YAML file per dataset (see ``configs/``) declares
+
+* ``input`` — the shape of the raw data (a customer table or a transaction
+  log), its columns with types and bounds, the id and label columns;
+* ``factors`` — how each per-customer factor is computed from the columns;
+* ``tree`` — the value cube's indicator tree: dimension → indicator →
+  factors, each node with an AHP comparison matrix (or direct weights) and
+  each factor with a direction (``benefit``: more is better, ``cost``: less
+  is better);
+* ``segmentation``, ``clv`` and ``lifecycle`` — the remaining settings.
+
+The schema is a set of pydantic models, so a malformed file fails with the
+path of the offending key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+DIMENSIONS = ("current_value", "potential_value", "relative_advantage")
+"""The three value dimensions, in the order of the score columns (CV, PV, RA)."""
+
+
+class ConfigError(ValueError):
+    """A dataset configuration file is missing, malformed or inconsistent."""
+
+
+def _ratio(value: object) -> float:
+    """Accept Saaty judgements written as numbers or as fractions like ``"1/3"``."""
+    if isinstance(value, str):
+        return float(Fraction(value.strip()))
+    return float(value)  # type: ignore[arg-type]
+
+
+Judgement = Annotated[float, BeforeValidator(_ratio)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """One raw input column: its type, allowed values and bounds."""
+
+    type: Literal["string", "int", "float", "category", "date"]
+    values: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    missing: float | str | None = Field(
+        default=None, description="Value that replaces a blank cell; blank is an error when unset."
+    )
+    format: str | None = Field(default=None, description="strptime format of a date column.")
+    required: bool = Field(default=True, description="Whether the column must be in the file.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if self.type == "category" and not self.values:
+            raise ValueError("a category column needs its allowed 'values'")
+        return self
+
+
+class InputSpec(_Strict):
+    """The raw data: a customer table (one row per customer) or a transaction log."""
+
+    shape: Literal["customer_table", "transaction_log"]
+    separator: str = Field(default=",", description="CSV separator; 'whitespace' for runs of blanks.")
+    id_column: str
+    label_column: str | None = None
+    label_positive: list[str] = Field(default_factory=lambda: ["Yes", "1", "True", "true"])
+    columns: dict[str, ColumnSpec]
+    date_column: str | None = None
+    quantity_column: str | None = None
+    amount_column: str | None = None
+    as_of: dt.date | None = None
+    window_start: dt.date | None = None
+    holdout_end: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> InputSpec:
+        for role in ("id_column", "label_column", "date_column", "quantity_column", "amount_column"):
+            name = getattr(self, role)
+            if name is not None and name not in self.columns:
+                raise ValueError(f"{role} {name!r} is not declared under 'columns'")
+        if self.shape == "transaction_log":
+            missing = [r for r in ("date_column", "quantity_column", "amount_column") if getattr(self, r) is None]
+            if missing:
+                raise ValueError(f"a transaction log needs {', '.join(missing)}")
+            if self.label_column is not None:
+                raise ValueError("a transaction log's labels come from its holdout window, not a label_column")
+        return self
+
+
+class FactorSpec(_Strict):
+    """How one per-customer factor is computed (exactly one of the four forms).
+
+    * ``column``: a numeric column as it is;
+    * ``column`` + ``map``: a categorical column mapped to numbers;
+    * ``count_of``: how many of ``columns`` equal ``value`` (e.g. services taken);
+    * ``expr``: an arithmetic expression over columns (``pandas.eval`` syntax).
+
+    Non-finite results (e.g. a division by zero) take ``fill``; without a fill
+    they are an error.
+    """
+
+    column: str | None = None
+    map: dict[str, float] | None = None
+    count_of: list[str] | None = None
+    value: str = "Yes"
+    expr: str | None = None
+    fill: float | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> FactorSpec:
+        forms = [self.column is not None, self.count_of is not None, self.expr is not None]
+        if sum(forms) != 1:
+            raise ValueError("give exactly one of 'column' (optionally with 'map'), 'count_of' or 'expr'")
+        if self.map is not None and self.column is None:
+            raise ValueError("'map' goes with 'column'")
+        return self
+
+
+class _Node(_Strict):
+    comparison: list[list[Judgement]] | None = Field(
+        default=None, description="AHP pairwise-comparison matrix over the children, in their order."
+    )
+    weights: list[float] | None = Field(default=None, description="Direct weights instead of a matrix.")
+
+    def _check_weights(self, n_children: int, where: str) -> None:
+        if self.comparison is not None and self.weights is not None:
+            raise ValueError(f"{where}: give 'comparison' or 'weights', not both")
+        given = self.comparison if self.comparison is not None else self.weights
+        if given is None:
+            if n_children > 1:
+                raise ValueError(f"{where}: {n_children} children need 'comparison' or 'weights'")
+            return
+        if len(given) != n_children:
+            raise ValueError(f"{where}: {len(given)} rows of weights for {n_children} children")
+
+
+class IndicatorSpec(_Node):
+    """A sub-indicator: its factors with their directions."""
+
+    factors: dict[str, Literal["benefit", "cost"]]
+
+    @model_validator(mode="after")
+    def _check(self) -> IndicatorSpec:
+        self._check_weights(len(self.factors), "indicator")
+        return self
+
+
+class DimensionSpec(_Node):
+    """A value dimension: its sub-indicators."""
+
+    indicators: dict[str, IndicatorSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> DimensionSpec:
+        self._check_weights(len(self.indicators), "dimension")
+        return self
+
+
+class TreeSpec(_Strict):
+    """The indicator tree of the three dimensions."""
+
+    current_value: DimensionSpec
+    potential_value: DimensionSpec
+    relative_advantage: DimensionSpec
+
+    def dimensions(self) -> dict[str, DimensionSpec]:
+        """The three dimensions in score order (CV, PV, RA)."""
+        return {name: getattr(self, name) for name in DIMENSIONS}
+
+    def factor_names(self) -> list[str]:
+        """Every factor the tree uses, in first-use order, without repeats."""
+        names: dict[str, None] = {}
+        for dim in self.dimensions().values():
+            for ind in dim.indicators.values():
+                names.update(dict.fromkeys(ind.factors))
+        return list(names)
+
+
+class SegmentationSpec(_Strict):
+    """How scores become segments."""
+
+    threshold: float = Field(default=5.0, ge=1.0, le=9.0)
+    operator: Literal["weighted_average", "zadeh"] = "weighted_average"
+    normalization: Literal["quantile", "minmax"] = "quantile"
+
+
+class ClvSpec(_Strict):
+    """Customer lifetime value: a deterministic model over factors, or BG/NBD for logs."""
+
+    method: Literal["revenue", "profit", "bgnbd"]
+    yearly_revenue: str | None = None
+    yearly_cost: str | None = None
+    years: int = Field(default=5, ge=1)
+    discount_rate: float = Field(default=0.09, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ClvSpec:
+        if self.method in ("revenue", "profit") and self.yearly_revenue is None:
+            raise ValueError(f"clv method {self.method!r} needs 'yearly_revenue' (a factor name)")
+        if self.method == "profit" and self.yearly_cost is None:
+            raise ValueError("clv method 'profit' needs 'yearly_cost' (a factor name)")
+        return self
+
+
+class LifecycleSpec(_Strict):
+    """Lifecycle stage from a tenure factor and a spend-trend factor."""
+
+    tenure: str
+    trend: str
+    new_below: float
+    growth_above: float = 0.05
+    decline_below: float = -0.05
+
+
+class BgNbdSpec(_Strict):
+    """BG/NBD + Gamma-Gamma settings for transaction logs."""
+
+    horizon_days: int = 273
+    time_unit_days: int = 7
+    penalizer: float = 0.001
+    clv_months: int = 12
+    monthly_discount_rate: float = 0.01
+
+
+class DatasetConfig(_Strict):
+    """A whole dataset configuration (one YAML file)."""
+
+    name: str
+    description: str = ""
+    input: InputSpec
+    factors: dict[str, FactorSpec]
+    tree: TreeSpec
+    segmentation: SegmentationSpec = SegmentationSpec()
+    clv: ClvSpec | None = None
+    lifecycle: LifecycleSpec | None = None
+    bgnbd: BgNbdSpec | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetConfig:
+        undefined = [f for f in self.tree.factor_names() if f not in self.factors]
+        if undefined:
+            raise ValueError(f"the tree uses factors not defined under 'factors': {undefined}")
+        refs = []
+        if self.clv is not None:
+            refs += [self.clv.yearly_revenue, self.clv.yearly_cost]
+        if self.lifecycle is not None:
+            refs += [self.lifecycle.tenure, self.lifecycle.trend]
+        unknown = [r for r in refs if r is not None and r not in self.factors]
+        if unknown:
+            raise ValueError(f"clv/lifecycle refer to undefined factors: {unknown}")
+        if self.clv is not None and self.clv.method == "bgnbd" and self.input.shape != "transaction_log":
+            raise ValueError("clv method 'bgnbd' needs a transaction log input")
+        return self
+
+
+def load_config(path: str | Path) -> DatasetConfig:
+    """Read and validate a dataset configuration file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or does not fit the schema; the
+        message names the file and the offending key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return DatasetConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: invalid configuration:\n{problems}") from exc

@@ -1,0 +1,88 @@
+"""The per-customer table: one row per customer, from either input shape.
+
+* A customer table is already one row per customer: the id becomes the
+  index and the label column (if any) becomes ``churn`` ∈ {0, 1}.
+* A transaction log is aggregated as of ``as_of`` into recency, frequency,
+  monetary and the other per-customer features (:mod:`features.transactions`);
+  with a holdout window it also yields the labels ``churn`` and
+  ``future_spend``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.config import InputSpec
+from features.inputs import ValidatedInput
+from features.transactions import customer_features, holdout_only_customers
+
+CUSTOMER_ID = "customer_id"
+LABEL_COLUMNS = ("churn", "future_spend", "future_purchases")
+
+
+@dataclass(frozen=True)
+class CustomerTable:
+    """Per-customer rows (index ``customer_id``) and how they were obtained.
+
+    ``excluded`` counts customers seen in a transaction log only after
+    ``as_of`` (not yet customers then, so not scored; reported, not dropped
+    silently).
+    """
+
+    table: pd.DataFrame
+    as_of: pd.Timestamp | None = None
+    excluded: int = 0
+
+    @property
+    def labels(self) -> pd.DataFrame:
+        """The label columns present (``churn``, ``future_spend``, …)."""
+        return self.table[[c for c in LABEL_COLUMNS if c in self.table.columns]]
+
+
+def _timestamp(value: dt.date | str | pd.Timestamp | None) -> pd.Timestamp | None:
+    return None if value is None else pd.Timestamp(value)
+
+
+def build_customer_table(
+    validated: ValidatedInput,
+    spec: InputSpec,
+    *,
+    as_of: dt.date | str | None = None,
+    holdout_end: dt.date | str | None = None,
+    with_labels: bool = True,
+) -> CustomerTable:
+    """Turn a validated input into the per-customer table.
+
+    For a transaction log, ``as_of`` defaults to the config's ``as_of`` and
+    then to the last date in the file; ``holdout_end`` to the config's (only
+    when ``with_labels``).
+    """
+    data = validated.data
+    if spec.shape == "customer_table":
+        table = data.set_index(data[spec.id_column].astype(str).rename(CUSTOMER_ID)).drop(columns=spec.id_column)
+        if spec.label_column is not None and spec.label_column in table.columns:
+            label = table.pop(spec.label_column)
+            if with_labels:
+                table["churn"] = label.isin(spec.label_positive).astype(np.int64)
+        return CustomerTable(table)
+
+    log = pd.DataFrame(
+        {
+            CUSTOMER_ID: data[spec.id_column].astype(str),
+            "date": data[spec.date_column].dt.normalize(),
+            "quantity": data[spec.quantity_column].astype("float64"),
+            "amount": data[spec.amount_column].astype("float64"),
+        }
+    )
+    as_of_ts = _timestamp(as_of) or _timestamp(spec.as_of) or log["date"].max()
+    end = (_timestamp(holdout_end) or _timestamp(spec.holdout_end)) if with_labels else None
+    start = _timestamp(spec.window_start)
+    if end is not None and end <= as_of_ts:
+        end = None
+    table = customer_features(log, as_of_ts, window_start=start, holdout_end=end)
+    excluded = len(holdout_only_customers(log, as_of_ts, window_start=start))
+    return CustomerTable(table, as_of=as_of_ts, excluded=excluded)

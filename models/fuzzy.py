@@ -1,0 +1,281 @@
+"""Fuzzy comprehensive evaluation of the three value dimensions (DESIGN.md §2.3).
+
+Symbols follow the source papers:
+
+* V = (9, 7, 5, 3, 1) — the evaluation set for the grades
+  (high, fairly high, medium, fairly low, low);
+* R — a membership matrix, one row per factor, one column per grade;
+* A — the weights of a node's children (AHP, :mod:`models.ahp`);
+* B = A ∘ R — the membership vector of a node; VA = B·Vᵀ ∈ [1, 9] its score.
+
+Memberships come from an expert panel (:func:`expert_memberships`) or, for
+factors measured from data, from the factor normalised to [0, 1] with
+statistics frozen at fit time and five triangular membership functions that
+partition unity (:func:`data_memberships`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from features.config import TreeSpec
+from models.ahp import node_weights
+from models.segments import SEGMENT_CODES, assign_segments
+
+GRADES = ("high", "fairly high", "medium", "fairly low", "low")
+V = np.array([9.0, 7.0, 5.0, 3.0, 1.0])
+AUTHORITY = {"high": 1.2, "fairly high": 1.1, "ordinary": 1.0}
+"""Authority weights W_k of experts by standing."""
+
+SCORE_COLUMNS = ("cv_score", "pv_score", "ra_score")
+_CENTRES = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
+Operator = Literal["weighted_average", "zadeh"]
+
+
+def expert_memberships(votes: np.ndarray | list[list[str]], authority: np.ndarray | list[float]) -> np.ndarray:
+    """Membership matrix R from an expert panel.
+
+    r_pq = Σ_k W_k·[expert k rated factor p as grade q] / Σ_k W_k.
+
+    Parameters
+    ----------
+    votes : (factors, experts) array of grade names (see :data:`GRADES`) or grade indices 0–4.
+    authority : (experts,) authority weights W_k (see :data:`AUTHORITY`).
+    """
+    votes = np.asarray(votes)
+    if votes.dtype.kind in "US" or votes.dtype == object:
+        unknown = set(votes.ravel()) - set(GRADES)
+        if unknown:
+            raise ValueError(f"unknown grade(s) {sorted(unknown)}; expected one of {GRADES}")
+        votes = np.vectorize(GRADES.index)(votes)
+    w = np.asarray(authority, dtype=float)
+    if votes.shape[1] != w.shape[0]:
+        raise ValueError(f"{votes.shape[1]} votes per factor but {w.shape[0]} authority weights")
+    one_hot = np.eye(len(GRADES))[votes]  # (factors, experts, grades)
+    return np.einsum("k,pkq->pq", w, one_hot) / w.sum()
+
+
+def data_memberships(u: np.ndarray) -> np.ndarray:
+    """Memberships (n, 5) of normalised values u ∈ [0, 1] in the five grades.
+
+    Triangular functions centred at 1, 0.75, 0.5, 0.25, 0 (high … low), each
+    0.25 wide at half height; every row sums to 1, and VA = B·Vᵀ = 1 + 8u.
+    """
+    u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+    return np.clip(1.0 - 4.0 * np.abs(u[:, None] - _CENTRES[None, :]), 0.0, 1.0)
+
+
+def compose(weights: np.ndarray, r: np.ndarray, operator: Operator = "weighted_average") -> np.ndarray:
+    """B = A ∘ R for one node, vectorised over customers.
+
+    Parameters
+    ----------
+    weights : (k,) weights A of the node's k children.
+    r : (k, 5) or (n, k, 5) memberships R of the children (per customer).
+    operator : ``"weighted_average"`` (B = A·R, the default) or ``"zadeh"``
+        (M(∧,∨): b_q = max_p min(a_p, r_pq), then normalised to sum 1 so that
+        VA stays in [1, 9]).
+    """
+    a = np.asarray(weights, dtype=float)
+    if operator == "weighted_average":
+        return np.einsum("p,...pq->...q", a, r)
+    if operator == "zadeh":
+        b = np.max(np.minimum(a[:, None], r), axis=-2)
+        total = b.sum(axis=-1, keepdims=True)
+        return np.divide(b, total, out=np.zeros_like(b), where=total > 0)
+    raise ValueError(f"unknown operator {operator!r}; use 'weighted_average' or 'zadeh'")
+
+
+def score(b: np.ndarray) -> np.ndarray:
+    """VA = B·Vᵀ."""
+    return np.asarray(b) @ V
+
+
+@dataclass(frozen=True)
+class FuzzyEvaluation:
+    """Everything the evaluation computed, for explanations.
+
+    ``normalized``: factors in [0, 1] (before direction); ``indicators``:
+    B of each (dimension, indicator) as an (n, 5) array; ``dimensions``:
+    (n, 3, 5) B of CV, PV, RA; ``scores``: (n, 3) VA of CV, PV, RA.
+    """
+
+    normalized: pd.DataFrame
+    indicators: dict[tuple[str, str], np.ndarray]
+    dimensions: np.ndarray
+    scores: np.ndarray
+
+
+class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Value-cube segments from a fuzzy comprehensive evaluation (the baseline).
+
+    ``fit`` freezes each factor's normalisation and the AHP weights of the
+    tree; ``transform`` gives the three scores VA (CV, PV, RA) ∈ [1, 9];
+    ``predict`` the segment code.
+
+    Parameters
+    ----------
+    tree : TreeSpec
+        The indicator tree (dimension → indicator → factors with directions,
+        with AHP matrices or weights at each node).
+    threshold : float, default 5
+        A dimension is high when VA ≥ threshold.
+    operator : {"weighted_average", "zadeh"}
+        The composition operator ∘ (see :func:`compose`).
+    normalization : {"quantile", "minmax"}
+        ``quantile``: the factor's mid-rank empirical CDF in the fit data
+        (robust to skew and outliers; interpolated between ``n_quantiles``
+        knots); ``minmax``: (x − min)/(max − min), clipped.
+    n_quantiles : int
+        Knots kept of each factor's empirical CDF.
+
+    Attributes
+    ----------
+    feature_names_in_ : ndarray of the factor names, in tree order.
+    knots_ : dict factor → (x, level) arrays of the frozen normalisation.
+    weights_ : dict with the AHP weights of every node.
+    classes_ : ndarray of the eight segment codes.
+
+    References
+    ----------
+    Value-cube customer segmentation with AHP and fuzzy comprehensive evaluation (source papers of DESIGN.md §2).
+    """
+
+    def __init__(
+        self,
+        tree: TreeSpec,
+        *,
+        threshold: float = 5.0,
+        operator: Operator = "weighted_average",
+        normalization: Literal["quantile", "minmax"] = "quantile",
+        n_quantiles: int = 1001,
+    ) -> None:
+        self.tree = tree
+        self.threshold = threshold
+        self.operator = operator
+        self.normalization = normalization
+        self.n_quantiles = n_quantiles
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> FuzzyValueClassifier:
+        """Freeze the factor normalisation and compute the tree's AHP weights."""
+        if self.operator not in ("weighted_average", "zadeh"):
+            raise ValueError(f"unknown operator {self.operator!r}; use 'weighted_average' or 'zadeh'")
+        names = self.tree.factor_names()
+        values = self._factor_matrix(X, names)
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.knots_ = {name: self._knots(values[:, j]) for j, name in enumerate(names)}
+        self.weights_ = self._tree_weights()
+        self.classes_ = np.asarray(SEGMENT_CODES, dtype=object)
+        return self
+
+    def _knots(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.normalization == "minmax":
+            lo, hi = float(x.min()), float(x.max())
+            return np.array([lo, hi if hi > lo else lo + 1.0]), np.array([0.0, 1.0])
+        if self.normalization != "quantile":
+            raise ValueError(f"unknown normalization {self.normalization!r}; use 'quantile' or 'minmax'")
+        levels = np.linspace(0.0, 1.0, self.n_quantiles)
+        xs = np.quantile(x, levels)
+        unique, inverse = np.unique(xs, return_inverse=True)
+        mid = np.bincount(inverse, weights=levels) / np.bincount(inverse)
+        if len(unique) == 1:
+            return np.array([unique[0] - 0.5, unique[0] + 0.5]), np.array([0.5, 0.5])
+        return unique, mid
+
+    def _tree_weights(self) -> dict:
+        out: dict = {}
+        for dim_name, dim in self.tree.dimensions().items():
+            ind_w = node_weights(dim.comparison, dim.weights, len(dim.indicators), name=f"tree.{dim_name}")
+            inds = {}
+            for ind_name, ind in dim.indicators.items():
+                where = f"tree.{dim_name}.indicators.{ind_name}"
+                inds[ind_name] = node_weights(ind.comparison, ind.weights, len(ind.factors), name=where)
+            out[dim_name] = {"weights": ind_w, "indicators": inds}
+        return out
+
+    @staticmethod
+    def _factor_matrix(X: pd.DataFrame, names: list[str]) -> np.ndarray:
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("X must be a DataFrame of factors with named columns")
+        missing = [n for n in names if n not in X.columns]
+        if missing:
+            raise ValueError(f"factors missing from X: {missing}")
+        values = X[names].to_numpy(dtype="float64", na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            cols = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
+            raise ValueError(f"{int(bad.any(axis=1).sum())} row(s) have NaN/inf factor values in {cols}")
+        return values
+
+    def normalize(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Factors mapped to [0, 1] with the frozen statistics (before direction)."""
+        check_is_fitted(self, "knots_")
+        names = list(self.feature_names_in_)
+        values = self._factor_matrix(X, names)
+        u = np.empty_like(values)
+        for j, name in enumerate(names):
+            xp, fp = self.knots_[name]
+            u[:, j] = np.interp(values[:, j], xp, fp)
+        return pd.DataFrame(u, index=X.index, columns=names)
+
+    def evaluate(self, X: pd.DataFrame) -> FuzzyEvaluation:
+        """The full two-level evaluation: memberships at every node and the scores."""
+        u = self.normalize(X)
+        indicators: dict[tuple[str, str], np.ndarray] = {}
+        dims = []
+        for dim_name, dim in self.tree.dimensions().items():
+            w = self.weights_[dim_name]
+            stacked = []
+            for ind_name, ind in dim.indicators.items():
+                r = np.stack(
+                    [
+                        data_memberships(u[f].to_numpy() if d == "benefit" else 1.0 - u[f].to_numpy())
+                        for f, d in ind.factors.items()
+                    ],
+                    axis=1,
+                )
+                b = compose(w["indicators"][ind_name], r, self.operator)
+                indicators[(dim_name, ind_name)] = b
+                stacked.append(b)
+            dims.append(compose(w["weights"], np.stack(stacked, axis=1), self.operator))
+        b_dims = np.stack(dims, axis=1)
+        return FuzzyEvaluation(u, indicators, b_dims, score(b_dims))
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """The scores VA of CV, PV and RA, shape (n, 3), each in [1, 9]."""
+        return self.evaluate(X).scores
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The segment code of each customer."""
+        return assign_segments(self.transform(X), self.threshold)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Names of the :meth:`transform` columns."""
+        return np.asarray(SCORE_COLUMNS, dtype=object)
+
+    def effective_weights(self) -> pd.DataFrame:
+        """Each factor's global weight per dimension (product of the level weights), for reports."""
+        check_is_fitted(self, "weights_")
+        rows = []
+        for dim_name, dim in self.tree.dimensions().items():
+            w = self.weights_[dim_name]
+            for i, (ind_name, ind) in enumerate(dim.indicators.items()):
+                for j, (factor, direction) in enumerate(ind.factors.items()):
+                    rows.append(
+                        {
+                            "dimension": dim_name,
+                            "indicator": ind_name,
+                            "factor": factor,
+                            "direction": direction,
+                            "weight": w["weights"][i] * w["indicators"][ind_name][j],
+                        }
+                    )
+        return pd.DataFrame(rows)
+

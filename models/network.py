@@ -1,0 +1,593 @@
+"""The back-propagation (BP) network of DESIGN.md §2.5, as a scikit-learn estimator.
+
+A PyTorch multilayer perceptron with a shared ReLU trunk and two heads: the
+value-cube segment (softmax over the observed segment codes) and the churn
+probability (sigmoid over an observed 0/1 label).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from torch import nn
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+TARGET_COLUMNS = ("segment", "churn")
+
+
+class _TwoHeadMLP(nn.Module):
+    """ReLU trunk with a segment head (logits) and an optional churn head (logit).
+
+    Dropout is applied by hand after every hidden layer so that its masks can
+    be drawn from a caller-supplied ``torch.Generator`` (``nn.Dropout`` only
+    uses the global RNG).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden_layers: Sequence[int],
+        dropout: float,
+        n_classes: int,
+        with_churn_head: bool,
+    ) -> None:
+        super().__init__()
+        sizes = [n_features, *hidden_layers]
+        self.hidden = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in pairwise(sizes))
+        self.dropout = dropout
+        self.segment_head = nn.Linear(sizes[-1], n_classes)
+        self.churn_head = nn.Linear(sizes[-1], 1) if with_churn_head else None
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """He-uniform hidden weights, PyTorch-default head weights, zero biases."""
+        for layer in self.hidden:
+            nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu", generator=generator)
+            nn.init.zeros_(layer.bias)
+        for head in (self.segment_head, self.churn_head):
+            if head is not None:
+                bound = 1.0 / math.sqrt(head.in_features)
+                nn.init.uniform_(head.weight, -bound, bound, generator=generator)
+                nn.init.zeros_(head.bias)
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        keep = 1.0 - self.dropout
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+            if self.training and self.dropout > 0:
+                x = x * torch.bernoulli(torch.full_like(x, keep), generator=generator) / keep
+        segment_logits = self.segment_head(x)
+        churn_logit = None if self.churn_head is None else self.churn_head(x).squeeze(-1)
+        return segment_logits, churn_logit
+
+
+class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
+    """Two-headed back-propagation network for value-cube segment and churn.
+
+    The BP network of DESIGN.md §2.5: every input is standardised (needed for
+    convergence), then a multilayer perceptron with ReLU hidden layers is
+    trained by back-propagation so that new customers are placed in a value
+    segment without re-running the expert (fuzzy) evaluation. A second head
+    predicts the probability of churn from observed labels.
+
+    The training objective is
+
+        L = (1 - w) * CE(segment) + w * BCE(churn),   w = churn_loss_weight,
+
+    minimised with AdamW on shuffled mini-batches. Training stops early when
+    the validation loss has not improved for ``patience`` epochs, and the
+    weights of the best validation epoch are restored.
+
+    Parameters
+    ----------
+    hidden_layers : tuple of int, default=(64, 32)
+        Width of each hidden layer, input side first. ``()`` gives a linear
+        (multinomial-logistic) model.
+    dropout : float in [0, 1), default=0.1
+        Dropout rate after every hidden layer during training.
+    learning_rate : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-4
+        AdamW (decoupled) weight decay.
+    batch_size : int, default=256
+        Mini-batch size; validation is evaluated in one full batch.
+    max_epochs : int, default=200
+        Upper bound on training epochs.
+    patience : int, default=15
+        Stop after this many epochs without a lower validation loss.
+    churn_loss_weight : float in [0, 1], default=0.5
+        Weight ``w`` of the churn loss. Ignored when ``y`` has no churn
+        column; with ``w = 0`` the churn head is not built; with ``w = 1``
+        the segment head receives no gradient.
+    class_weight : {"balanced"} or None, default="balanced"
+        ``"balanced"`` weights the segment cross-entropy by inverse class
+        frequency in ``y`` (:func:`sklearn.utils.class_weight.compute_class_weight`).
+    churn_pos_weight : {"balanced"} or None, default=None
+        ``"balanced"`` sets the BCE ``pos_weight`` to ``n_negative / n_positive``.
+        The default leaves the churn loss unweighted so that
+        :meth:`predict_churn_proba` stays a calibrated probability (batch jobs
+        write it out as the churn score); balancing trades calibration for
+        recall of the minority class and inflates every predicted probability.
+    validation_fraction : float in (0, 1), default=0.15
+        Share of the training rows held out for early stopping when no
+        ``eval_set`` is passed to :meth:`fit`. The split is stratified on the
+        segment when every segment has at least two rows.
+    random_state : int, RandomState instance or None, default=0
+        Seeds weight initialisation, dropout, shuffling and the validation
+        split. Only a local ``torch.Generator`` is used, never the global
+        torch RNG: the same seed and data give bit-identical predictions on
+        CPU.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Segment labels seen in ``y``, sorted; columns of :meth:`predict_proba`.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input column names; only set when ``X`` is a DataFrame with string
+        column names.
+    input_mean_ : ndarray of shape (n_features_in_,)
+        Per-feature mean of the training rows, frozen at fit.
+    input_scale_ : ndarray of shape (n_features_in_,)
+        Per-feature standard deviation of the training rows (1.0 where it is
+        zero), frozen at fit.
+    has_churn_head_ : bool
+        Whether the churn head was trained (``y`` had a churn column and
+        ``churn_loss_weight > 0``).
+    module_ : torch.nn.Module
+        The trained network with the best-validation weights, in eval mode.
+    history_ : list of dict
+        Per-epoch metrics, ``history_[epoch]``: ``train_loss``, ``val_loss``,
+        ``val_segment_accuracy`` and, with a churn head, ``val_churn_auc``
+        (NaN when the validation churn labels have a single class).
+    best_epoch_ : int
+        Index into ``history_`` of the epoch whose weights were kept.
+    n_epochs_ : int
+        Number of epochs run (``len(history_)``).
+
+    Notes
+    -----
+    ``y`` is either a 1-D array of segment labels, or two columns
+    ``[segment, churn]`` (a DataFrame must name them ``segment`` and
+    ``churn``) with churn in {0, 1}. Non-finite values in ``X`` are rejected
+    with the rows and columns that contain them.
+
+    :meth:`score` is the segment accuracy, so the estimator works in
+    ``cross_val_score`` and ``GridSearchCV`` with either form of ``y``. With
+    the two-column form pass an explicit ``cv`` (e.g. the folds of
+    ``StratifiedKFold().split(X, y["segment"])``): scikit-learn cannot infer a
+    splitter from a mixed-type two-column target.
+
+    References
+    ----------
+    D. E. Rumelhart, G. E. Hinton and R. J. Williams, "Learning
+    representations by back-propagating errors", Nature 323, 533-536, 1986.
+
+    I. Loshchilov and F. Hutter, "Decoupled Weight Decay Regularization",
+    ICLR 2019.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(600, 3))
+    >>> segment = np.where(X[:, 0] >= 0.5, "high_value", "low_value")
+    >>> churn = (X[:, 1] < 0.3).astype(int)
+    >>> net = BPNetworkClassifier(hidden_layers=(16,), max_epochs=50)
+    >>> net = net.fit(X, np.column_stack([segment, churn]))
+    >>> net.predict(X[:2]).tolist()
+    ['high_value', 'low_value']
+    >>> net.predict_churn_proba(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "hidden_layers": [tuple, list],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "churn_loss_weight": [Interval(Real, 0, 1, closed="both")],
+        "class_weight": [StrOptions({"balanced"}), None],
+        "churn_pos_weight": [StrOptions({"balanced"}), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        hidden_layers: Sequence[int] = (64, 32),
+        dropout: float = 0.1,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        batch_size: int = 256,
+        max_epochs: int = 200,
+        patience: int = 15,
+        churn_loss_weight: float = 0.5,
+        class_weight: str | None = "balanced",
+        churn_pos_weight: str | None = None,
+        validation_fraction: float = 0.15,
+        random_state: int | np.random.RandomState | None = 0,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.churn_loss_weight = churn_loss_weight
+        self.class_weight = class_weight
+        self.churn_pos_weight = churn_pos_weight
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        eval_set: tuple[Any, Any] | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> BPNetworkClassifier:
+        """Train the network by back-propagation with early stopping.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Numeric, finite inputs.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Segment labels, or ``[segment, churn]`` columns (see Notes).
+        eval_set : tuple (X_val, y_val), optional
+            Validation data for early stopping, in the same formats as
+            ``X``/``y``. When omitted, ``validation_fraction`` of the rows is
+            held out instead.
+        on_epoch : callable, optional
+            Called as ``on_epoch(epoch, metrics)`` after every epoch with the
+            0-based epoch index and that epoch's ``history_`` entry. Anything
+            it raises (e.g. ``optuna.TrialPruned``) propagates.
+
+        Returns
+        -------
+        self : BPNetworkClassifier
+        """
+        hidden_layers = _check_hidden_layers(self.hidden_layers)
+        X = _check_finite(validate_data(self, X, dtype=np.float64, ensure_all_finite=False), self)
+        segment, churn = _split_targets(y)
+        check_consistent_length(X, segment)
+        classes = np.unique(segment)
+        codes = np.searchsorted(classes, segment)
+        has_churn_head = churn is not None and self.churn_loss_weight > 0
+        if not has_churn_head:
+            churn = None
+        elif np.unique(churn).size < 2:
+            raise ValueError("churn has a single class in y; it needs both 0 and 1 to be learned.")
+
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        if eval_set is None:
+            train_idx, val_idx = _validation_split(codes, self.validation_fraction, seed)
+            X_train, X_val = X[train_idx], X[val_idx]
+            codes_train, codes_val = codes[train_idx], codes[val_idx]
+            churn_train, churn_val = (
+                (None, None) if churn is None else (churn[train_idx], churn[val_idx])
+            )
+        else:
+            X_train, codes_train, churn_train = X, codes, churn
+            X_val, codes_val, churn_val = self._check_eval_set(eval_set, classes, has_churn_head)
+
+        # Learned attributes are set together once training has finished, so a fit that
+        # fails (or is pruned by on_epoch) never leaves a half-updated estimator.
+        input_mean = X_train.mean(axis=0)
+        std = X_train.std(axis=0)
+        input_scale = np.where(std > np.finfo(np.float64).eps, std, 1.0)
+
+        segment_weight = None
+        if self.class_weight == "balanced":
+            weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=codes)
+            segment_weight = torch.as_tensor(weights, dtype=torch.float32)
+        pos_weight = None
+        if churn is not None and self.churn_pos_weight == "balanced":
+            n_pos = float(churn.sum())
+            pos_weight = torch.tensor((len(churn) - n_pos) / n_pos)
+        objective = _Objective(
+            segment_loss=nn.CrossEntropyLoss(weight=segment_weight),
+            churn_loss=nn.BCEWithLogitsLoss(pos_weight=pos_weight),
+            churn_weight=self.churn_loss_weight if has_churn_head else 0.0,
+        )
+
+        generator = torch.Generator().manual_seed(seed)
+        module = _TwoHeadMLP(
+            n_features=self.n_features_in_,
+            hidden_layers=hidden_layers,
+            dropout=self.dropout,
+            n_classes=len(classes),
+            with_churn_head=has_churn_head,
+        )
+        module.reset_parameters(generator)
+        optimizer = torch.optim.AdamW(
+            module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        train = _Tensors.build((X_train - input_mean) / input_scale, codes_train, churn_train)
+        val = _Tensors.build((X_val - input_mean) / input_scale, codes_val, churn_val)
+
+        history: list[dict[str, float]] = []
+        best_state, best_epoch, best_loss = None, 0, math.inf
+        for epoch in range(self.max_epochs):
+            train_loss = _train_one_epoch(
+                module, optimizer, objective, train, self.batch_size, generator
+            )
+            metrics = {"train_loss": train_loss, **_evaluate(module, objective, val)}
+            history.append(metrics)
+            if metrics["val_loss"] < best_loss:
+                best_loss, best_epoch = metrics["val_loss"], epoch
+                best_state = copy.deepcopy(module.state_dict())
+            if on_epoch is not None:
+                on_epoch(epoch, dict(metrics))
+            if epoch - best_epoch >= self.patience:
+                break
+
+        if best_state is None:
+            raise RuntimeError(
+                "Training diverged: the validation loss was never finite. "
+                "Try a smaller learning_rate."
+            )
+        module.load_state_dict(best_state)
+        self.classes_ = classes
+        self.input_mean_ = input_mean
+        self.input_scale_ = input_scale
+        self.has_churn_head_ = has_churn_head
+        self.module_ = module.eval()
+        self.history_ = history
+        self.best_epoch_ = best_epoch
+        self.n_epochs_ = len(history)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable segment label for each row, from ``classes_``."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Segment probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
+        segment_logits, _ = self._forward(X)
+        return torch.softmax(segment_logits.double(), dim=1).numpy()
+
+    def predict_churn_proba(self, X: Any) -> np.ndarray:
+        """Churn probability for each row, shape (n_samples,).
+
+        Raises
+        ------
+        ValueError
+            If the network was fitted without a churn column (or with
+            ``churn_loss_weight=0``), so no churn head was trained.
+        """
+        check_is_fitted(self, "module_")
+        if not self.has_churn_head_:
+            raise ValueError(
+                "This BPNetworkClassifier has no churn head: it was fitted on segment labels "
+                "only (1-D y) or with churn_loss_weight=0. Fit with y = [segment, churn] "
+                "columns to predict churn."
+            )
+        _, churn_logit = self._forward(X)
+        return torch.sigmoid(churn_logit.double()).numpy()
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Segment accuracy on ``(X, y)``; a churn column in ``y`` is ignored."""
+        segment, _ = _split_targets(y)
+        return float(accuracy_score(segment, self.predict(X), sample_weight=sample_weight))
+
+    def _forward(self, X: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        check_is_fitted(self, "module_")
+        X = _check_finite(
+            validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False), self
+        )
+        with torch.inference_mode():
+            standardised = (X - self.input_mean_) / self.input_scale_
+            return self.module_(torch.as_tensor(standardised, dtype=torch.float32))
+
+    def _check_eval_set(
+        self, eval_set: tuple[Any, Any], classes: np.ndarray, has_churn_head: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        X_val, y_val = eval_set
+        X_val = _check_finite(
+            validate_data(self, X_val, dtype=np.float64, ensure_all_finite=False, reset=False), self
+        )
+        segment, churn = _split_targets(y_val)
+        check_consistent_length(X_val, segment)
+        unseen = np.setdiff1d(segment, classes)
+        if unseen.size:
+            raise ValueError(
+                f"eval_set has segment labels not seen in y: {unseen.tolist()}; "
+                f"known labels are {classes.tolist()}."
+            )
+        if has_churn_head and churn is None:
+            raise ValueError("eval_set needs a churn column because y has one.")
+        return X_val, np.searchsorted(classes, segment), churn if has_churn_head else None
+
+
+class _Objective:
+    """(1 - w) * CE(segment) + w * BCE(churn); w = 0 when there is no churn head."""
+
+    def __init__(self, segment_loss: nn.Module, churn_loss: nn.Module, churn_weight: float) -> None:
+        self.segment_loss = segment_loss
+        self.churn_loss = churn_loss
+        self.churn_weight = churn_weight
+
+    def __call__(
+        self,
+        segment_logits: torch.Tensor,
+        churn_logit: torch.Tensor | None,
+        segment: torch.Tensor,
+        churn: torch.Tensor | None,
+    ) -> torch.Tensor:
+        loss = self.segment_loss(segment_logits, segment)
+        if churn_logit is None:
+            return loss
+        return (1 - self.churn_weight) * loss + self.churn_weight * self.churn_loss(
+            churn_logit, churn
+        )
+
+
+class _Tensors:
+    """Standardised inputs and encoded targets as torch tensors."""
+
+    def __init__(self, X: torch.Tensor, segment: torch.Tensor, churn: torch.Tensor | None) -> None:
+        self.X, self.segment, self.churn = X, segment, churn
+
+    @classmethod
+    def build(cls, X: np.ndarray, codes: np.ndarray, churn: np.ndarray | None) -> _Tensors:
+        return cls(
+            torch.as_tensor(X, dtype=torch.float32),
+            torch.as_tensor(codes, dtype=torch.long),
+            None if churn is None else torch.as_tensor(churn, dtype=torch.float32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.segment)
+
+    def subset(self, index: torch.Tensor) -> _Tensors:
+        return _Tensors(
+            self.X[index], self.segment[index], None if self.churn is None else self.churn[index]
+        )
+
+
+def _train_one_epoch(
+    module: _TwoHeadMLP,
+    optimizer: torch.optim.Optimizer,
+    objective: _Objective,
+    train: _Tensors,
+    batch_size: int,
+    generator: torch.Generator,
+) -> float:
+    """One pass over shuffled mini-batches; returns the row-weighted mean batch loss."""
+    module.train()
+    order = torch.randperm(len(train), generator=generator)
+    total = 0.0
+    for start in range(0, len(train), batch_size):
+        batch = train.subset(order[start : start + batch_size])
+        segment_logits, churn_logit = module(batch.X, generator=generator)
+        loss = objective(segment_logits, churn_logit, batch.segment, batch.churn)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch)
+    return total / len(train)
+
+
+def _evaluate(module: _TwoHeadMLP, objective: _Objective, val: _Tensors) -> dict[str, float]:
+    """Full-batch validation loss, segment accuracy and (with a churn head) churn AUC."""
+    module.eval()
+    with torch.inference_mode():
+        segment_logits, churn_logit = module(val.X)
+        metrics = {
+            "val_loss": objective(segment_logits, churn_logit, val.segment, val.churn).item(),
+            "val_segment_accuracy": (segment_logits.argmax(dim=1) == val.segment)
+            .double()
+            .mean()
+            .item(),
+        }
+    if churn_logit is not None:
+        labels = val.churn.numpy()
+        metrics["val_churn_auc"] = (
+            float(roc_auc_score(labels, churn_logit.numpy()))
+            if np.unique(labels).size == 2
+            else math.nan
+        )
+    return metrics
+
+
+def _validation_split(
+    codes: np.ndarray, validation_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation row indices, stratified on the segment when possible."""
+    rows = np.arange(len(codes))
+    stratify = codes if np.bincount(codes).min() >= 2 else None
+    try:
+        return train_test_split(
+            rows, test_size=validation_fraction, random_state=seed, stratify=stratify
+        )
+    except ValueError:
+        # Too few rows to give every segment a place on both sides.
+        return train_test_split(rows, test_size=validation_fraction, random_state=seed)
+
+
+def _split_targets(y: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Split ``y`` into segment labels and (if present) 0/1 churn as float."""
+    if isinstance(y, pd.DataFrame):
+        columns = set(map(str, y.columns))
+        if columns != set(TARGET_COLUMNS):
+            raise ValueError(
+                f"A DataFrame y must have exactly the columns {list(TARGET_COLUMNS)}; "
+                f"got {list(y.columns)}."
+            )
+        segment, churn = y["segment"].to_numpy(), y["churn"].to_numpy()
+    else:
+        y = np.asarray(y)
+        if y.ndim == 1:
+            segment, churn = y, None
+        elif y.ndim == 2 and y.shape[1] == 2:
+            segment, churn = y[:, 0], y[:, 1]
+        else:
+            raise ValueError(
+                "y must be 1-D segment labels or two columns [segment, churn]; "
+                f"got shape {y.shape}."
+            )
+    missing = pd.isna(segment)
+    if missing.any():
+        raise ValueError(f"y has {int(missing.sum())} missing segment labels.")
+    if churn is None:
+        return segment, None
+    try:
+        churn = np.asarray(churn, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError("churn must be 0 or 1.") from error
+    invalid = ~np.isin(churn, (0.0, 1.0))
+    if invalid.any():
+        raise ValueError(
+            f"churn must be 0 or 1; {int(invalid.sum())} rows have other values "
+            f"(e.g. {churn[invalid][:3].tolist()})."
+        )
+    return segment, churn
+
+
+def _check_finite(X: np.ndarray, estimator: BPNetworkClassifier) -> np.ndarray:
+    """Reject NaN/inf, naming how many rows and which columns hold them."""
+    non_finite = ~np.isfinite(X)
+    if not non_finite.any():
+        return X
+    names = getattr(estimator, "feature_names_in_", None)
+    described = ", ".join(
+        f"{names[j] if names is not None else f'column {j}'} ({int(non_finite[:, j].sum())} rows)"
+        for j in np.flatnonzero(non_finite.any(axis=0))
+    )
+    raise ValueError(
+        f"X contains non-finite values (NaN or inf) in {int(non_finite.any(axis=1).sum())} of "
+        f"{len(X)} rows, in columns: {described}. Impute or drop them before "
+        f"{type(estimator).__name__}."
+    )
+
+
+def _check_hidden_layers(hidden_layers: Sequence[int]) -> tuple[int, ...]:
+    if not all(isinstance(width, Integral) and width >= 1 for width in hidden_layers):
+        raise ValueError(f"hidden_layers must be positive integers; got {tuple(hidden_layers)!r}.")
+    return tuple(int(width) for width in hidden_layers)

@@ -1,0 +1,120 @@
+"""The value cube end to end: per-customer table → factors → scores, segment, CLV, lifecycle.
+
+:class:`ValueCube` is what the ``segment`` command runs and what the packaged
+model carries: the fitted state (BG/NBD for transaction logs, the frozen
+factor normalisation and AHP weights) is learned once in ``fit`` and reused,
+so a customer scores the same alone or inside any batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from features.clv import BetaGeoValue, clv_profit, clv_revenue
+from features.config import DatasetConfig
+from features.factors import compute_factors, factor_problems
+from features.lifecycle import lifecycle_stage
+from models.fuzzy import SCORE_COLUMNS, FuzzyValueClassifier
+from models.segments import describe_segments
+
+REASON = "reason"
+OUTPUT_COLUMNS = (*SCORE_COLUMNS, "segment", "segment_name", "policy", "clv", "lifecycle_stage")
+
+
+class ValueCube(BaseEstimator):
+    """Segments customers into the value cube as a dataset config describes.
+
+    Parameters
+    ----------
+    config : DatasetConfig
+        Factors, indicator tree, segmentation, CLV and lifecycle settings.
+
+    Attributes
+    ----------
+    bgnbd_ : BetaGeoValue or None
+        BG/NBD + Gamma-Gamma model fitted on the training customers (logs only).
+    fuzzy_ : FuzzyValueClassifier
+        The fitted fuzzy evaluator.
+    """
+
+    def __init__(self, config: DatasetConfig) -> None:
+        self.config = config
+
+    def _enrich(self, customers: pd.DataFrame) -> pd.DataFrame:
+        """Add the fitted model columns (BG/NBD) that factors may refer to."""
+        if getattr(self, "bgnbd_", None) is None:
+            return customers
+        return customers.join(self.bgnbd_.transform(customers))
+
+    def factors(self, customers: pd.DataFrame) -> pd.DataFrame:
+        """Every configured factor per customer (NaN where not computable)."""
+        check_is_fitted(self, "fuzzy_")
+        return compute_factors(self._enrich(customers), self.config.factors)
+
+    def fit(self, customers: pd.DataFrame, y: object = None) -> ValueCube:
+        """Fit BG/NBD (transaction logs) and freeze the fuzzy normalisation on these customers."""
+        cfg = self.config
+        self.bgnbd_ = None
+        if cfg.input.shape == "transaction_log" and (cfg.bgnbd is not None or (cfg.clv and cfg.clv.method == "bgnbd")):
+            self.bgnbd_ = BetaGeoValue(**(cfg.bgnbd.model_dump() if cfg.bgnbd else {})).fit(customers)
+        factors = compute_factors(self._enrich(customers), cfg.factors)
+        usable = factor_problems(factors) == ""
+        if not usable.any():
+            raise ValueError("no customer has computable factors; check the config's factor definitions")
+        seg = cfg.segmentation
+        self.fuzzy_ = FuzzyValueClassifier(
+            cfg.tree, threshold=seg.threshold, operator=seg.operator, normalization=seg.normalization
+        ).fit(factors[usable])
+        return self
+
+    def score(self, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Score customers; return (scored, rejected).
+
+        ``scored`` has the columns of :data:`OUTPUT_COLUMNS` (index = customer
+        id); ``rejected`` the customers whose factors could not be computed,
+        with a ``reason``. Every customer is in exactly one of the two.
+        """
+        check_is_fitted(self, "fuzzy_")
+        enriched = self._enrich(customers)
+        factors = compute_factors(enriched, self.config.factors)
+        problems = factor_problems(factors)
+        ok = (problems == "").to_numpy()
+        good = factors[ok]
+        scores = self.fuzzy_.transform(good)
+        codes = self.fuzzy_.predict(good) if len(good) else np.asarray([], dtype=object)
+        names, policies = describe_segments(codes)
+        scored = pd.DataFrame(scores, index=good.index, columns=list(SCORE_COLUMNS))
+        scored["segment"] = codes
+        scored["segment_name"] = names
+        scored["policy"] = policies
+        scored["clv"] = self._clv(enriched[ok], good)
+        scored["lifecycle_stage"] = self._lifecycle(good)
+        rejected = pd.DataFrame({REASON: problems[~ok]})
+        return scored, rejected
+
+    def _clv(self, enriched: pd.DataFrame, factors: pd.DataFrame) -> np.ndarray:
+        spec = self.config.clv
+        if spec is None:
+            return np.full(len(factors), np.nan)
+        if spec.method == "bgnbd":
+            return enriched["clv"].to_numpy()
+        revenue = factors[spec.yearly_revenue].to_numpy()
+        if spec.method == "revenue":
+            return np.asarray(clv_revenue(revenue, spec.years, spec.discount_rate), dtype=float)
+        cost = factors[spec.yearly_cost].to_numpy()
+        return np.asarray(clv_profit(revenue, cost, spec.years, spec.discount_rate), dtype=float)
+
+    def _lifecycle(self, factors: pd.DataFrame) -> np.ndarray:
+        spec = self.config.lifecycle
+        if spec is None:
+            return np.full(len(factors), None, dtype=object)
+        return lifecycle_stage(
+            factors[spec.tenure].to_numpy(),
+            factors[spec.trend].to_numpy(),
+            new_below=spec.new_below,
+            growth_above=spec.growth_above,
+            decline_below=spec.decline_below,
+        )

@@ -1,0 +1,248 @@
+import pickle
+
+import cloudpickle
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from models.network import BPNetworkClassifier
+
+SEGMENT_CODES = np.array(
+    [
+        "key_attack_defend",
+        "attack_defend",
+        "key_develop",
+        "develop",
+        "key_maintain",
+        "maintain",
+        "key_retain",
+        "retain",
+    ]
+)
+
+
+def value_cube_problem(n_rows: int, n_noise: int = 2, seed: int = 0):
+    """Segment = which of 3 scores are >= 0.5 (8 cells); churn ~ logistic in two other inputs."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(size=(n_rows, 5 + n_noise))
+    high = (X[:, :3] >= 0.5).astype(int)
+    segment = SEGMENT_CODES[high[:, 0] * 4 + high[:, 1] * 2 + high[:, 2]]
+    churn_probability = 1 / (1 + np.exp(-(6 * X[:, 3] - 6 * X[:, 4])))
+    churn = (rng.uniform(size=n_rows) < churn_probability).astype(int)
+    columns = [f"x{j}" for j in range(X.shape[1])]
+    return pd.DataFrame(X, columns=columns), pd.DataFrame({"segment": segment, "churn": churn})
+
+
+def small_net(**params) -> BPNetworkClassifier:
+    defaults = {"hidden_layers": (16,), "max_epochs": 8, "learning_rate": 1e-2}
+    return BPNetworkClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    return value_cube_problem(400, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted_small(small_problem):
+    X, y = small_problem
+    return small_net().fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def learned():
+    X, y = value_cube_problem(3500, seed=2)
+    X_train, y_train, X_test, y_test = X[:3000], y[:3000], X[3000:], y[3000:]
+    net = BPNetworkClassifier(learning_rate=3e-3, max_epochs=100).fit(X_train, y_train)
+    return net, X_test, y_test
+
+
+def test_same_seed_gives_identical_predictions_and_different_seed_does_not(small_problem):
+    X, y = small_problem
+    torch.manual_seed(123)
+    first = small_net(random_state=7).fit(X, y)
+    global_state = torch.get_rng_state()
+    torch.manual_seed(456)
+    second = small_net(random_state=7).fit(X, y)
+    other = small_net(random_state=8).fit(X, y)
+
+    assert np.array_equal(first.predict_proba(X), second.predict_proba(X))
+    assert np.array_equal(first.predict_churn_proba(X), second.predict_churn_proba(X))
+    assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
+    assert not np.array_equal(first.predict_churn_proba(X), other.predict_churn_proba(X))
+    # fit uses its own generator and leaves the global torch RNG alone
+    torch.manual_seed(123)
+    small_net(random_state=7).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), global_state)
+
+
+def test_learns_value_cube_segments_and_churn(learned):
+    net, X_test, y_test = learned
+    assert net.history_[net.best_epoch_]["val_segment_accuracy"] >= 0.95
+    assert (net.predict(X_test) == y_test["segment"].to_numpy()).mean() >= 0.95
+    assert roc_auc_score(y_test["churn"], net.predict_churn_proba(X_test)) >= 0.8
+
+
+def test_scores_do_not_depend_on_the_batch(learned):
+    net, X_test, _ = learned
+    in_batch = net.predict_proba(X_test)
+    alone = np.vstack([net.predict_proba(X_test.iloc[[i]]) for i in range(20)])
+    np.testing.assert_allclose(alone, in_batch[:20], rtol=0, atol=1e-6)
+
+
+def test_sklearn_contract(fitted_small, small_problem):
+    X, y = small_problem
+    net = fitted_small
+    params = net.get_params()
+    assert clone(net).get_params() == params
+    assert BPNetworkClassifier(**params).get_params() == params
+    assert net.set_params(dropout=0.2).get_params()["dropout"] == 0.2
+    net.set_params(dropout=params["dropout"])
+    assert not hasattr(clone(net), "classes_")
+
+    predicted = net.predict(X)
+    assert predicted.shape == (len(X),)
+    assert set(predicted) <= set(net.classes_)
+    assert set(net.classes_) == set(y["segment"])
+    proba = net.predict_proba(X)
+    assert proba.shape == (len(X), len(net.classes_))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    churn = net.predict_churn_proba(X)
+    assert churn.shape == (len(X),) and ((churn > 0) & (churn < 1)).all()
+    assert net.n_features_in_ == X.shape[1]
+    assert list(net.feature_names_in_) == list(X.columns)
+    assert not net.module_.training
+    assert net.n_epochs_ == len(net.history_)
+
+
+def test_cross_val_score_scores_segment_accuracy_with_two_column_y(small_problem):
+    X, y = small_problem
+    # sklearn cannot infer a splitter from mixed-type two-column y: pass one explicitly
+    folds = StratifiedKFold(n_splits=2).split(X, y["segment"])
+    scores = cross_val_score(small_net(max_epochs=3), X, y, cv=list(folds))
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_numpy_two_column_y_matches_dataframe_y(small_problem, fitted_small):
+    X, y = small_problem
+    as_array = small_net().fit(X.to_numpy(), np.column_stack([y["segment"], y["churn"]]))
+    np.testing.assert_array_equal(
+        as_array.predict_proba(X.to_numpy()), fitted_small.predict_proba(X)
+    )
+
+
+def test_segment_only_y_trains_without_churn_head(small_problem):
+    X, y = small_problem
+    net = small_net().fit(X, y["segment"].to_numpy())
+    assert not net.has_churn_head_
+    assert "val_churn_auc" not in net.history_[0]
+    assert net.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="no churn head"):
+        net.predict_churn_proba(X)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs_are_rejected_at_fit_and_predict(small_problem, fitted_small, bad_value):
+    X, y = small_problem
+    X_bad = X.copy()
+    X_bad.iloc[[3, 5], 2] = bad_value
+    X_bad.iloc[5, 4] = bad_value
+    with pytest.raises(
+        ValueError, match=r"non-finite.*2 of 400 rows.*x2 \(2 rows\), x4 \(1 rows\)"
+    ):
+        small_net().fit(X_bad, y)
+    with pytest.raises(ValueError, match="non-finite.*2 of 400 rows"):
+        fitted_small.predict(X_bad)
+    with pytest.raises(ValueError, match=r"non-finite.*column 2 \(2 rows\), column 4"):
+        small_net().fit(X_bad.to_numpy(), y)
+
+
+@pytest.mark.parametrize(
+    "bad_y, message",
+    [
+        (lambda y: y.rename(columns={"churn": "churned"}), "exactly the columns"),
+        (lambda y: y.assign(churn=y["churn"] * 2), "churn must be 0 or 1"),
+        (lambda y: y.assign(segment=y["segment"].where(y.index != 0)), "missing segment"),
+        (lambda y: np.zeros((len(y), 3)), "got shape"),
+    ],
+)
+def test_invalid_targets_are_rejected(small_problem, bad_y, message):
+    X, y = small_problem
+    with pytest.raises(ValueError, match=message):
+        small_net().fit(X, bad_y(y))
+
+
+def test_invalid_hyperparameters_are_rejected(small_problem):
+    X, y = small_problem
+    with pytest.raises(ValueError, match="dropout"):
+        small_net(dropout=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="hidden_layers"):
+        small_net(hidden_layers=(16, 0)).fit(X, y)
+
+
+@pytest.mark.parametrize("pickler", [pickle, cloudpickle])
+def test_pickle_round_trip_predicts_identically(fitted_small, small_problem, pickler):
+    X, _ = small_problem
+    restored = pickler.loads(pickler.dumps(fitted_small))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted_small.predict_proba(X))
+    np.testing.assert_array_equal(
+        restored.predict_churn_proba(X), fitted_small.predict_churn_proba(X)
+    )
+
+
+def test_on_epoch_is_called_once_per_epoch_with_metrics(small_problem):
+    X, y = small_problem
+    calls = []
+    net = small_net(max_epochs=5, patience=100).fit(
+        X, y, on_epoch=lambda epoch, metrics: calls.append((epoch, metrics))
+    )
+    assert [epoch for epoch, _ in calls] == list(range(5)) == list(range(net.n_epochs_))
+    assert [metrics for _, metrics in calls] == net.history_
+    assert {"train_loss", "val_loss", "val_segment_accuracy", "val_churn_auc"} <= set(calls[0][1])
+
+
+def test_exception_raised_by_on_epoch_propagates(small_problem):
+    X, y = small_problem
+    calls = []
+
+    def prune_at_second_epoch(epoch, metrics):
+        calls.append(epoch)
+        if epoch == 1:
+            raise optuna.TrialPruned()
+
+    net = small_net(max_epochs=50)
+    with pytest.raises(optuna.TrialPruned):
+        net.fit(X, y, on_epoch=prune_at_second_epoch)
+    assert calls == [0, 1]
+    with pytest.raises(NotFittedError):
+        net.predict(X)
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = value_cube_problem(300, n_noise=20, seed=3)
+    X_val, y_val = value_cube_problem(150, n_noise=20, seed=4)
+    net = BPNetworkClassifier(
+        hidden_layers=(64,), learning_rate=3e-2, patience=3, max_epochs=200, class_weight=None
+    ).fit(X, y["segment"], eval_set=(X_val, y_val["segment"]))
+
+    val_losses = [metrics["val_loss"] for metrics in net.history_]
+    assert net.n_epochs_ < 200
+    assert net.n_epochs_ == net.best_epoch_ + 3 + 1
+    assert net.history_[net.best_epoch_]["val_loss"] == min(val_losses)
+    assert val_losses[-1] > min(val_losses)
+    # the kept weights are the best epoch's: their unweighted CE is that epoch's val_loss
+    restored_loss = log_loss(y_val["segment"], net.predict_proba(X_val), labels=net.classes_)
+    assert restored_loss == pytest.approx(min(val_losses), rel=1e-5)
+
+
+def test_eval_set_with_unseen_segment_is_rejected(small_problem):
+    X, y = small_problem
+    y_val = y.assign(segment="not_a_segment")
+    with pytest.raises(ValueError, match="not seen in y"):
+        small_net().fit(X, y, eval_set=(X, y_val))

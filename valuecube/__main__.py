@@ -1,0 +1,3 @@
+from valuecube.cli import main
+
+main()
