@@ -239,6 +239,7 @@ class DatasetConfig(_Strict):
 
     name: str
     description: str = ""
+    data: str | None = Field(default=None, description="Default input file, relative to the config file.")
     input: InputSpec
     factors: dict[str, FactorSpec]
     tree: TreeSpec
@@ -282,9 +283,12 @@ def load_config(path: str | Path) -> DatasetConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     try:
-        return DatasetConfig.model_validate(raw)
+        config = DatasetConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "\n".join(
             f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path}: invalid configuration:\n{problems}") from exc
+    if config.data is not None:
+        config = config.model_copy(update={"data": str((path.parent / config.data).resolve())})
+    return config

@@ -219,9 +219,7 @@ def customer_features(
         "repeat_frequency": repeat.astype(np.int64),
         "monetary_total": monetary_total,
         "monetary_avg": monetary_total / freq_f,
-        "repeat_monetary_avg": np.divide(
-            repeat_spend, repeat, out=np.zeros(n), where=has_repeat
-        ),
+        "repeat_monetary_avg": np.divide(repeat_spend, repeat, out=np.zeros(n), where=has_repeat),
         "quantity_total": quantity_total,
         "tenure_days": tenure,
         "first_to_last_days": first_to_last,

@@ -156,8 +156,10 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         The trained network with the best-validation weights, in eval mode.
     history_ : list of dict
         Per-epoch metrics, ``history_[epoch]``: ``train_loss``, ``val_loss``,
-        ``val_segment_accuracy`` and, with a churn head, ``val_churn_auc``
-        (NaN when the validation churn labels have a single class).
+        ``val_segment_accuracy``, ``val_segment_logloss`` and, with a churn
+        head, ``val_churn_logloss`` and ``val_churn_auc`` (NaN when the
+        validation churn labels have a single class). The two log losses are
+        unweighted, so runs with different loss weights compare on them.
     best_epoch_ : int
         Index into ``history_`` of the epoch whose weights were kept.
     n_epochs_ : int
@@ -365,7 +367,8 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable segment label for each row, from ``classes_``."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Segment probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
@@ -505,8 +508,12 @@ def _evaluate(module: _TwoHeadMLP, objective: _Objective, val: _Tensors) -> dict
             .double()
             .mean()
             .item(),
+            "val_segment_logloss": nn.functional.cross_entropy(segment_logits, val.segment).item(),
         }
     if churn_logit is not None:
+        metrics["val_churn_logloss"] = nn.functional.binary_cross_entropy_with_logits(
+            churn_logit, val.churn
+        ).item()
         labels = val.churn.numpy()
         metrics["val_churn_auc"] = (
             float(roc_auc_score(labels, churn_logit.numpy()))

@@ -116,6 +116,66 @@ def segment(
     console.print(f"wrote {output}" + (f" and {rejects}" if rejects else ""))
 
 
+@app.command()
+def train(
+    config: ConfigOption,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="Input file (default: the config's 'data').")] = None,
+    trials: Annotated[int, typer.Option(help="Optuna trials (TPE sampler, median pruning).", min=1)] = 10,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: valuecube-<dataset>).")] = None,
+    register_as: Annotated[str | None, typer.Option(help="Registered model name (default: valuecube-<dataset>).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the split, the sampler and the network.")] = 0,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Optuna RDB storage URL (e.g. sqlite:///mlflow/optuna.db) to share a study; default in-memory."),
+    ] = None,
+    max_epochs: Annotated[int, typer.Option(help="Epoch cap per network fit (early stopping usually ends sooner).", min=1)] = 150,
+) -> None:
+    """Tune and train the BP network, compare it with peers, log to MLflow, register it as 'challenger'.
+
+    Tracking goes to MLFLOW_TRACKING_URI, or to the local store under mlflow/ when unset.
+    Ends with a table of test-split churn metrics for the network, logistic regression,
+    LightGBM and the fuzzy baseline, and the network's agreement with the fuzzy segments.
+
+    Example: valuecube train -c configs/telco.yaml --trials 20
+    """
+    from features.config import ConfigError
+    from features.inputs import InputError
+    from training.tracking import TrackingError
+    from training.train import run_train
+
+    try:
+        result = run_train(config, input, trials=trials, experiment=experiment, register_as=register_as, seed=seed,
+                           storage=storage, max_epochs=max_epochs, show_progress=console.is_terminal)
+    except (ConfigError, InputError, TrackingError, ValueError) as exc:
+        fail(str(exc))
+    render_table(result.comparison, "churn on the test split")
+    agreement = " · ".join(f"{k.removeprefix('segment_')} {v:.3f}" for k, v in result.agreement.items())
+    console.print(f"network vs fuzzy segments on test: {agreement}")
+    console.print(f"registered {result.registered_name} version {result.version} as {result.model_uri}")
+
+
+@app.command()
+def promote(
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name, e.g. valuecube-telco.")],
+) -> None:
+    """Move the 'champion' alias to the 'challenger' if its test churn ROC-AUC is at least the champion's.
+
+    Both versions are re-evaluated now on the challenger's test customers. Otherwise
+    the aliases stay as they are and the reason is printed (exit code 2).
+    """
+    from training.registry import promote as run_promote
+    from training.tracking import TrackingError, configure_tracking
+
+    try:
+        configure_tracking()
+        outcome = run_promote(model)
+    except (TrackingError, ValueError) as exc:
+        fail(str(exc))
+    console.print(outcome.reason)
+    if not outcome.promoted:
+        raise typer.Exit(2)
+
+
 def main() -> None:
     """Entry point for ``python -m valuecube``."""
     app()

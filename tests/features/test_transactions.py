@@ -97,9 +97,7 @@ AS_OF, HOLDOUT_END, WINDOW_START = T("1997-09-30"), T("1998-06-30"), T("1997-01-
 
 
 def test_cdnow_against_pandas_reference(cdnow: pd.DataFrame) -> None:
-    feats = customer_features(
-        cdnow, AS_OF, window_start=WINDOW_START, holdout_end=HOLDOUT_END
-    )
+    feats = customer_features(cdnow, AS_OF, window_start=WINDOW_START, holdout_end=HOLDOUT_END)
     calib = cdnow[(cdnow["date"] >= WINDOW_START) & (cdnow["date"] <= AS_OF)]
     assert len(feats) == calib["customer_id"].nunique() == 18_856
     assert feats.index.is_monotonic_increasing and feats.index.is_unique
@@ -123,7 +121,7 @@ def test_cdnow_against_pandas_reference(cdnow: pd.DataFrame) -> None:
 
 
 def test_customer_alone_equals_inside_whole_log(cdnow: pd.DataFrame) -> None:
-    kwargs = dict(window_start=WINDOW_START, holdout_end=HOLDOUT_END)
+    kwargs = {"window_start": WINDOW_START, "holdout_end": HOLDOUT_END}
     full = customer_features(cdnow, AS_OF, **kwargs)
     busiest = cdnow["customer_id"].value_counts().index[0]
     for cid in ["00001", "00004", busiest, full.index[-1]]:

@@ -12,27 +12,15 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from models.network import BPNetworkClassifier
-
-SEGMENT_CODES = np.array(
-    [
-        "key_attack_defend",
-        "attack_defend",
-        "key_develop",
-        "develop",
-        "key_maintain",
-        "maintain",
-        "key_retain",
-        "retain",
-    ]
-)
+from models.segments import SEGMENT_CODES
 
 
 def value_cube_problem(n_rows: int, n_noise: int = 2, seed: int = 0):
     """Segment = which of 3 scores are >= 0.5 (8 cells); churn ~ logistic in two other inputs."""
     rng = np.random.default_rng(seed)
     X = rng.uniform(size=(n_rows, 5 + n_noise))
-    high = (X[:, :3] >= 0.5).astype(int)
-    segment = SEGMENT_CODES[high[:, 0] * 4 + high[:, 1] * 2 + high[:, 2]]
+    low = (X[:, :3] < 0.5).astype(int)  # CV, PV, RA scores
+    segment = np.array(SEGMENT_CODES)[4 * low[:, 0] + 2 * low[:, 1] + low[:, 2]]
     churn_probability = 1 / (1 + np.exp(-(6 * X[:, 3] - 6 * X[:, 4])))
     churn = (rng.uniform(size=n_rows) < churn_probability).astype(int)
     columns = [f"x{j}" for j in range(X.shape[1])]

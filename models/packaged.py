@@ -1,0 +1,172 @@
+"""The packaged model: frozen normalisation + fuzzy evaluator + BP network, raw rows in.
+
+:class:`ChurnSegmentModel` is the in-memory model; :class:`ValueCubePyfunc`
+wraps it as one MLflow pyfunc, so batch jobs, Spark and the HTTP API all
+load the same thing by ``models:/NAME@alias``.
+
+Input (one row per customer):
+
+* customer tables — the config's input columns as in the raw file (the
+  label column is optional and ignored);
+* transaction logs — the per-customer table that
+  :func:`features.customers.build_customer_table` builds as of a date.
+
+Output columns: :data:`PREDICTION_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from features.config import DatasetConfig
+from features.customers import CUSTOMER_ID, build_customer_table
+from features.inputs import LINE, REASON, InputError, validate
+from models.design import NetworkDesign
+from models.network import BPNetworkClassifier
+from models.value_cube import ValueCube
+
+PREDICTION_COLUMNS = (CUSTOMER_ID, "cv_score", "pv_score", "ra_score", "segment", "segment_model", "churn_probability")
+PSI_BINS = 10
+
+
+def population_stability_index(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI = Σ (a − e)·ln(a / e) over bins of the two distributions (proportions; empty bins floored)."""
+    e = np.clip(np.asarray(expected, dtype=float), 1e-4, None)
+    a = np.clip(np.asarray(actual, dtype=float), 1e-4, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+class ChurnSegmentModel:
+    """Everything needed to score raw customer rows, fitted once.
+
+    Parameters
+    ----------
+    config : DatasetConfig
+    cube : ValueCube
+        Fitted fuzzy value cube (frozen normalisation, AHP weights, BG/NBD).
+    design : NetworkDesign
+        Fitted input-matrix builder.
+    network : BPNetworkClassifier
+        Fitted two-head network.
+    reference : dict
+        Per tree factor, the training distribution over ``PSI_BINS`` bins of the
+        normalised value (for drift checks).
+    metadata : dict
+        Free-form facts about the training (dataset, metrics, …).
+    """
+
+    def __init__(
+        self,
+        config: DatasetConfig,
+        cube: ValueCube,
+        design: NetworkDesign,
+        network: BPNetworkClassifier,
+        reference: dict[str, list[float]],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.cube = cube
+        self.design = design
+        self.network = network
+        self.reference = reference
+        self.metadata = dict(metadata or {})
+
+    @staticmethod
+    def reference_distribution(cube: ValueCube, customers: pd.DataFrame) -> dict[str, list[float]]:
+        """Training distribution of each normalised tree factor over equal-width bins of [0, 1]."""
+        u = cube.fuzzy_.normalize(cube.factors(customers))
+        return {name: _bin_shares(u[name].to_numpy()).tolist() for name in u.columns}
+
+    def drift(self, customers: pd.DataFrame) -> pd.Series:
+        """PSI of each tree factor between the training data and these customers."""
+        u = self.cube.fuzzy_.normalize(self.cube.factors(customers))
+        return pd.Series(
+            {name: population_stability_index(self.reference[name], _bin_shares(u[name].to_numpy())) for name in u.columns},
+            name="psi",
+        )
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a caller sends (customer tables: the config's columns, no label)."""
+        spec = self.config.input
+        if spec.shape == "customer_table":
+            return [c for c in spec.columns if c != spec.label_column]
+        return [CUSTOMER_ID, *self.metadata["customer_columns"]]
+
+    def customers(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Validate raw rows strictly and build the per-customer table.
+
+        Raises
+        ------
+        InputError
+            Naming each invalid row (by position in ``rows``) and the problem.
+        """
+        spec = self.config.input
+        if spec.shape == "customer_table":
+            validated = validate(rows.reset_index(drop=True), spec, source="input rows")
+            if len(validated.rejects):
+                listed = "; ".join(
+                    f"row {line - 2}: {reason}" for line, reason in validated.rejects[[LINE, REASON]].head(10).itertuples(index=False)
+                )
+                raise InputError(f"{len(validated.rejects)} invalid customer row(s): {listed}")
+            return build_customer_table(validated, spec, with_labels=False).table
+        return self._log_customers(rows)
+
+    def _log_customers(self, rows: pd.DataFrame) -> pd.DataFrame:
+        needed = self.metadata["customer_columns"]
+        missing = [c for c in [CUSTOMER_ID, *needed] if c not in rows.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}; a transaction-log model takes the per-customer table")
+        table = rows.set_index(rows[CUSTOMER_ID].astype(str)).drop(columns=CUSTOMER_ID)
+        values = table[needed].apply(pd.to_numeric, errors="coerce").astype("float64")
+        bad = ~np.isfinite(values.to_numpy())
+        if bad.any():
+            where = [f"row {i}: {', '.join(np.asarray(needed)[b])}" for i, b in zip(np.flatnonzero(bad.any(axis=1)), bad[bad.any(axis=1)])]
+            raise InputError(f"NaN, inf or non-numeric values in {len(where)} row(s): {'; '.join(where[:10])}")
+        if table.index.duplicated().any():
+            raise InputError(f"duplicate {CUSTOMER_ID}: {sorted(set(table.index[table.index.duplicated()]))[:10]}")
+        return values
+
+    def predict_customers(self, customers: pd.DataFrame) -> pd.DataFrame:
+        """Score a validated per-customer table; one row per customer, :data:`PREDICTION_COLUMNS`."""
+        scored, unscorable = self.cube.score(customers)
+        if len(unscorable):
+            raise InputError(
+                f"{len(unscorable)} customer(s) have non-computable factors, e.g. {unscorable.index[0]}: {unscorable.iloc[0, 0]}"
+            )
+        X = self.design.transform(customers)
+        out = scored[["cv_score", "pv_score", "ra_score", "segment"]].copy()
+        out["segment_model"] = self.network.predict(X) if len(X) else np.asarray([], dtype=object)
+        out["churn_probability"] = self.network.predict_churn_proba(X) if len(X) else np.asarray([], dtype=float)
+        out.index.name = CUSTOMER_ID
+        return out.reset_index()[list(PREDICTION_COLUMNS)]
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Validate raw rows and score them (see :meth:`predict_customers`)."""
+        return self.predict_customers(self.customers(rows))
+
+
+def _bin_shares(u: np.ndarray) -> np.ndarray:
+    counts = np.bincount(np.minimum((np.clip(u, 0.0, 1.0) * PSI_BINS).astype(int), PSI_BINS - 1), minlength=PSI_BINS)
+    return counts / max(counts.sum(), 1)
+
+
+class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc wrapper of a :class:`ChurnSegmentModel`."""
+
+    def __init__(self, model: ChurnSegmentModel) -> None:
+        self.model = model
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Score raw customer rows; see :data:`PREDICTION_COLUMNS`."""
+        return self.model.predict(pd.DataFrame(model_input))
+
+
+def unwrap(pyfunc_model: mlflow.pyfunc.PyFuncModel) -> ChurnSegmentModel:
+    """The :class:`ChurnSegmentModel` inside a loaded pyfunc model."""
+    return pyfunc_model.unwrap_python_model().model
+

@@ -1,0 +1,216 @@
+"""The ``train`` job: tune the BP network with Optuna, compare it with peers, log and register it in MLflow.
+
+One parent MLflow run per call, holding:
+
+* one nested run per Optuna trial (parameters, per-epoch validation metrics);
+* the final network's run (best trial retrained; test metrics, ROC and
+  confusion-matrix plots, the packaged pyfunc model, registered with the
+  alias ``challenger``);
+* sibling runs for the peers (logistic regression, LightGBM, the fuzzy
+  baseline's churn score), trained on the same split and inputs;
+* the config file, the Optuna study summary and the comparison table.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+from mlflow.models import infer_signature
+from optuna_integration.mlflow import MLflowCallback
+
+from features.config import DatasetConfig, load_config
+from models.design import NetworkDesign
+from models.network import BPNetworkClassifier
+from models.packaged import ChurnSegmentModel, ValueCubePyfunc
+from models.value_cube import ValueCube
+from training import peers
+from training.data import TrainingData, load_training_data
+from training.evaluate import comparison_table, plot_confusion, plot_roc, segment_agreement
+from training.registry import CHALLENGER, register_challenger
+from training.tracking import configure_tracking, ensure_experiment
+from training.tuning import OBJECTIVE, create_study, make_objective, params_from_trial
+
+PACKAGE_DIRS = ("features", "models")
+NETWORK = "bp_network"
+FUZZY = "fuzzy_baseline"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a train run produced."""
+
+    model: ChurnSegmentModel
+    comparison: pd.DataFrame
+    agreement: dict[str, float]
+    run_id: str
+    model_uri: str
+    registered_name: str
+    version: str
+    study: optuna.Study
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    names = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lifetimes", "pydantic", "pyyaml", "mlflow")
+    return [f"{n}=={version(n)}" for n in names] + ["torch==2.13.0"]
+
+
+def _package_paths() -> list[str]:
+    root = Path(__file__).resolve().parent.parent
+    return [str(root / d) for d in PACKAGE_DIRS]
+
+
+def run_train(
+    config: str | Path | DatasetConfig,
+    input_path: str | Path | None = None,
+    *,
+    trials: int = 10,
+    experiment: str | None = None,
+    register_as: str | None = None,
+    seed: int = 0,
+    storage: str | None = None,
+    max_epochs: int = 150,
+    patience: int = 15,
+    tracking_uri: str | None = None,
+    show_progress: bool = False,
+) -> TrainResult:
+    """Tune, train, compare, log and register; see the module docstring."""
+    configure_tracking(tracking_uri)
+    config_path = None if isinstance(config, DatasetConfig) else Path(config)
+    cfg = config if isinstance(config, DatasetConfig) else load_config(config)
+    data = load_training_data(cfg, input_path, seed=seed)
+    name = register_as or f"valuecube-{cfg.name}"
+    ensure_experiment(experiment or f"valuecube-{cfg.name}")
+
+    split = data.split
+    table = data.customers.table
+    cube = ValueCube(cfg).fit(table.loc[split.train])
+    design = NetworkDesign(cube).fit(table.loc[split.train])
+    parts = {part: _part(data, cube, design, ids) for part, ids in vars(split).items()}
+
+    with mlflow.start_run(run_name=f"train-{cfg.name}") as parent:
+        mlflow.log_params(
+            {"dataset": cfg.name, "input": str(data.source), "seed": seed, "trials": trials, "max_epochs": max_epochs,
+             "n_train": len(split.train), "n_validation": len(split.validation), "n_test": len(split.test),
+             "n_inputs": len(design.columns_)}
+        )
+        if config_path is not None:
+            mlflow.log_artifact(str(config_path), artifact_path="config")
+
+        study = _tune(cfg, parts, trials=trials, storage=storage, seed=seed, max_epochs=max_epochs,
+                      patience=patience, show_progress=show_progress)
+        best = params_from_trial(study.best_trial.params)
+
+        with mlflow.start_run(run_name=NETWORK, nested=True) as net_run:
+            mlflow.log_params({k: str(v) for k, v in best.items()})
+            network = BPNetworkClassifier(**best, max_epochs=max_epochs, patience=patience, random_state=seed)
+            X, y = parts["train"]["X"], parts["train"]["y"]
+            network.fit(X, y, eval_set=(parts["validation"]["X"], parts["validation"]["y"]),
+                        on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch))
+            test = parts["test"]
+            scores = {NETWORK: network.predict_churn_proba(test["X"])}
+            agreement = segment_agreement(test["y"]["segment"].to_numpy(), network.predict(test["X"]))
+            net_metrics = {f"test_churn_{k}": v for k, v in comparison_table(test["y"]["churn"], scores).loc[NETWORK].items()}
+            mlflow.log_metrics({**net_metrics, **{f"test_{k}": v for k, v in agreement.items()}, "best_epoch": network.best_epoch_})
+            model = ChurnSegmentModel(
+                cfg, cube, design, network, ChurnSegmentModel.reference_distribution(cube, table.loc[split.train]),
+                metadata={
+                    "dataset": cfg.name, "input": str(data.source), "seed": seed, "run_id": net_run.info.run_id,
+                    "customer_columns": [] if cfg.input.shape == "customer_table" else list(data.rows.columns),
+                    "metrics": {**net_metrics, **{f"test_{k}": v for k, v in agreement.items()}},
+                },
+            )
+            info = _log_model(model, data)
+            version = register_challenger(
+                name, info.model_uri, tags={"dataset": cfg.name, "input": str(data.source), "seed": str(seed),
+                                           **{k: f"{v:.6f}" for k, v in net_metrics.items()}},
+            )
+
+        scores.update(_peer_runs(parts, seed))
+        comparison = comparison_table(test["y"]["churn"], scores)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            comparison.to_csv(tmp / "comparison.csv")
+            (tmp / "segment_agreement.json").write_text(json.dumps(agreement, indent=2))
+            plot_roc(test["y"]["churn"], scores, tmp / "roc.png")
+            plot_confusion(test["y"]["segment"].to_numpy(), network.predict(test["X"]), tmp / "confusion_matrix.png",
+                           "Segments on test: fuzzy (rows) × network (columns)")
+            mlflow.log_artifacts(str(tmp), artifact_path="comparison")
+            client = mlflow.MlflowClient()
+            for f in ("roc.png", "confusion_matrix.png"):
+                client.log_artifact(net_run.info.run_id, str(tmp / f), artifact_path="plots")
+        mlflow.log_metrics({f"test_churn_roc_auc_{m}": comparison.loc[m, "roc_auc"] for m in comparison.index})
+
+    return TrainResult(model, comparison, agreement, parent.info.run_id, f"models:/{name}@{CHALLENGER}", name,
+                       version, study)
+
+
+def _part(data: TrainingData, cube: ValueCube, design: NetworkDesign, ids: pd.Index) -> dict[str, Any]:
+    customers = data.customers.table.loc[ids]
+    scores = cube.fuzzy_.transform(cube.factors(customers))
+    return {
+        "X": design.transform(customers),
+        "y": pd.DataFrame({"segment": cube.fuzzy_.predict(cube.factors(customers)), "churn": customers["churn"].to_numpy()},
+                          index=ids),
+        "scores": scores,
+    }
+
+
+def _tune(cfg: DatasetConfig, parts: dict, *, trials: int, storage: str | None, seed: int, max_epochs: int,
+          patience: int, show_progress: bool) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = create_study(f"valuecube-{cfg.name}", storage=storage, seed=seed)
+    callback = MLflowCallback(metric_name=OBJECTIVE, create_experiment=False, mlflow_kwargs={"nested": True})
+    objective = callback.track_in_mlflow()(
+        make_objective(parts["train"]["X"], parts["train"]["y"], parts["validation"]["X"], parts["validation"]["y"],
+                       seed=seed, max_epochs=max_epochs, patience=patience)
+    )
+    study.optimize(objective, n_trials=trials, callbacks=[callback], show_progress_bar=show_progress)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "optuna_trials.csv"
+        study.trials_dataframe().to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="optuna")
+    states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
+    mlflow.log_dict({"best_params": study.best_trial.params, "best_value": study.best_value, "trial_states": states},
+                    "optuna/summary.json")
+    mlflow.log_metric(f"best_{OBJECTIVE}", study.best_value)
+    return study
+
+
+def _log_model(model: ChurnSegmentModel, data: TrainingData) -> mlflow.models.model.ModelInfo:
+    example = data.model_input(data.split.train[:5])
+    signature = infer_signature(example, model.predict(example))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=ValueCubePyfunc(model),
+        code_paths=_package_paths(),
+        signature=signature,
+        input_example=example,
+        pip_requirements=_requirements(),
+    )
+
+
+def _peer_runs(parts: dict, seed: int) -> dict[str, np.ndarray]:
+    train, test = parts["train"], parts["test"]
+    fitted = peers.fit_peers(train["X"].to_numpy(), train["y"]["churn"].to_numpy(), seed=seed)
+    fitted[FUZZY] = peers.fuzzy_churn_peer(seed).fit(train["scores"], train["y"]["churn"].to_numpy())
+    out = {}
+    for peer_name, estimator in fitted.items():
+        X_test = test["scores"] if peer_name == FUZZY else test["X"].to_numpy()
+        out[peer_name] = estimator.predict_proba(X_test)[:, 1]
+        with mlflow.start_run(run_name=peer_name, nested=True):
+            mlflow.log_params({"peer": peer_name, "seed": seed})
+            metrics = comparison_table(test["y"]["churn"], {peer_name: out[peer_name]}).loc[peer_name]
+            mlflow.log_metrics({f"test_churn_{k}": v for k, v in metrics.items()})
+    return out

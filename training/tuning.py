@@ -1,0 +1,92 @@
+"""Optuna search for the BP network: TPE sampling, median pruning on the validation loss.
+
+The value each trial reports (per epoch, for pruning) and returns is the
+validation *objective* ``val_churn_logloss + val_segment_logloss``: the two
+heads' unweighted log losses, so that trials with different churn-loss
+weights are compared on one scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+
+from models.network import BPNetworkClassifier
+
+OBJECTIVE = "val_objective"
+
+
+def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
+    """The search space: layer sizes, dropout, learning rate, weight decay, batch size, loss weight."""
+    n_layers = trial.suggest_int("n_layers", 1, 3)
+    hidden = tuple(trial.suggest_categorical(f"units_{i}", [16, 32, 64, 128]) for i in range(n_layers))
+    return {
+        "hidden_layers": hidden,
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256, 512]),
+        "churn_loss_weight": trial.suggest_float("churn_loss_weight", 0.2, 0.9),
+    }
+
+
+def params_from_trial(params: dict[str, Any]) -> dict[str, Any]:
+    """Network keyword arguments from a finished trial's flat parameters."""
+    hidden = tuple(params[f"units_{i}"] for i in range(params["n_layers"]))
+    keys = ("dropout", "learning_rate", "weight_decay", "batch_size", "churn_loss_weight")
+    return {"hidden_layers": hidden, **{k: params[k] for k in keys}}
+
+
+def epoch_objective(metrics: dict[str, float]) -> float:
+    """The comparable validation objective of one epoch."""
+    return metrics["val_churn_logloss"] + metrics["val_segment_logloss"]
+
+
+def make_objective(
+    X_train: pd.DataFrame,
+    y_train: pd.DataFrame,
+    X_val: pd.DataFrame,
+    y_val: pd.DataFrame,
+    *,
+    seed: int,
+    max_epochs: int,
+    patience: int,
+) -> Callable[[optuna.Trial], float]:
+    """An Optuna objective that trains one network and logs its epochs to the active MLflow run."""
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest_params(trial)
+        best = [np.inf]
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            value = epoch_objective(metrics)
+            best[0] = min(best[0], value)
+            if mlflow.active_run() is not None:
+                mlflow.log_metrics({**metrics, OBJECTIVE: value}, step=epoch)
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+        BPNetworkClassifier(**params, max_epochs=max_epochs, patience=patience, random_state=seed).fit(
+            X_train, y_train, eval_set=(X_val, y_val), on_epoch=on_epoch
+        )
+        return float(best[0])
+
+    return objective
+
+
+def create_study(name: str, *, storage: str | None, seed: int) -> optuna.Study:
+    """A minimising study (TPE, median pruner); shared through an RDB ``storage`` URL when given."""
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=10),
+        load_if_exists=True,
+    )
