@@ -19,16 +19,24 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+DEMO_TRIALS ?= 8
+
 demo: $(STAMP)
 	$(BIN)/valuecube segment --config configs/telco.yaml --input data/telco_churn.csv --output out/telco_segments.parquet
 	$(BIN)/valuecube segment --config configs/cdnow.yaml --input data/cdnow_master.txt --output out/cdnow_segments.parquet
+	$(BIN)/valuecube train --config configs/telco.yaml --trials $(DEMO_TRIALS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/baseline_quality.py
 	$(BIN)/python benchmarks/bench_fuzzy_scoring.py
 	$(BIN)/python benchmarks/bench_transaction_features.py
+	$(BIN)/python benchmarks/bench_model_quality.py
+	$(BIN)/python benchmarks/bench_batch_scoring.py
+	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python benchmarks/bench_spark.py
 
 clean:
 	rm -rf out .pytest_cache

@@ -1,0 +1,49 @@
+"""Shared fixtures: paths to the bundled data and configs, a real MLflow store with trained models."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+CONFIGS = ROOT / "configs"
+TELCO_CSV = DATA / "telco_churn.csv"
+CDNOW_TXT = DATA / "cdnow_master.txt"
+TELCO_CONFIG = CONFIGS / "telco.yaml"
+CDNOW_CONFIG = CONFIGS / "cdnow.yaml"
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh SQLite MLflow store for the session; MLFLOW_TRACKING_URI points at it (subprocesses too)."""
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="session")
+def telco_model(mlflow_store: str):
+    """A small network trained on the real Telco data and registered as ``test-telco`` (alias challenger)."""
+    from training.train import run_train
+
+    return run_train(TELCO_CONFIG, trials=2, max_epochs=15, seed=0, register_as="test-telco", experiment="tests")
+
+
+@pytest.fixture(scope="session")
+def cdnow_model(mlflow_store: str):
+    """A small network trained on the real CDNOW log and registered as ``test-cdnow`` (alias challenger)."""
+    from training.train import run_train
+
+    return run_train(CDNOW_CONFIG, trials=1, max_epochs=10, seed=0, register_as="test-cdnow", experiment="tests")
