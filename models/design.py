@@ -2,6 +2,9 @@
 
 Columns, in a fixed order frozen at fit time:
 
+* ``s:<score>`` — the three fuzzy scores VA (CV, PV, RA): the segment is a
+  threshold on them, so the segment head learns the cut-offs instead of
+  re-deriving the AHP-weighted sums, and the churn head can use them;
 * ``u:<factor>`` — every tree factor normalised to [0, 1] with the cube's
   frozen statistics (what the fuzzy rule sees);
 * ``f:<factor>`` — the configured factors outside the tree, as they are;
@@ -48,7 +51,9 @@ class NetworkDesign(TransformerMixin, BaseEstimator):
             first = bad[bad != ""]
             raise ValueError(f"{len(first)} customer(s) have non-computable factors, e.g. {first.index[0]}: {first.iloc[0]}")
         tree = cfg.tree.factor_names()
-        parts = [self.cube.fuzzy_.normalize(factors).add_prefix("u:")]
+        fuzzy = self.cube.fuzzy_
+        scores = pd.DataFrame(fuzzy.transform(factors), index=factors.index, columns=fuzzy.get_feature_names_out())
+        parts = [scores.add_prefix("s:"), fuzzy.normalize(factors).add_prefix("u:")]
         others = [f for f in factors.columns if f not in tree]
         parts.append(factors[others].add_prefix("f:"))
         if cfg.input.shape == "customer_table":

@@ -1,0 +1,59 @@
+"""The per-customer table from both input shapes (real data)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
+
+from features.config import load_config
+from features.customers import CUSTOMER_ID, build_customer_table
+from features.inputs import load_input
+
+
+@pytest.fixture(scope="module")
+def cdnow():
+    cfg = load_config(CDNOW_CONFIG)
+    validated = load_input(CDNOW_TXT, cfg.input, strict=True)
+    return cfg, validated
+
+
+def test_telco_customer_table() -> None:
+    cfg = load_config(TELCO_CONFIG)
+    validated = load_input(TELCO_CSV, cfg.input, strict=True)
+    ct = build_customer_table(validated, cfg.input)
+    t = ct.table
+    assert t.index.name == CUSTOMER_ID and t.index.is_unique and len(t) == 3930
+    assert "customerid" not in t.columns and "churn" in t.columns
+    assert set(t["churn"].unique()) == {0, 1}
+    raw = pd.read_csv(TELCO_CSV, dtype=str)
+    assert t["churn"].sum() == (raw["churn"] == "Yes").sum()
+    assert t.loc[raw["customerid"].iloc[0], "churn"] == int(raw["churn"].iloc[0] == "Yes")
+    assert list(ct.labels.columns) == ["churn"]
+    unlabelled = build_customer_table(validated, cfg.input, with_labels=False)
+    assert "churn" not in unlabelled.table.columns and unlabelled.labels.shape[1] == 0
+
+
+def test_cdnow_customer_table(cdnow) -> None:
+    cfg, validated = cdnow
+    ct = build_customer_table(validated, cfg.input)
+    t = ct.table
+    assert len(t) == 18856 and t.index.name == CUSTOMER_ID and t.index.is_unique
+    assert ct.as_of == pd.Timestamp("1997-09-30")
+    assert set(t["churn"].unique()) == {0, 1}
+    assert (t["future_spend"] >= 0).all()
+    # churn = no purchase in the holdout
+    assert ((t["churn"] == 1) == (t["future_purchases"] == 0)).all()
+    assert ((t["churn"] == 1) <= (t["future_spend"] == 0)).all()
+    assert (t["frequency"] >= 1).all() and (t["recency_days"] >= 0).all()
+    assert list(ct.labels.columns) == ["churn", "future_spend", "future_purchases"]
+
+
+def test_cdnow_without_labels_and_earlier_as_of(cdnow) -> None:
+    cfg, validated = cdnow
+    ct = build_customer_table(validated, cfg.input, with_labels=False)
+    assert "churn" not in ct.table.columns and len(ct.table) == 18856
+    early = build_customer_table(validated, cfg.input, as_of="1997-02-28")
+    assert early.as_of == pd.Timestamp("1997-02-28")
+    assert len(early.table) < 18856 and early.excluded > 0
+    assert len(early.table) + early.excluded == 18856

@@ -1,0 +1,78 @@
+"""Per-customer factors: column, map, count_of, expr, fill; factor_problems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TELCO_CONFIG, TELCO_CSV
+
+from features.config import FactorSpec, load_config
+from features.customers import build_customer_table
+from features.factors import compute_factor, compute_factors, factor_problems
+from features.inputs import load_input
+
+TABLE = pd.DataFrame(
+    {
+        "a": [1.0, 2.0, 0.0],
+        "b": [2.0, 0.0, 0.0],
+        "plan": ["gold", "basic", "none"],
+        "x": ["Yes", "No", "Yes"],
+        "y": ["Yes", "Yes", "No internet"],
+    },
+    index=pd.Index(["c1", "c2", "c3"], name="customer_id"),
+)
+
+
+def test_column_and_map() -> None:
+    assert compute_factor(TABLE, "f", FactorSpec(column="a")).tolist() == [1.0, 2.0, 0.0]
+    mapped = compute_factor(TABLE, "p", FactorSpec(column="plan", map={"gold": 3, "basic": 1}))
+    assert mapped.iloc[:2].tolist() == [3.0, 1.0] and np.isnan(mapped.iloc[2])
+    filled = compute_factor(TABLE, "p", FactorSpec(column="plan", map={"gold": 3, "basic": 1}, fill=0))
+    assert filled.tolist() == [3.0, 1.0, 0.0] and filled.name == "p"
+
+
+def test_count_of() -> None:
+    assert compute_factor(TABLE, "n", FactorSpec(count_of=["x", "y"])).tolist() == [2.0, 1.0, 1.0]
+    assert compute_factor(TABLE, "n", FactorSpec(count_of=["y"], value="No internet")).tolist() == [0.0, 0.0, 1.0]
+
+
+def test_expr_fill_and_earlier_factor() -> None:
+    specs = {
+        "ratio": FactorSpec(expr="a / b"),
+        "ratio0": FactorSpec(expr="a / b", fill=-1),
+        "double": FactorSpec(column="a"),
+        "uses_factor": FactorSpec(expr="double * 2 + b"),
+    }
+    out = compute_factors(TABLE, specs)
+    assert list(out.columns) == list(specs) and out.index.equals(TABLE.index)
+    assert out["ratio"].iloc[0] == 0.5 and np.isinf(out["ratio"].iloc[1]) and np.isnan(out["ratio"].iloc[2])
+    assert out["ratio0"].tolist() == [0.5, -1.0, -1.0]
+    assert out["uses_factor"].tolist() == [4.0, 4.0, 0.0]
+    problems = factor_problems(out)
+    assert problems["c1"] == ""
+    assert "ratio" in problems["c2"] and "ratio0" not in problems["c2"].replace("ratio,", "").split(": ")[1].split(", ")
+    assert problems["c3"].startswith("factor(s) not computable")
+
+
+def test_factor_problems_all_good() -> None:
+    good = pd.DataFrame({"a": [1.0, 2.0]}, index=["x", "y"])
+    assert factor_problems(good).tolist() == ["", ""]
+
+
+def test_telco_factors_real() -> None:
+    cfg = load_config(TELCO_CONFIG)
+    table = build_customer_table(load_input(TELCO_CSV, cfg.input, strict=True), cfg.input).table
+    f = compute_factors(table, cfg.factors)
+    assert len(f) == 3930 and (factor_problems(f) == "").all()
+    assert f["services"].between(0, 8).all() and f["household"].between(0, 2).all()
+    assert set(f["contract_months"].unique()) == {1.0, 12.0, 24.0}
+    assert set(f["auto_payment"].unique()) == {0.0, 1.0}
+    np.testing.assert_allclose(f["price_per_service"], f["monthly_charges"] / (f["services"] + 1))
+    np.testing.assert_allclose(f["yearly_revenue"], 12 * f["monthly_charges"])
+    # tenure 0 customers have totalcharges 0 → charge_trend takes its fill 0
+    zero = table["totalcharges"] == 0
+    if zero.any():
+        assert (f.loc[zero, "charge_trend"] == 0).all()
+    row = table.iloc[0]
+    assert f["charge_trend"].iloc[0] == pytest.approx(row["monthlycharges"] * row["tenure"] / row["totalcharges"] - 1)

@@ -1,0 +1,191 @@
+"""Input validation: strict mode (InputError naming file, line, column) and rejects mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
+
+from features.config import load_config
+from features.inputs import LINE, REASON, InputError, load_input, read_raw, validate
+
+TELCO = load_config(TELCO_CONFIG).input
+CDNOW = load_config(CDNOW_CONFIG).input
+N_TELCO = 3930
+
+
+@pytest.fixture(scope="module")
+def telco_lines() -> list[str]:
+    return TELCO_CSV.read_text().splitlines()
+
+
+def _telco_file(tmp_path: Path, lines: list[str], n: int = 50) -> Path:
+    path = tmp_path / "telco.csv"
+    path.write_text("\n".join(lines[: n + 1]) + "\n")
+    return path
+
+
+def _edit(line: str, column: str, value: str, header: str) -> str:
+    cols = header.split(",")
+    cells = line.split(",")
+    cells[cols.index(column)] = value
+    return ",".join(cells)
+
+
+def _both_modes(path: Path, spec, line: int, column: str, reason_word: str, rows: int) -> None:
+    with pytest.raises(InputError) as info:
+        load_input(path, spec, strict=True)
+    msg = str(info.value)
+    assert str(path) in msg and f"line {line}" in msg and column in msg and reason_word in msg
+    assert "--rejects" in msg
+    result = load_input(path, spec, strict=False)
+    assert result.rows_read == rows == len(result.data) + len(result.rejects)
+    assert len(result.rejects) == 1
+    bad = result.rejects.iloc[0]
+    assert bad[LINE] == line and column in bad[REASON] and reason_word in bad[REASON]
+    assert line not in result.data.index
+
+
+def test_real_files_load_clean() -> None:
+    telco = load_input(TELCO_CSV, TELCO, strict=True)
+    assert telco.rows_read == len(telco.data) == N_TELCO and telco.rejects.empty
+    assert telco.data["tenure"].dtype == "float64" and telco.data.index[0] == 2
+    cdnow = load_input(CDNOW_TXT, CDNOW, strict=True)
+    assert len(cdnow.data) == cdnow.rows_read == len(CDNOW_TXT.read_text().splitlines()) - 1
+    assert pd.api.types.is_datetime64_any_dtype(cdnow.data["date"])
+
+
+@pytest.mark.parametrize(
+    "column, value, word",
+    [
+        ("monthlycharges", "abc", "not a finite number"),
+        ("monthlycharges", "nan", "not a finite number"),
+        ("totalcharges", "inf", "not a finite number"),
+        ("monthlycharges", "-5", "below the minimum"),
+        ("tenure", "2.5", "not a whole number"),
+        ("contract", "Three year", "unknown category"),
+        ("gender", "", "missing value"),
+    ],
+)
+def test_bad_cell(tmp_path, telco_lines, column, value, word) -> None:
+    lines = list(telco_lines)
+    lines[6] = _edit(lines[6], column, value, lines[0])  # file line 7
+    _both_modes(_telco_file(tmp_path, lines), TELCO, 7, column, word, 50)
+
+
+def test_blank_with_missing_default_is_fine(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines)
+    lines[3] = _edit(lines[3], "totalcharges", " ", lines[0])
+    result = load_input(_telco_file(tmp_path, lines), TELCO, strict=True)
+    assert result.data.loc[4, "totalcharges"] == 0.0
+
+
+def test_duplicate_id(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines)
+    first_id = lines[1].split(",")[0]
+    lines[9] = _edit(lines[9], "customerid", first_id, lines[0])  # file line 10
+    path = _telco_file(tmp_path, lines)
+    with pytest.raises(InputError, match="duplicate customerid") as info:
+        load_input(path, TELCO, strict=True)
+    assert "line 10" in str(info.value) and "first on line 2" in str(info.value)
+    result = load_input(path, TELCO, strict=False)
+    assert len(result.rejects) == 2 and sorted(result.rejects[LINE]) == [2, 10]
+    assert result.rows_read == len(result.data) + len(result.rejects) == 50
+
+
+def test_missing_column(tmp_path, telco_lines) -> None:
+    frame = pd.read_csv(TELCO_CSV, dtype=str, nrows=20).drop(columns=["tenure"])
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    for strict in (True, False):
+        with pytest.raises(InputError, match="missing required column") as info:
+            load_input(path, TELCO, strict=strict)
+        assert "'tenure'" in str(info.value) and str(path) in str(info.value)
+
+
+def test_misnamed_column_suggests(tmp_path) -> None:
+    frame = pd.read_csv(TELCO_CSV, dtype=str, nrows=20).rename(columns={"monthlycharges": "monthly_charges"})
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match="'monthly_charges'.*misnamed"):
+        load_input(path, TELCO, strict=False)
+
+
+def test_optional_label_column_may_be_absent(tmp_path) -> None:
+    frame = pd.read_csv(TELCO_CSV, dtype=str, nrows=20).drop(columns=["churn"])
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    assert "churn" not in load_input(path, TELCO, strict=True).data.columns
+
+
+def test_empty_and_header_only(tmp_path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    header = tmp_path / "header.csv"
+    header.write_text(TELCO_CSV.read_text().splitlines()[0] + "\n")
+    for strict in (True, False):
+        with pytest.raises(InputError, match="empty") as info:
+            load_input(empty, TELCO, strict=strict)
+        assert str(empty) in str(info.value)
+        with pytest.raises(InputError, match="header but no rows") as info:
+            load_input(header, TELCO, strict=strict)
+        assert str(header) in str(info.value)
+    with pytest.raises(InputError, match="not found"):
+        load_input(tmp_path / "nope.csv", TELCO, strict=True)
+
+
+def test_all_rows_bad_in_rejects_mode(tmp_path, telco_lines) -> None:
+    lines = [telco_lines[0]] + [_edit(line, "tenure", "x", telco_lines[0]) for line in telco_lines[1:4]]
+    path = _telco_file(tmp_path, lines, 3)
+    with pytest.raises(InputError, match="none of the 3 rows"):
+        load_input(path, TELCO, strict=False)
+
+
+def _cdnow_file(tmp_path: Path, n: int = 40) -> tuple[Path, list[str]]:
+    lines = CDNOW_TXT.read_text().splitlines()[: n + 1]
+    return tmp_path / "cdnow.txt", lines
+
+
+@pytest.mark.parametrize(
+    "field, value, column, word",
+    [(1, "19971345", "date", "unparseable date"), (3, "-3.50", "dollar_value", "below the minimum"),
+     (2, "two", "number_of_cds", "not a finite number")],
+)
+def test_cdnow_bad_cell(tmp_path, field, value, column, word) -> None:
+    path, lines = _cdnow_file(tmp_path)
+    cells = lines[11].split()
+    cells[field] = value
+    lines[11] = " " + "  ".join(cells)  # file line 12
+    path.write_text("\n".join(lines) + "\n")
+    _both_modes(path, CDNOW, 12, column, word, 40)
+
+
+def test_parquet_like_csv(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines)
+    lines[6] = _edit(lines[6], "monthlycharges", "abc", lines[0])
+    csv = _telco_file(tmp_path, lines)
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    pq = tmp_path / "telco.parquet"
+    frame.to_parquet(pq, index=False)
+    _both_modes(pq, TELCO, 7, "monthlycharges", "not a finite number", 50)
+    a = load_input(csv, TELCO, strict=False)
+    b = load_input(pq, TELCO, strict=False)
+    pd.testing.assert_frame_equal(a.data, b.data)
+
+
+def test_parquet_with_typed_columns(tmp_path) -> None:
+    frame = pd.read_csv(TELCO_CSV, nrows=30)  # numeric dtypes
+    frame["totalcharges"] = pd.to_numeric(frame["totalcharges"], errors="coerce")
+    pq = tmp_path / "typed.parquet"
+    frame.to_parquet(pq, index=False)
+    result = load_input(pq, TELCO, strict=True)
+    assert len(result.data) == 30
+    assert result.data["monthlycharges"].tolist() == pytest.approx(frame["monthlycharges"].tolist())
+
+
+def test_validate_direct() -> None:
+    raw = read_raw(TELCO_CSV, TELCO).head(10)
+    out = validate(raw, TELCO, source="x")
+    assert out.rows_read == 10 and out.source == "x" and list(out.data.index) == list(range(2, 12))

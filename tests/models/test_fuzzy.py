@@ -1,0 +1,168 @@
+"""Fuzzy comprehensive evaluation (DESIGN.md §2.3) and the FuzzyValueClassifier on real Telco factors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TELCO_CONFIG, TELCO_CSV
+from sklearn.base import clone
+
+from features.config import load_config
+from features.customers import build_customer_table
+from features.factors import compute_factors
+from features.inputs import load_input
+from models.ahp import InconsistentJudgementsError
+from models.fuzzy import AUTHORITY, GRADES, V, FuzzyValueClassifier, compose, data_memberships, expert_memberships, score
+from models.segments import SEGMENT_CODES
+
+W = [AUTHORITY["high"], AUTHORITY["fairly high"], AUTHORITY["ordinary"], AUTHORITY["ordinary"]]
+A = np.array([0.4, 0.3, 0.2, 0.1])
+VOTES = [
+    ["high", "high", "fairly high", "medium"],
+    ["fairly high", "fairly high", "medium", "fairly high"],
+    ["medium", "fairly low", "medium", "medium"],
+    ["fairly high", "medium", "medium", "fairly low"],
+]
+
+
+def test_expert_memberships_rows() -> None:
+    r = expert_memberships(VOTES, W)
+    assert r.shape == (4, 5)
+    np.testing.assert_allclose(r.sum(axis=1), 1.0)
+    # gross profit: high from experts 1 and 2 (1.2 + 1.1) of 4.3
+    assert r[0, 0] == pytest.approx(2.3 / 4.3)
+    # grade indices give the same matrix
+    idx = [[GRADES.index(g) for g in row] for row in VOTES]
+    np.testing.assert_allclose(expert_memberships(idx, W), r)
+
+
+def test_worked_example_weighted_average() -> None:
+    b = compose(A, expert_memberships(VOTES, W))
+    np.testing.assert_allclose(np.round(b, 4), [0.2140, 0.3512, 0.3605, 0.0744, 0.0])
+    assert round(float(score(b)), 4) == 6.4093
+
+
+def test_zadeh_operator_by_hand() -> None:
+    r = expert_memberships(VOTES, W)
+    b = compose(A, r, "zadeh")
+    raw = np.array([max(min(A[p], r[p, q]) for p in range(4)) for q in range(5)])
+    np.testing.assert_allclose(b, raw / raw.sum())
+    assert b.sum() == pytest.approx(1.0)
+    assert 1.0 <= float(score(b)) <= 9.0
+    # hand numbers: column "high" = max(min(.4, 2.3/4.3), 0, 0, 0) = 0.4
+    assert raw[0] == pytest.approx(0.4)
+
+
+def test_unknown_operator_and_grade() -> None:
+    with pytest.raises(ValueError, match="operator"):
+        compose(A, expert_memberships(VOTES, W), "max")
+    with pytest.raises(ValueError, match="unknown grade"):
+        expert_memberships([["great", "high", "high", "high"]], W)
+    with pytest.raises(ValueError, match="authority"):
+        expert_memberships(VOTES, W[:3])
+
+
+def test_data_memberships_partition_unity() -> None:
+    u = np.linspace(0, 1, 101)
+    m = data_memberships(u)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0)
+    np.testing.assert_allclose(score(m), 1 + 8 * u)
+    # clipped outside [0, 1]
+    np.testing.assert_allclose(score(data_memberships(np.array([-0.5, 1.5]))), [1.0, 9.0])
+
+
+@pytest.fixture(scope="module")
+def telco():
+    cfg = load_config(TELCO_CONFIG)
+    table = build_customer_table(load_input(TELCO_CSV, cfg.input, strict=True), cfg.input).table
+    return cfg, compute_factors(table, cfg.factors)
+
+
+def test_clone_and_params(telco) -> None:
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree, threshold=6.0, operator="zadeh")
+    params = clf.get_params()
+    assert params["threshold"] == 6.0 and params["operator"] == "zadeh" and params["tree"] is cfg.tree
+    copy = clone(clf)
+    assert copy.get_params()["threshold"] == 6.0 and not hasattr(copy, "knots_")
+    copy.fit(factors)
+    assert list(copy.classes_) == list(SEGMENT_CODES)
+    assert list(copy.get_feature_names_out()) == ["cv_score", "pv_score", "ra_score"]
+
+
+@pytest.mark.parametrize("normalization", ["quantile", "minmax"])
+@pytest.mark.parametrize("operator", ["weighted_average", "zadeh"])
+def test_scores_in_range_and_batch_independent(telco, normalization, operator) -> None:
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree, normalization=normalization, operator=operator).fit(factors)
+    scores = clf.transform(factors)
+    assert scores.shape == (len(factors), 3)
+    assert scores.min() >= 1.0 and scores.max() <= 9.0
+    assert scores.std(axis=0).min() > 0.1  # not degenerate
+    alone = clf.transform(factors.iloc[[7]])
+    np.testing.assert_array_equal(alone[0], scores[7])
+    perm = np.random.default_rng(0).permutation(len(factors))
+    shuffled = clf.transform(factors.iloc[perm])
+    np.testing.assert_array_equal(shuffled[np.argsort(perm)], scores)
+    # a very differently distributed batch at transform time
+    rich = factors[factors["monthly_charges"] > factors["monthly_charges"].quantile(0.9)]
+    other = pd.concat([rich, factors.iloc[[7]]])
+    np.testing.assert_array_equal(clf.transform(other)[-1], scores[7])
+    codes = clf.predict(factors)
+    assert set(codes) <= set(SEGMENT_CODES)
+
+
+def test_normalization_frozen_at_fit(telco) -> None:
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree, normalization="minmax").fit(factors)
+    u = clf.normalize(factors)
+    assert u.min().min() == pytest.approx(0.0) and u.max().max() == pytest.approx(1.0)
+    m = factors["monthly_charges"]
+    np.testing.assert_allclose(u["monthly_charges"], (m - m.min()) / (m.max() - m.min()))
+    q = FuzzyValueClassifier(cfg.tree).fit(factors).normalize(factors)
+    assert q.min().min() >= 0.0 and q.max().max() <= 1.0
+    # quantile normalisation is monotone in the factor
+    order = np.argsort(factors["total_charges"].to_numpy(), kind="stable")
+    assert np.all(np.diff(q["total_charges"].to_numpy()[order]) >= -1e-12)
+
+
+def test_cost_direction_reverses(telco) -> None:
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree).fit(factors)
+    ev = clf.evaluate(factors)
+    b = ev.indicators[("relative_advantage", "financial")]
+    u = ev.normalized["price_per_service"].to_numpy()
+    np.testing.assert_allclose(score(b), 1 + 8 * (1 - u))
+    np.testing.assert_allclose(ev.dimensions.sum(axis=2), 1.0)
+    weights = clf.effective_weights()
+    np.testing.assert_allclose(weights.groupby("dimension")["weight"].sum(), 1.0)
+    assert set(weights["factor"]) == set(cfg.tree.factor_names())
+
+
+def test_nan_factor_rejected(telco) -> None:
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree).fit(factors)
+    bad = factors.head(5).copy()
+    bad.iloc[2, bad.columns.get_loc("tenure_months")] = np.nan
+    with pytest.raises(ValueError, match="tenure_months"):
+        clf.transform(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        FuzzyValueClassifier(cfg.tree).fit(bad)
+    with pytest.raises(ValueError, match="missing"):
+        clf.transform(factors.drop(columns=["services"]))
+
+
+def test_inconsistent_tree_matrix_named_at_fit(telco) -> None:
+    cfg, factors = telco
+    pv = cfg.tree.potential_value.model_copy(
+        update={"comparison": [[1, 9, 1 / 9], [1 / 9, 1, 9], [9, 1 / 9, 1]]}
+    )
+    tree = cfg.tree.model_copy(update={"potential_value": pv})
+    with pytest.raises(InconsistentJudgementsError, match=r"tree\.potential_value") as info:
+        FuzzyValueClassifier(tree).fit(factors)
+    assert "consistency ratio" in str(info.value)
+
+
+def test_v_is_evaluation_set() -> None:
+    assert V.tolist() == [9, 7, 5, 3, 1]
