@@ -263,7 +263,33 @@ class DatasetConfig(_Strict):
             raise ValueError(f"clv/lifecycle refer to undefined factors: {unknown}")
         if self.clv is not None and self.clv.method == "bgnbd" and self.input.shape != "transaction_log":
             raise ValueError("clv method 'bgnbd' needs a transaction log input")
+        self._check_category_maps()
         return self
+
+    def _check_category_maps(self) -> None:
+        """A factor's ``map`` over a declared category column must cover exactly its values.
+
+        An unmapped category would make the factor NaN for every such customer
+        (all of them unscorable); a key that is not a declared value is a typo.
+        """
+        for name, factor in self.factors.items():
+            if factor.map is None or factor.column not in self.input.columns:
+                continue
+            column = self.input.columns[factor.column]
+            if column.type != "category":
+                continue
+            unmapped = [v for v in column.values or [] if v not in factor.map]
+            unknown = [k for k in factor.map if k not in (column.values or [])]
+            if unmapped or unknown:
+                problems = []
+                if unmapped:
+                    problems.append(f"no number for categories {unmapped}")
+                if unknown:
+                    problems.append(f"keys {unknown} are not values of the column")
+                raise ValueError(
+                    f"factors.{name}.map: {'; '.join(problems)} (column {factor.column!r} "
+                    f"declares {column.values})"
+                )
 
 
 def load_config(path: str | Path) -> DatasetConfig:

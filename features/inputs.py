@@ -8,6 +8,7 @@ names the file, the line, the column and the value.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +59,30 @@ def read_raw(path: str | Path, spec: InputSpec) -> pd.DataFrame:
         raise InputError(f"{path}: the file is empty (no header, no rows)")
     if path.suffix.lower() in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
+        for name, col in spec.columns.items():
+            # a typed date column goes back to text in the declared format, like a CSV cell
+            if col.type == "date" and col.format and name in frame.columns:
+                if pd.api.types.is_datetime64_any_dtype(frame[name]) or _holds_dates(frame[name]):
+                    frame[name] = pd.to_datetime(frame[name]).dt.strftime(col.format)
         return frame.astype("string").astype(object).where(frame.notna(), None)
     sep = r"\s+" if spec.separator == "whitespace" else spec.separator
     try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # Blank lines are kept while reading so that every row keeps its line number, then dropped.
+        frame = pd.read_csv(
+            path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False
+        )
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: the file is empty (no header, no rows)") from exc
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot be parsed as a table: {exc}") from exc
+    frame.index = pd.RangeIndex(2, len(frame) + 2, name=LINE)
+    blank_line = frame.isna().all(axis=1) | (frame.fillna("") == "").all(axis=1) if len(frame.columns) else None
+    return frame if blank_line is None else frame[~blank_line.to_numpy()]
+
+
+def _holds_dates(values: pd.Series) -> bool:
+    first = values.dropna()
+    return len(first) > 0 and isinstance(first.iloc[0], dt.date)
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -144,12 +161,13 @@ def validate(raw: pd.DataFrame, spec: InputSpec, *, source: str = "<input>") -> 
             close = difflib.get_close_matches(col, [str(c) for c in raw.columns], n=1)
             hints.append(f"{col!r}" + (f" (found {close[0]!r} — misnamed?)" if close else ""))
         raise InputError(
-            f"{source}: missing required column(s) {', '.join(hints)}; "
+            f"{source}: line 1 (the header): missing required column(s) {', '.join(hints)}; "
             f"the file has {list(raw.columns)}. Fix the file or the config's input.columns."
         )
 
-    raw = raw.reset_index(drop=True)
-    raw.index = pd.RangeIndex(2, len(raw) + 2, name=LINE)
+    if raw.index.name != LINE:  # read_raw already numbers the lines of a text file
+        raw = raw.reset_index(drop=True)
+        raw.index = pd.RangeIndex(2, len(raw) + 2, name=LINE)
     typed: dict[str, pd.Series] = {}
     problems: list[pd.Series] = []
     for name, col_spec in spec.columns.items():

@@ -68,7 +68,12 @@ def data_memberships(u: np.ndarray) -> np.ndarray:
     0.25 wide at half height; every row sums to 1, and VA = B·Vᵀ = 1 + 8u.
     """
     u = np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
-    return np.clip(1.0 - 4.0 * np.abs(u[:, None] - _CENTRES[None, :]), 0.0, 1.0)
+    # 1 − 4·|u − c|, clipped to [0, 1]; computed in place (same operations, no temporaries)
+    m = np.subtract(u[:, None], _CENTRES[None, :])
+    np.abs(m, out=m)
+    np.multiply(m, 4.0, out=m)
+    np.subtract(1.0, m, out=m)
+    return np.clip(m, 0.0, 1.0, out=m)
 
 
 def compose(weights: np.ndarray, r: np.ndarray, operator: Operator = "weighted_average") -> np.ndarray:
@@ -172,6 +177,7 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.n_features_in_ = len(names)
         self.knots_ = {name: self._knots(values[:, j]) for j, name in enumerate(names)}
         self.weights_ = self._tree_weights()
+        self.linear_weights_ = self._linear_weights(names)
         self.classes_ = np.asarray(SEGMENT_CODES, dtype=object)
         return self
 
@@ -218,12 +224,12 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """Factors mapped to [0, 1] with the frozen statistics (before direction)."""
         check_is_fitted(self, "knots_")
         names = list(self.feature_names_in_)
-        values = self._factor_matrix(X, names)
-        u = np.empty_like(values)
+        values = np.asfortranarray(self._factor_matrix(X, names))  # contiguous columns for np.interp
+        u = np.empty_like(values, order="F")
         for j, name in enumerate(names):
             xp, fp = self.knots_[name]
             u[:, j] = np.interp(values[:, j], xp, fp)
-        return pd.DataFrame(u, index=X.index, columns=names)
+        return pd.DataFrame(u, index=X.index, columns=names, copy=False)
 
     def evaluate(self, X: pd.DataFrame) -> FuzzyEvaluation:
         """The full two-level evaluation: memberships at every node and the scores."""
@@ -233,6 +239,21 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         for dim_name, dim in self.tree.dimensions().items():
             w = self.weights_[dim_name]
             stacked = []
+            if self.operator == "weighted_average":
+                # B = A·R accumulated child by child: same sums as compose(), without stacking (n, k, 5) copies
+                b_dim = None
+                for i, (ind_name, ind) in enumerate(dim.indicators.items()):
+                    b = None
+                    for p, (f, d) in enumerate(ind.factors.items()):
+                        col = u[f].to_numpy()
+                        term = data_memberships(col if d == "benefit" else 1.0 - col)
+                        term *= w["indicators"][ind_name][p]
+                        b = term if b is None else np.add(b, term, out=b)
+                    indicators[(dim_name, ind_name)] = b
+                    term = b * w["weights"][i]
+                    b_dim = term if b_dim is None else np.add(b_dim, term, out=b_dim)
+                dims.append(b_dim)
+                continue
             for ind_name, ind in dim.indicators.items():
                 r = np.stack(
                     [
@@ -249,8 +270,30 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return FuzzyEvaluation(u, indicators, b_dims, score(b_dims))
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """The scores VA of CV, PV and RA, shape (n, 3), each in [1, 9]."""
-        return self.evaluate(X).scores
+        """The scores VA of CV, PV and RA, shape (n, 3), each in [1, 9].
+
+        With the weighted-average operator the two-level evaluation is linear:
+        each factor's memberships score B·Vᵀ = 1 + 8u (see
+        :func:`data_memberships`) and the weights of every level sum to 1, so
+        VA = 1 + 8·Σ_f w_f·u_f with w_f the factor's global weight. That
+        identity scores without building the membership matrices (the same
+        numbers as :meth:`evaluate`, to rounding); Zadeh's operator is not
+        linear and takes the full evaluation.
+        """
+        if self.operator != "weighted_average":
+            return self.evaluate(X).scores
+        u = self.normalize(X).to_numpy()
+        weights, offset = self.linear_weights_
+        # Element-wise sums in a fixed factor order, not a matrix product: BLAS picks different
+        # kernels for 1 row and for many, which changes the last bits of a customer's score
+        # depending on the batch it is in (the scores must be identical alone or in any batch).
+        scores = np.empty((len(u), weights.shape[1]))
+        for k in range(weights.shape[1]):
+            acc = np.full(len(u), offset[k])
+            for j in np.flatnonzero(weights[:, k]):
+                acc += weights[j, k] * u[:, j]
+            scores[:, k] = 1.0 + 8.0 * acc
+        return scores
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The segment code of each customer."""
@@ -259,6 +302,17 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names of the :meth:`transform` columns."""
         return np.asarray(SCORE_COLUMNS, dtype=object)
+
+    def _linear_weights(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(F, 3) signed global factor weights and (3,) offsets: Σ w·u' with u' = u (benefit) or 1 − u (cost)."""
+        table = self.effective_weights()
+        column = {d: k for k, d in enumerate(self.tree.dimensions())}
+        weights, offset = np.zeros((len(names), 3)), np.zeros(3)
+        for row in table.itertuples(index=False):
+            sign = 1.0 if row.direction == "benefit" else -1.0
+            weights[names.index(row.factor), column[row.dimension]] += sign * row.weight
+            offset[column[row.dimension]] += 0.0 if sign > 0 else row.weight
+        return weights, offset
 
     def effective_weights(self) -> pd.DataFrame:
         """Each factor's global weight per dimension (product of the level weights), for reports."""

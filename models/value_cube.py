@@ -78,6 +78,10 @@ class ValueCube(BaseEstimator):
         with a ``reason``. Every customer is in exactly one of the two.
         """
         check_is_fitted(self, "fuzzy_")
+        if len(customers) == 0:  # e.g. an empty chunk: BG/NBD cannot transform zero customers
+            scored = pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS}, index=customers.index)
+            scored = scored.astype({c: "float64" for c in (*SCORE_COLUMNS, "clv")})
+            return scored, pd.DataFrame({REASON: pd.Series(dtype=object)}, index=customers.index)
         enriched = self._enrich(customers)
         factors = compute_factors(enriched, self.config.factors)
         problems = factor_problems(factors)

@@ -37,7 +37,7 @@ from training.data import TrainingData, load_training_data
 from training.evaluate import comparison_table, plot_confusion, plot_roc, segment_agreement
 from training.registry import CHALLENGER, register_challenger
 from training.tracking import configure_tracking, ensure_experiment
-from training.tuning import OBJECTIVE, create_study, make_objective, params_from_trial
+from training.tuning import OBJECTIVE, create_study, make_objective, params_from_trial, torch_threads
 
 PACKAGE_DIRS = ("features", "models")
 NETWORK = "bp_network"
@@ -115,8 +115,9 @@ def run_train(
             mlflow.log_params({k: str(v) for k, v in best.items()})
             network = BPNetworkClassifier(**best, max_epochs=max_epochs, patience=patience, random_state=seed)
             X, y = parts["train"]["X"], parts["train"]["y"]
-            network.fit(X, y, eval_set=(parts["validation"]["X"], parts["validation"]["y"]),
-                        on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch))
+            with torch_threads():
+                network.fit(X, y, eval_set=(parts["validation"]["X"], parts["validation"]["y"]),
+                            on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch))
             test = parts["test"]
             scores = {NETWORK: network.predict_churn_proba(test["X"])}
             agreement = segment_agreement(test["y"]["segment"].to_numpy(), network.predict(test["X"]))

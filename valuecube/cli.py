@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from training.compare_cli import compare
+
 app = typer.Typer(
     name="valuecube",
     help=(
@@ -95,6 +97,8 @@ def segment(
     """
     from features.config import ConfigError
     from features.inputs import InputError
+    from rich.markup import escape
+
     from features.io import table_format
     from training.segment import run_segment
 
@@ -105,7 +109,7 @@ def segment(
         with console.status("segmenting customers…"):
             result = run_segment(config, input, output=output, rejects_path=rejects)
     except (ConfigError, InputError, ValueError) as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))  # file values such as "[x]" must not be read as rich markup
     render_table(compact_summary(result.summary), f"{result.config.name}: fuzzy value-cube segments")
     console.print(
         f"rows read {result.rows_read:,} · rows rejected {result.rows_rejected:,} · "
@@ -174,6 +178,9 @@ def promote(
     console.print(outcome.reason)
     if not outcome.promoted:
         raise typer.Exit(2)
+
+
+app.command()(compare)
 
 
 def main() -> None:

@@ -100,3 +100,17 @@ def test_threshold_out_of_range(tmp_path, telco_raw) -> None:
     telco_raw["segmentation"]["threshold"] = 12
     with pytest.raises(ConfigError, match="segmentation.threshold"):
         load_config(_write(tmp_path, telco_raw))
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda m: m.pop("Two year"), ["factors.contract_months.map", "'Two year'"]),
+        (lambda m: m.update({"Three year": 36}), ["factors.contract_months.map", "'Three year'", "not values"]),
+    ],
+)
+def test_category_map_must_match_declared_values(tmp_path, telco_raw, edit, words) -> None:
+    edit(telco_raw["factors"]["contract_months"]["map"])
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, telco_raw))
+    assert all(w in str(info.value) for w in words), str(info.value)

@@ -189,3 +189,50 @@ def test_validate_direct() -> None:
     raw = read_raw(TELCO_CSV, TELCO).head(10)
     out = validate(raw, TELCO, source="x")
     assert out.rows_read == 10 and out.source == "x" and list(out.data.index) == list(range(2, 12))
+
+
+def test_blank_lines_keep_true_line_numbers(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:11])
+    lines[8] = _edit(lines[8], "tenure", "ten", lines[0])  # file line 9 before the blank lines go in
+    lines[3:3] = ["", "   "]  # two blank lines after file line 3: the bad row is now on line 11
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join(lines) + "\n\n\n")
+    with pytest.raises(InputError, match="line 11: column 'tenure'"):
+        load_input(path, TELCO, strict=True)
+    result = load_input(path, TELCO, strict=False)
+    assert result.rows_read == 10 == len(result.data) + len(result.rejects)
+    assert result.rejects[LINE].tolist() == [11]
+    assert list(result.data.index) == [2, 3, 6, 7, 8, 9, 10, 12, 13]
+    assert result.data.loc[6, "customerid"] == telco_lines[3].split(",")[0]
+
+
+def test_cdnow_blank_line_numbers(tmp_path) -> None:
+    path, lines = _cdnow_file(tmp_path, 10)
+    lines.insert(2, "")
+    cells = lines[6].split()
+    cells[1] = "19970231"  # no 31 February
+    lines[6] = " " + "  ".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    _both_modes(path, CDNOW, 7, "date", "unparseable date", 10)
+
+
+def test_missing_column_message_names_header_line(tmp_path) -> None:
+    frame = pd.read_csv(TELCO_CSV, dtype=str, nrows=5).drop(columns=["contract"])
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"line 1 \(the header\).*'contract'"):
+        load_input(path, TELCO, strict=True)
+
+
+@pytest.mark.parametrize("as_dates", [False, True])
+def test_parquet_with_typed_date_column(tmp_path, as_dates) -> None:
+    text = load_input(CDNOW_TXT, CDNOW, strict=True).data.head(60)
+    frame = text.reset_index(drop=True).astype({"number_of_cds": "int64"})
+    if as_dates:
+        frame["date"] = frame["date"].dt.date  # a Parquet date32 column
+    pq = tmp_path / "log.parquet"
+    frame.to_parquet(pq, index=False)
+    result = load_input(pq, CDNOW, strict=True)
+    assert result.rejects.empty and len(result.data) == 60
+    pd.testing.assert_series_equal(result.data["date"].reset_index(drop=True), text["date"].reset_index(drop=True),
+                                   check_dtype=False)

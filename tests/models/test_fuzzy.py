@@ -166,3 +166,34 @@ def test_inconsistent_tree_matrix_named_at_fit(telco) -> None:
 
 def test_v_is_evaluation_set() -> None:
     assert V.tolist() == [9, 7, 5, 3, 1]
+
+
+def test_transform_equals_full_evaluation_for_weighted_average():
+    """The linear shortcut of transform gives the two-level evaluation's scores."""
+    from features.config import load_config
+    from features.customers import build_customer_table
+    from features.inputs import load_input
+    from models.value_cube import ValueCube
+
+    cfg = load_config(TELCO_CONFIG)
+    table = build_customer_table(load_input(TELCO_CSV, cfg.input, strict=True), cfg.input).table
+    cube = ValueCube(cfg).fit(table)
+    factors = cube.factors(table)
+    np.testing.assert_allclose(cube.fuzzy_.transform(factors), cube.fuzzy_.evaluate(factors).scores, atol=1e-12)
+
+
+@pytest.mark.parametrize("operator", ["weighted_average", "zadeh"])
+def test_every_customer_alone_equals_batch_bit_for_bit(telco, operator) -> None:
+    # Many rows, exact equality: a matrix product (BLAS) gives some customers different last
+    # bits when scored alone than inside a batch; the frozen-statistics invariant forbids that.
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree, operator=operator).fit(factors)
+    batch = clf.transform(factors)
+    rows = range(0, len(factors), 10)
+    alone = np.vstack([clf.transform(factors.iloc[[i]]) for i in rows])
+    assert (alone != batch[list(rows)]).any(axis=1).sum() == 0
+    # the fast scores agree with the full membership evaluation, and so do the segments
+    np.testing.assert_allclose(batch, clf.evaluate(factors).scores, rtol=0, atol=1e-12)
+    from models.segments import assign_segments
+
+    assert (clf.predict(factors) == assign_segments(clf.evaluate(factors).scores)).all()

@@ -88,3 +88,18 @@ def test_telco_churn_higher_in_release_than_key_attack() -> None:
     scored, _ = cube.score(table)
     rate = table["churn"].groupby(scored["segment"]).mean()
     assert rate["release"] > rate["key_attack_defend"]
+
+
+def test_empty_batch(fitted) -> None:
+    _, table, cube = fitted
+    scored, rejected = cube.score(table.head(0))
+    assert tuple(scored.columns) == OUTPUT_COLUMNS and len(scored) == 0 and len(rejected) == 0
+    assert scored["cv_score"].dtype == "float64" and "reason" in rejected.columns
+
+
+def test_alone_equals_batch_exactly(fitted) -> None:
+    _, table, cube = fitted
+    scored, _ = cube.score(table)
+    rows = range(0, len(table), max(1, len(table) // 150))
+    alone = pd.concat([cube.score(table.iloc[[i]])[0] for i in rows])
+    pd.testing.assert_frame_equal(alone, scored.iloc[list(rows)], check_exact=True)

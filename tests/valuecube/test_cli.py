@@ -87,3 +87,17 @@ def test_subprocess_entry_point(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "customers scored 3,930" in proc.stdout
     assert len(pd.read_csv(out)) == 3930
+
+
+def test_error_shows_file_values_verbatim(tmp_path) -> None:
+    lines = TELCO_CSV.read_text().splitlines()[:11]
+    header = lines[0].split(",")
+    cells = lines[4].split(",")  # file line 5
+    cells[header.index("gender")] = "[bold]Fem"  # must not be eaten as rich markup
+    lines[4] = ",".join(cells)
+    path = tmp_path / "markup.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(path), "-o", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "'[bold]Fem'" in text and "line 5" in text and "gender" in text

@@ -1,0 +1,393 @@
+"""The analysts' comparison of the BP network against the fuzzy value cube (issue 5).
+
+Pure computations over a loaded :class:`~models.packaged.ChurnSegmentModel`
+and per-customer tables (reading files and MLflow lives in
+:mod:`training.compare_cli`; drawing in :mod:`training.report`). The steps, in
+the order of the report, each usable alone (the notebook calls them one by one):
+
+1. :func:`score_customers` — fuzzy evaluation (memberships, VA scores,
+   segment) and network outputs (segment probabilities, churn) per customer;
+2. :func:`segment_table` — segment sizes, churn rate, future spend under both
+   classifiers; :func:`agreement` — confusion matrix, accuracy, Cohen's kappa;
+   :func:`disagreements` — the customers where they disagree most, with the
+   fuzzy rule's reasons and the network's probabilities;
+3. :func:`churn_scores` — the network, its peers (refit on the model's own
+   training split with :mod:`training.peers`) and the fuzzy churn score on the
+   same customers; :func:`gain_curve`, :func:`calibration` for the plots;
+4. :func:`value_correlations` — Spearman of each potential-value score with
+   realised future spend (transaction logs);
+5. :func:`permutation_importances` (global) and :func:`median_substitution`
+   (per customer) — which network inputs move the churn probability.
+
+:func:`compare_model` runs them all into one :class:`Comparison`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_auc_score
+
+from models.fuzzy import GRADES, SCORE_COLUMNS, FuzzyEvaluation
+from models.packaged import ChurnSegmentModel
+from models.segments import SEGMENT_CODES
+from training import peers
+from training.evaluate import comparison_table, segment_agreement
+from training.segment import segment_summary
+
+NETWORK = "bp_network"
+FUZZY = "fuzzy_baseline"
+"""Churn-score names, as in :mod:`training.train`'s comparison table."""
+CLASSIFIERS = ("fuzzy", "network")
+DIMENSION_LABELS = ("CV", "PV", "RA")
+BGNBD_VALUE_COLUMNS = ("expected_purchases", "clv")
+"""BG/NBD outputs that are potential-value scores in their own right (logs only)."""
+_GROUP_LABELS = {"s": "VA score", "u": "factor", "f": "extra factor", "x": "column", "c": "column"}
+
+
+@dataclass(frozen=True)
+class ScoredCustomers:
+    """Both classifiers' view of the same customers (index: customer id, in the same order everywhere).
+
+    ``table``: VA scores, ``segment_fuzzy``, ``segment_network``,
+    ``p_fuzzy_class`` (the network's probability of the fuzzy segment),
+    ``churn_probability`` and the labels present (``churn``, ``future_spend``);
+    ``factors``: the configured factors; ``evaluation``: the fuzzy evaluation
+    (memberships at every node); ``X``: the network's input matrix;
+    ``proba``: the network's segment probabilities (columns: segment codes);
+    ``rejected``: customers whose factors could not be computed, with a reason;
+    ``threshold``: the VA score from which a dimension is high.
+    """
+
+    table: pd.DataFrame
+    factors: pd.DataFrame
+    evaluation: FuzzyEvaluation
+    X: pd.DataFrame
+    proba: pd.DataFrame
+    rejected: pd.DataFrame
+    threshold: float
+
+    @property
+    def has_churn(self) -> bool:
+        """Whether churn labels (both classes) are known for these customers."""
+        return "churn" in self.table and self.table["churn"].nunique() == 2
+
+    @property
+    def has_future_spend(self) -> bool:
+        """Whether realised future spend is known (transaction logs with a holdout)."""
+        return "future_spend" in self.table
+
+
+def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> ScoredCustomers:
+    """Score per-customer rows with the model's frozen fuzzy cube and its network.
+
+    Customers whose factors cannot be computed are set aside in ``rejected``
+    (never silently dropped); the rest are scored by both classifiers.
+    """
+    _, rejected = model.cube.score(customers)
+    good = customers.drop(index=rejected.index)
+    factors = model.cube.factors(good)
+    evaluation = model.cube.fuzzy_.evaluate(factors)
+    X = model.design.transform(good)
+    net = model.network
+    proba = pd.DataFrame(net.predict_proba(X), index=good.index, columns=list(net.classes_))
+    proba = proba.reindex(columns=list(SEGMENT_CODES), fill_value=0.0)
+    table = pd.DataFrame(evaluation.scores, index=good.index, columns=list(SCORE_COLUMNS))
+    table["segment_fuzzy"] = model.cube.fuzzy_.predict(factors)
+    table["segment_network"] = proba.columns.to_numpy()[np.argmax(proba.to_numpy(), axis=1)]
+    table["p_fuzzy_class"] = proba.to_numpy()[np.arange(len(good)), proba.columns.get_indexer(table["segment_fuzzy"])]
+    table["churn_probability"] = net.predict_churn_proba(X)
+    for label in ("churn", "future_spend"):
+        if label in good:
+            table[label] = good[label].to_numpy()
+    return ScoredCustomers(table, factors, evaluation, X, proba, rejected, float(model.cube.fuzzy_.threshold))
+
+
+def segment_table(scored: ScoredCustomers) -> pd.DataFrame:
+    """Per segment (all eight, table order) under both classifiers: customers, share, churn rate, future spend.
+
+    Columns are a (metric, classifier) MultiIndex, e.g. ``("churn_rate", "network")``.
+    """
+    parts = {}
+    for name in CLASSIFIERS:
+        frame = scored.table.rename(columns={f"segment_{name}": "segment"})
+        parts[name] = segment_summary(frame).drop(columns="segment_name")
+    joined = pd.concat(parts, axis=1).swaplevel(axis=1)
+    metrics = [m for m in parts["fuzzy"].columns if not m.startswith("mean_") or m == "mean_future_spend"]
+    return joined[[(m, c) for m in metrics for c in CLASSIFIERS]]
+
+
+def agreement(scored: ScoredCustomers) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Confusion matrix (rows: fuzzy, columns: network; all eight segments) and accuracy, macro-F1, kappa."""
+    fuzzy, network = scored.table["segment_fuzzy"], scored.table["segment_network"]
+    codes = pd.CategoricalDtype(list(SEGMENT_CODES))
+    matrix = pd.crosstab(fuzzy.astype(codes).rename("fuzzy"), network.astype(codes).rename("network"), dropna=False)
+    return matrix, segment_agreement(fuzzy.to_numpy(), network.to_numpy())
+
+
+def disagreements(scored: ScoredCustomers, top: int = 10) -> pd.DataFrame:
+    """The ``top`` customers whose fuzzy segment the network finds least likely, with the reasons on both sides.
+
+    Only customers the two classifiers place differently, sorted by the
+    network's probability of the fuzzy segment (lowest first). Columns are a
+    (group, item) MultiIndex: ``segment``; ``VA score``; ``<dim> membership``
+    (the five-grade vector B of each dimension: why the fuzzy rule said what it
+    said); ``factor`` (the raw factor values); ``network P(segment)``;
+    ``churn`` (network probability and, where known, the observed label).
+    """
+    t = scored.table
+    ids = t.index[t["segment_fuzzy"] != t["segment_network"]]
+    ids = t.loc[ids, "p_fuzzy_class"].sort_values(kind="stable").index[:top]
+    pos = t.index.get_indexer(ids)
+    parts: dict[str, pd.DataFrame] = {
+        "segment": t.loc[ids, ["segment_fuzzy", "segment_network", "p_fuzzy_class"]].set_axis(
+            ["fuzzy", "network", "network P(fuzzy segment)"], axis=1
+        ),
+        "VA score": t.loc[ids, list(SCORE_COLUMNS)].set_axis(list(DIMENSION_LABELS), axis=1),
+    }
+    for d, label in enumerate(DIMENSION_LABELS):
+        parts[f"{label} membership"] = pd.DataFrame(scored.evaluation.dimensions[pos, d, :], index=ids, columns=list(GRADES))
+    parts["factor"] = scored.factors.loc[ids]
+    parts["network P(segment)"] = scored.proba.loc[ids]
+    churn = ["churn_probability"] + (["churn"] if "churn" in t else [])
+    parts["churn"] = t.loc[ids, churn].set_axis(["network P(churn)", "observed"][: len(churn)], axis=1)
+    return pd.concat(parts, axis=1)
+
+
+def churn_scores(
+    model: ChurnSegmentModel, scored: ScoredCustomers, train: ScoredCustomers, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Churn probabilities of the same customers from the network and its peers.
+
+    The peers (:data:`training.peers.PEER_NAMES`) are refit here on the
+    model's training customers (``train``) with the network's inputs; the
+    fuzzy churn score is :func:`training.peers.fuzzy_churn_peer` on the three
+    VA scores — the same recipe as at training time.
+    """
+    y = train.table["churn"].to_numpy()
+    fitted = peers.fit_peers(train.X.to_numpy(), y, seed=seed)
+    scores = {NETWORK: scored.table["churn_probability"].to_numpy()}
+    scores.update({name: est.predict_proba(scored.X.to_numpy())[:, 1] for name, est in fitted.items()})
+    fuzzy = peers.fuzzy_churn_peer(seed).fit(train.table[list(SCORE_COLUMNS)].to_numpy(), y)
+    scores[FUZZY] = fuzzy.predict_proba(scored.table[list(SCORE_COLUMNS)].to_numpy())[:, 1]
+    return scores
+
+
+def gain_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -> pd.DataFrame:
+    """Cumulative gain and lift: target the customers with the highest probability first.
+
+    ``targeted``: share of customers contacted; ``captured``: share of all
+    churners among them; ``lift`` = captured / targeted (1 = random targeting).
+    """
+    y = np.asarray(y_true, dtype=float)[np.argsort(-np.asarray(probability, dtype=float), kind="stable")]
+    targeted = np.linspace(0.0, 1.0, points)
+    cumulative = np.concatenate([[0.0], np.cumsum(y)])
+    captured = cumulative[np.ceil(targeted * len(y)).astype(int)] / max(y.sum(), 1.0)
+    lift = np.divide(captured, targeted, out=np.full_like(targeted, np.nan), where=targeted > 0)
+    return pd.DataFrame({"targeted": targeted, "captured": captured, "lift": lift})
+
+
+def calibration(y_true: np.ndarray, scores: dict[str, np.ndarray], n_bins: int = 10) -> pd.DataFrame:
+    """Reliability-diagram points per model (sklearn's ``calibration_curve``, equal-count bins)."""
+    rows = []
+    for name, p in scores.items():
+        observed, predicted = calibration_curve(y_true, p, n_bins=n_bins, strategy="quantile")
+        rows.append(pd.DataFrame({"model": name, "mean_predicted": predicted, "observed_rate": observed}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def top_lift(y_true: np.ndarray, probability: np.ndarray, share: float = 0.1) -> float:
+    """Churn rate among the ``share`` of customers with the highest probability, over the overall rate."""
+    y = np.asarray(y_true, dtype=float)
+    top = np.argsort(-np.asarray(probability, dtype=float), kind="stable")[: max(int(np.ceil(share * len(y))), 1)]
+    return float(y[top].mean() / y.mean())
+
+
+def churn_table(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Churn metrics per model (:func:`training.evaluate.comparison_table`) plus the top-decile lift."""
+    table = comparison_table(y_true, scores)
+    table["top_decile_lift"] = [top_lift(y_true, scores[m]) for m in table.index]
+    return table
+
+
+def potential_value_scores(model: ChurnSegmentModel, customers: pd.DataFrame, scored: ScoredCustomers) -> pd.DataFrame:
+    """The potential-value scores of the scored customers: ``pv_score``, the PV factors, and BG/NBD's outputs.
+
+    BG/NBD expected purchases and CLV are added when the model has a BG/NBD
+    fit (transaction logs) and no PV factor already reads that column.
+    """
+    weights = model.cube.fuzzy_.effective_weights()
+    pv = list(dict.fromkeys(weights.loc[weights["dimension"] == "potential_value", "factor"]))
+    frame = pd.concat([scored.table[["pv_score"]], scored.factors[pv]], axis=1)
+    bgnbd = getattr(model.cube, "bgnbd_", None)
+    if bgnbd is not None:
+        read = {model.config.factors[f].column for f in pv}
+        extra = bgnbd.transform(customers.loc[scored.table.index])
+        frame = frame.join(extra[[c for c in BGNBD_VALUE_COLUMNS if c not in read]].add_prefix("bgnbd_"))
+    return frame
+
+
+def value_correlations(candidates: pd.DataFrame, future_spend: pd.Series) -> pd.DataFrame:
+    """Spearman rank correlation (and p-value) of each candidate score with realised future spend."""
+    rows = {}
+    for name, values in candidates.items():
+        rho, p = spearmanr(values.to_numpy(), future_spend.loc[candidates.index].to_numpy())
+        rows[name] = {"spearman": float(rho), "p_value": float(p)}
+    return pd.DataFrame(rows).T.rename_axis("score")
+
+
+def input_groups(columns: list[str]) -> dict[str, list[int]]:
+    """The network's inputs grouped for explanations: one group per score, factor or raw column.
+
+    Design columns are ``<kind>:<name>`` (see :mod:`models.design`); the one-hot
+    columns ``c:<column>=<value>`` of a categorical column form one group, so a
+    category moves as a whole. Labels read e.g. ``factor: tenure_months``.
+    """
+    groups: dict[str, list[int]] = {}
+    for j, column in enumerate(columns):
+        kind, name = column.split(":", 1)
+        groups.setdefault(f"{_GROUP_LABELS.get(kind, kind)}: {name.split('=', 1)[0]}", []).append(j)
+    return groups
+
+
+class _GroupedChurn:
+    """The network's churn head over *row indices per input group* (for permutation importance).
+
+    Column g of the integer matrix it is given says which customer's values
+    group g takes, so permuting that column shuffles the whole group together
+    (all one-hot columns of a category at once) — sklearn permutes one column
+    at a time.
+    """
+
+    def __init__(self, model: ChurnSegmentModel, X: pd.DataFrame, groups: dict[str, list[int]]) -> None:
+        self.network, self.X, self.groups = model.network, X, list(groups.values())
+
+    def fit(self, X: Any = None, y: Any = None) -> _GroupedChurn:
+        """Nothing to fit: the network is already trained (sklearn requires the method)."""
+        return self
+
+    def churn(self, rows: np.ndarray) -> np.ndarray:
+        """Churn probability with group g of row i taken from customer ``rows[i, g]``."""
+        values = self.X.to_numpy()
+        out = np.empty_like(values)
+        for g, cols in enumerate(self.groups):
+            out[:, cols] = values[np.ix_(np.asarray(rows[:, g], dtype=int), cols)]
+        return self.network.predict_churn_proba(pd.DataFrame(out, columns=self.X.columns))
+
+
+def _roc_auc(estimator: _GroupedChurn, rows: np.ndarray, y: np.ndarray) -> float:
+    return float(roc_auc_score(y, estimator.churn(rows)))
+
+
+def permutation_importances(
+    model: ChurnSegmentModel, scored: ScoredCustomers, *, n_repeats: int = 3, seed: int = 0
+) -> pd.DataFrame:
+    """Drop in the network's churn ROC-AUC when one input group is shuffled across customers.
+
+    sklearn's ``permutation_importance`` on these customers (scoring ROC-AUC),
+    one group at a time (:func:`input_groups`). Correlated inputs share their
+    importance (shuffling one leaves its copies intact), so read a small value
+    as "not needed given the others", not "unrelated to churn".
+    """
+    groups = input_groups(list(scored.X.columns))
+    rows = np.tile(np.arange(len(scored.X))[:, None], (1, len(groups)))
+    result = permutation_importance(
+        _GroupedChurn(model, scored.X, groups), rows, scored.table["churn"].to_numpy(),
+        scoring=_roc_auc, n_repeats=n_repeats, random_state=seed,
+    )
+    return (
+        pd.DataFrame({"importance": result.importances_mean, "std": result.importances_std}, index=list(groups))
+        .rename_axis("input")
+        .sort_values("importance", ascending=False)
+    )
+
+
+def reference_inputs(train_X: pd.DataFrame) -> pd.Series:
+    """A typical training customer's inputs: the median of each input, the most common level of a category.
+
+    A categorical column's one-hot group takes its most frequent pattern (a
+    per-column median of one-hot columns could switch every level off).
+    """
+    reference = train_X.median()
+    for cols in input_groups(list(train_X.columns)).values():
+        if len(cols) > 1:
+            names = train_X.columns[cols]
+            reference[names] = np.asarray(train_X[names].value_counts().index[0], dtype=float)
+    return reference
+
+
+def median_substitution(model: ChurnSegmentModel, X: pd.DataFrame, reference: pd.Series) -> pd.DataFrame:
+    """Per customer and input group: churn probability minus that with the group set to the training reference.
+
+    Positive: this customer's own value of the group pushes churn up compared
+    with a typical customer (:func:`reference_inputs`); one group changed at a
+    time, the others kept. Rows: groups; columns: customers.
+    """
+    base = model.network.predict_churn_proba(X)
+    out = {}
+    for label, cols in input_groups(list(X.columns)).items():
+        changed = X.copy()
+        changed.iloc[:, cols] = np.broadcast_to(reference.iloc[cols].to_numpy(), (len(X), len(cols)))
+        out[label] = base - model.network.predict_churn_proba(changed)
+    return pd.DataFrame(out, index=X.index).T.rename_axis("input")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything the report shows (see the module docstring for each step)."""
+
+    scored: ScoredCustomers
+    segments: pd.DataFrame
+    confusion: pd.DataFrame
+    agreement: dict[str, float]
+    disagreements: pd.DataFrame
+    churn_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    churn_metrics: pd.DataFrame | None = None
+    value_scores: pd.DataFrame | None = None
+    value_correlations: pd.DataFrame | None = None
+    importances: pd.DataFrame | None = None
+    local_effects: pd.DataFrame | None = None
+
+    @property
+    def headline(self) -> dict[str, float]:
+        """The numbers to read first: size, agreement, churn ROC-AUC per model, PV ↔ future spend."""
+        out = {"customers": float(len(self.scored.table)), "segment_accuracy": self.agreement["segment_accuracy"],
+               "cohen_kappa": self.agreement["segment_kappa"]}
+        if self.churn_metrics is not None:
+            out.update({f"roc_auc_{m}": float(v) for m, v in self.churn_metrics["roc_auc"].items()})
+        if self.value_correlations is not None:
+            out["spearman_pv_future_spend"] = float(self.value_correlations.loc["pv_score", "spearman"])
+        return out
+
+
+def compare_model(
+    model: ChurnSegmentModel,
+    customers: pd.DataFrame,
+    train_customers: pd.DataFrame,
+    *,
+    top: int = 10,
+    n_repeats: int = 3,
+    seed: int = 0,
+) -> Comparison:
+    """Run every step on ``customers`` (labels used where present); peers and references from ``train_customers``."""
+    scored = score_customers(model, customers)
+    train = score_customers(model, train_customers)
+    confusion, agree = agreement(scored)
+    table = disagreements(scored, top)
+    local = median_substitution(model, scored.X.loc[table.index], reference_inputs(train.X)) if len(table) else None
+    parts: dict[str, Any] = {}
+    if scored.has_churn:
+        y = scored.table["churn"].to_numpy()
+        parts["churn_scores"] = churn_scores(model, scored, train, seed)
+        parts["churn_metrics"] = churn_table(y, parts["churn_scores"])
+        parts["importances"] = permutation_importances(model, scored, n_repeats=n_repeats, seed=seed)
+    if scored.has_future_spend:
+        parts["value_scores"] = potential_value_scores(model, customers, scored)
+        parts["value_correlations"] = value_correlations(parts["value_scores"], scored.table["future_spend"])
+    return Comparison(scored, segment_table(scored), confusion, agree, table, local_effects=local, **parts)
