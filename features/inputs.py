@@ -61,9 +61,9 @@ def read_raw(path: str | Path, spec: InputSpec) -> pd.DataFrame:
         frame = pd.read_parquet(path)
         for name, col in spec.columns.items():
             # a typed date column goes back to text in the declared format, like a CSV cell
-            if col.type == "date" and col.format and name in frame.columns:
-                if pd.api.types.is_datetime64_any_dtype(frame[name]) or _holds_dates(frame[name]):
-                    frame[name] = pd.to_datetime(frame[name]).dt.strftime(col.format)
+            if (col.type == "date" and col.format and name in frame.columns
+                    and (pd.api.types.is_datetime64_any_dtype(frame[name]) or _holds_dates(frame[name]))):
+                frame[name] = pd.to_datetime(frame[name]).dt.strftime(col.format)
         return frame.astype("string").astype(object).where(frame.notna(), None)
     sep = r"\s+" if spec.separator == "whitespace" else spec.separator
     try:

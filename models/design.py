@@ -43,9 +43,9 @@ class NetworkDesign(TransformerMixin, BaseEstimator):
     def __init__(self, cube: ValueCube) -> None:
         self.cube = cube
 
-    def _frame(self, customers: pd.DataFrame) -> pd.DataFrame:
+    def _frame(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
         cfg = self.cube.config
-        factors = self.cube.factors(customers)
+        factors = self.cube.factors(customers) if factors is None else factors
         bad = factor_problems(factors)
         if (bad != "").any():
             first = bad[bad != ""]
@@ -74,10 +74,14 @@ class NetworkDesign(TransformerMixin, BaseEstimator):
         self.columns_ = list(self._frame(customers).columns)
         return self
 
-    def transform(self, customers: pd.DataFrame) -> pd.DataFrame:
-        """The input matrix as a float64 DataFrame with :attr:`columns_`."""
+    def transform(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The input matrix as a float64 DataFrame with :attr:`columns_`.
+
+        ``factors``: the customers' factors when the caller has computed them
+        already (``cube.factors(customers)``), so they are not computed twice.
+        """
         check_is_fitted(self, "columns_")
-        return self._frame(customers).reindex(columns=self.columns_).astype("float64")
+        return self._frame(customers, factors).reindex(columns=self.columns_).astype("float64")
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """The matrix column names."""

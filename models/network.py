@@ -394,6 +394,15 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         _, churn_logit = self._forward(X)
         return torch.sigmoid(churn_logit.double()).numpy()
 
+    def predict_with_churn(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict(X), predict_churn_proba(X))`` from one forward pass (half the work of calling both)."""
+        check_is_fitted(self, "module_")
+        if not self.has_churn_head_:
+            return self.predict(X), self.predict_churn_proba(X)  # raises the no-churn-head error
+        segment_logits, churn_logit = self._forward(X)
+        proba = torch.softmax(segment_logits.double(), dim=1).numpy()
+        return self.classes_[np.argmax(proba, axis=1)], torch.sigmoid(churn_logit.double()).numpy()
+
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Segment accuracy on ``(X, y)``; a churn column in ``y`` is ignored."""
         segment, _ = _split_targets(y)

@@ -24,9 +24,12 @@ import pandas as pd
 
 from features.config import DatasetConfig
 from features.customers import CUSTOMER_ID, build_customer_table
+from features.factors import factor_problems
 from features.inputs import LINE, REASON, InputError, validate
 from models.design import NetworkDesign
+from models.fuzzy import SCORE_COLUMNS
 from models.network import BPNetworkClassifier
+from models.segments import assign_segments
 from models.value_cube import ValueCube
 
 PREDICTION_COLUMNS = (CUSTOMER_ID, "cv_score", "pv_score", "ra_score", "segment", "segment_model", "churn_probability")
@@ -131,17 +134,28 @@ class ChurnSegmentModel:
             raise InputError(f"duplicate {CUSTOMER_ID}: {sorted(set(table.index[table.index.duplicated()]))[:10]}")
         return values
 
-    def predict_customers(self, customers: pd.DataFrame) -> pd.DataFrame:
-        """Score a validated per-customer table; one row per customer, :data:`PREDICTION_COLUMNS`."""
-        scored, unscorable = self.cube.score(customers)
-        if len(unscorable):
+    def predict_customers(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Score a validated per-customer table; one row per customer, :data:`PREDICTION_COLUMNS`.
+
+        The same numbers as ``cube.score`` (scores, segment) and the network's
+        ``predict``/``predict_churn_proba``, computing the factors once (or
+        taking ``factors = cube.factors(customers)`` from the caller) and
+        running one forward pass: scoring is a hot path of batch jobs and the API.
+        """
+        if len(customers) == 0:  # BG/NBD cannot transform zero customers
+            empty = {c: pd.Series(dtype=float if c.endswith(("score", "probability")) else object) for c in PREDICTION_COLUMNS}
+            return pd.DataFrame(empty)
+        factors = self.cube.factors(customers) if factors is None else factors
+        problems = factor_problems(factors)
+        bad = (problems != "").to_numpy()
+        if bad.any():
             raise InputError(
-                f"{len(unscorable)} customer(s) have non-computable factors, e.g. {unscorable.index[0]}: {unscorable.iloc[0, 0]}"
+                f"{int(bad.sum())} customer(s) have non-computable factors, e.g. {problems.index[bad][0]}: {problems[bad].iloc[0]}"
             )
-        X = self.design.transform(customers)
-        out = scored[["cv_score", "pv_score", "ra_score", "segment"]].copy()
-        out["segment_model"] = self.network.predict(X) if len(X) else np.asarray([], dtype=object)
-        out["churn_probability"] = self.network.predict_churn_proba(X) if len(X) else np.asarray([], dtype=float)
+        fuzzy = self.cube.fuzzy_
+        out = pd.DataFrame(fuzzy.transform(factors), index=factors.index, columns=list(SCORE_COLUMNS))
+        out["segment"] = assign_segments(out[list(SCORE_COLUMNS)].to_numpy(), fuzzy.threshold)
+        out["segment_model"], out["churn_probability"] = self.network.predict_with_churn(self.design.transform(customers, factors))
         out.index.name = CUSTOMER_ID
         return out.reset_index()[list(PREDICTION_COLUMNS)]
 

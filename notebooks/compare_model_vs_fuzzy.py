@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -117,11 +119,11 @@ segments[["customers", "share"]]
 # %%
 confusion, agreement = compare.agreement(scored)
 show(confusion_figure(confusion))
-agreement
+display(agreement)
 
 # %%
 disagreements = compare.disagreements(scored, top=10)
-disagreements.T
+display(disagreements.T)
 
 # %% [markdown]
 # ## 3. Churn
@@ -139,7 +141,7 @@ if scored.has_churn:
     show(gain_figure(y, churn_scores))
     show(calibration_figure(compare.calibration(y, churn_scores)))
     show(churn_by_segment_figure(segments))
-churn_metrics
+display(churn_metrics)
 
 # %% [markdown]
 # ## 4. Value
@@ -153,7 +155,7 @@ if scored.has_future_spend:
     value_scores = compare.potential_value_scores(model, inputs.customers, scored)
     value_correlations = compare.value_correlations(value_scores, scored.table["future_spend"])
     show(value_figure(segments, value_correlations))
-value_correlations
+display(value_correlations)
 
 # %% [markdown]
 # ## 5. Explanations
@@ -167,14 +169,14 @@ importances = None
 if scored.has_churn:
     importances = compare.permutation_importances(model, scored, n_repeats=REPEATS, seed=SEED)
     show(importance_figure(importances))
-importances
+display(importances)
 
 # %%
 local_effects = None
 if len(disagreements):
     reference = compare.reference_inputs(train.X)
     local_effects = compare.median_substitution(model, scored.X.loc[disagreements.index], reference)
-local_effects
+display(local_effects)
 
 # %% [markdown]
 # ## The report

@@ -34,9 +34,11 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 
+from features.factors import factor_problems
 from models.fuzzy import GRADES, SCORE_COLUMNS, FuzzyEvaluation
 from models.packaged import ChurnSegmentModel
-from models.segments import SEGMENT_CODES
+from models.segments import SEGMENT_CODES, assign_segments
+from models.value_cube import REASON
 from training import peers
 from training.evaluate import comparison_table, segment_agreement
 from training.segment import segment_summary
@@ -90,23 +92,26 @@ def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> Scored
     Customers whose factors cannot be computed are set aside in ``rejected``
     (never silently dropped); the rest are scored by both classifiers.
     """
-    _, rejected = model.cube.score(customers)
-    good = customers.drop(index=rejected.index)
-    factors = model.cube.factors(good)
-    evaluation = model.cube.fuzzy_.evaluate(factors)
+    factors = model.cube.factors(customers)
+    problems = factor_problems(factors)
+    ok = (problems == "").to_numpy()
+    rejected = pd.DataFrame({REASON: problems[~ok]})
+    good, factors = customers[ok], factors[ok]
+    evaluation = model.cube.fuzzy_.evaluate(factors)  # memberships at every node, for the explanations
     X = model.design.transform(good)
     net = model.network
     proba = pd.DataFrame(net.predict_proba(X), index=good.index, columns=list(net.classes_))
     proba = proba.reindex(columns=list(SEGMENT_CODES), fill_value=0.0)
-    table = pd.DataFrame(evaluation.scores, index=good.index, columns=list(SCORE_COLUMNS))
-    table["segment_fuzzy"] = model.cube.fuzzy_.predict(factors)
+    fuzzy = model.cube.fuzzy_
+    table = pd.DataFrame(fuzzy.transform(factors), index=good.index, columns=list(SCORE_COLUMNS))
+    table["segment_fuzzy"] = assign_segments(table.to_numpy(), fuzzy.threshold)
     table["segment_network"] = proba.columns.to_numpy()[np.argmax(proba.to_numpy(), axis=1)]
     table["p_fuzzy_class"] = proba.to_numpy()[np.arange(len(good)), proba.columns.get_indexer(table["segment_fuzzy"])]
     table["churn_probability"] = net.predict_churn_proba(X)
     for label in ("churn", "future_spend"):
         if label in good:
             table[label] = good[label].to_numpy()
-    return ScoredCustomers(table, factors, evaluation, X, proba, rejected, float(model.cube.fuzzy_.threshold))
+    return ScoredCustomers(table, factors, evaluation, X, proba, rejected, float(fuzzy.threshold))
 
 
 def segment_table(scored: ScoredCustomers) -> pd.DataFrame:

@@ -39,9 +39,9 @@ def _date(ms: int | None) -> str:
 
 def model_identity(uri: str, model: ChurnSegmentModel) -> dict[str, str]:
     """Name, version, aliases, run id, training data and dates of a model, from its URI, metadata and MLflow."""
-    from mlflow import MlflowClient
+    import mlflow.exceptions
 
-    client = MlflowClient()
+    client = mlflow.MlflowClient()
     meta = model.metadata
     out = {"model URI": uri, "name": "–", "version": "–", "aliases": "–"}
     if uri.startswith("models:/"):
@@ -52,7 +52,7 @@ def model_identity(uri: str, model: ChurnSegmentModel) -> dict[str, str]:
     run_id = str(meta.get("run_id", "–"))
     try:
         trained = _date(client.get_run(run_id).info.start_time)
-    except Exception:  # the run may live in another tracking store; the report still renders
+    except mlflow.exceptions.MlflowException:  # the run may live in another tracking store; the report still renders
         trained = "–"
     metrics = meta.get("metrics", {})
     auc = metrics.get("test_churn_roc_auc")

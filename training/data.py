@@ -63,5 +63,10 @@ def load_training_data(config: DatasetConfig, input_path: str | Path | None = No
         rows.index = customers.table.index
     else:
         rows = customers.table.drop(columns=[c for c in LABEL_COLUMNS if c in customers.table.columns])
+        # float64 like the customer-table columns above: the packaged model's signature is inferred from
+        # these rows, and an integer column there (e.g. frequency) made MLflow reject a NaN or inf with a
+        # type error naming no row, before the model's own check could name the row and column.
+        numeric = rows.select_dtypes(include="number").columns
+        rows = rows.astype({c: "float64" for c in numeric})
     rows.index.name = CUSTOMER_ID
     return TrainingData(config, source, customers, rows, split_customers(customers.table, seed=seed))

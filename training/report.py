@@ -20,14 +20,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
-from models.segments import BY_CODE, SEGMENT_CODES  # noqa: E402
-from training.compare import (  # noqa: E402
+from models.segments import BY_CODE, SEGMENT_CODES
+from training.compare import (
     CLASSIFIERS,
     DIMENSION_LABELS,
     Comparison,
@@ -70,7 +70,7 @@ img{max-width:100%;height:auto;display:block;margin:6px 0} .row{display:flex;fle
 def figure_uri(fig: Figure, dpi: int = 96) -> str:
     """The figure as a ``data:image/png;base64`` URI (the figure is closed)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -117,9 +117,7 @@ def cube_3d(scored: ScoredCustomers, seed: int = 0) -> Figure:
                s=6, alpha=0.6, linewidths=0)
     ax.set(xlim=(1, 9), ylim=(1, 9), zlim=(1, 9), xlabel="CV score", ylabel="PV score", zlabel="RA score")
     ax.view_init(elev=22, azim=-58)
-    ax.set_title("the value cube (fuzzy segments)", fontsize=11)
-    _legend(fig, list(SEGMENT_CODES))
-    fig.subplots_adjust(bottom=0.14)
+    ax.set_title("the value cube (fuzzy segments; colours as above)", fontsize=11)
     return fig
 
 
@@ -330,7 +328,8 @@ def render_report(comparison: Comparison, identity: dict[str, str], *, title: st
                   "ranks with a negative ρ)."),
             _img(value_figure(c.segments, c.value_correlations), "future spend per segment and PV correlations"),
             '<div class="row">', table_html(c.segments[["customers", "mean_future_spend"]]),
-            table_html(c.value_correlations), "</div>",
+            table_html(c.value_correlations.assign(p_value=c.value_correlations["p_value"].map("{:.1e}".format))),
+            "</div>",
         )
     else:
         value = _section("4 · Value", '<p class="note">No realised-value labels (future spend) in this input: '
@@ -360,6 +359,7 @@ def write_report(text: str, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -95,10 +95,10 @@ def segment(
 
     Example: valuecube segment -c configs/telco.yaml -i data/telco_churn.csv -o out/segments.parquet
     """
-    from features.config import ConfigError
-    from features.inputs import InputError
     from rich.markup import escape
 
+    from features.config import ConfigError
+    from features.inputs import InputError
     from features.io import table_format
     from training.segment import run_segment
 

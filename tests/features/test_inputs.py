@@ -109,8 +109,10 @@ def test_misnamed_column_suggests(tmp_path) -> None:
     frame = pd.read_csv(TELCO_CSV, dtype=str, nrows=20).rename(columns={"monthlycharges": "monthly_charges"})
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(InputError, match="'monthly_charges'.*misnamed"):
-        load_input(path, TELCO, strict=False)
+    for strict in (True, False):
+        with pytest.raises(InputError, match="'monthly_charges'.*misnamed") as info:
+            load_input(path, TELCO, strict=strict)
+        assert str(path) in str(info.value) and "'monthlycharges'" in str(info.value)
 
 
 def test_optional_label_column_may_be_absent(tmp_path) -> None:

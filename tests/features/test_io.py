@@ -26,10 +26,23 @@ def test_round_trip(tmp_path, name) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path) -> None:
+    import pyarrow as pa
+
     bad = pd.DataFrame({"x": [object()]})  # parquet cannot store an arbitrary object
-    with pytest.raises(Exception):
+    with pytest.raises((pa.ArrowException, TypeError, ValueError)):
         write_table(bad, tmp_path / "out.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_failing_midway_leaves_no_partial_file(tmp_path, monkeypatch) -> None:
+    def half_then_fail(self, handle, *args, **kwargs):
+        handle.write(b"PAR1 half a file")  # some bytes reach the temporary file first
+        raise RuntimeError("killed mid-write")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", half_then_fail)
+    with pytest.raises(RuntimeError, match="mid-write"):
+        write_table(FRAME, tmp_path / "out.parquet")
+    assert list(tmp_path.iterdir()) == []  # neither the destination nor a .partial leftover
 
 
 def test_failed_write_keeps_previous_file(tmp_path, monkeypatch) -> None:

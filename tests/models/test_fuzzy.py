@@ -13,7 +13,16 @@ from features.customers import build_customer_table
 from features.factors import compute_factors
 from features.inputs import load_input
 from models.ahp import InconsistentJudgementsError
-from models.fuzzy import AUTHORITY, GRADES, V, FuzzyValueClassifier, compose, data_memberships, expert_memberships, score
+from models.fuzzy import (
+    AUTHORITY,
+    GRADES,
+    FuzzyValueClassifier,
+    V,
+    compose,
+    data_memberships,
+    expert_memberships,
+    score,
+)
 from models.segments import SEGMENT_CODES
 
 W = [AUTHORITY["high"], AUTHORITY["fairly high"], AUTHORITY["ordinary"], AUTHORITY["ordinary"]]
@@ -197,3 +206,14 @@ def test_every_customer_alone_equals_batch_bit_for_bit(telco, operator) -> None:
     from models.segments import assign_segments
 
     assert (clf.predict(factors) == assign_segments(clf.evaluate(factors).scores)).all()
+
+
+def test_fit_returns_self_and_fitted_attributes(telco) -> None:
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree)
+    assert not [k for k in vars(clf) if k.endswith("_")]  # nothing learned before fit
+    assert clf.fit(factors) is clf
+    learned = {k for k in vars(clf) if k.endswith("_")}
+    assert {"feature_names_in_", "n_features_in_", "knots_", "weights_", "classes_"} <= learned
+    assert list(clf.feature_names_in_) == cfg.tree.factor_names() and clf.n_features_in_ == 11
+    assert set(clf.get_params()) == {"tree", "threshold", "operator", "normalization", "n_quantiles"}

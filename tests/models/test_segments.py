@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.segments import BY_CODE, SEGMENT_CODES, SEGMENTS, assign_segments, describe_segments, segment_index
+from models.segments import (
+    BY_CODE,
+    SEGMENT_CODES,
+    SEGMENTS,
+    assign_segments,
+    describe_segments,
+    segment_index,
+)
 
 # (CV high, PV high, RA high) -> (segment name, policy), as the DESIGN table
 TABLE = {

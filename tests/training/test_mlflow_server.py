@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,12 +58,16 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.5)
         yield uri
     finally:
-        proc.terminate()
+        proc.terminate()  # mlflow forwards SIGTERM to its uvicorn worker
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        try:  # anything left in the server's own process group (it was started in a new session)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         log.close()
 
 

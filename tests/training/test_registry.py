@@ -86,3 +86,39 @@ def test_promotion_gate_both_ways(telco_model, mlflow_store) -> None:
     # CLI when already champion: not promoted → exit 2.
     result = runner.invoke(app, ["promote", "--model", GATE])
     assert result.exit_code == 2 and "already" in result.output
+
+
+def test_cli_train_then_promote_in_a_subprocess(mlflow_store, tmp_path) -> None:
+    """`valuecube train` then `valuecube promote` as a user runs them: separate processes, one store."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import ROOT, TELCO_CSV
+
+    small = tmp_path / "telco_small.csv"
+    small.write_text("\n".join(TELCO_CSV.read_text().splitlines()[:601]) + "\n")
+    cli = [str(Path(sys.executable).with_name("valuecube"))]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_store}
+    name = "cli-e2e-telco"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*cli, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+
+    trained = run("train", "-c", str(ROOT / "configs/telco.yaml"), "-i", str(small), "--trials", "1", "--max-epochs",
+                  "2", "--register-as", name, "--experiment", "tests-cli")
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    out = " ".join(trained.stdout.split())
+    assert f"registered {name} version 1 as models:/{name}@challenger" in out, out
+    assert "bp_network" in out and "lightgbm" in out
+    assert not (tmp_path / "mlflow").exists()  # tracked in the given store, not a local one
+    assert _alias(name, CHALLENGER) == "1"
+
+    promoted = run("promote", "--model", name)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "no champion yet" in promoted.stdout
+    assert _alias(name, CHAMPION) == "1"
+
+    again = runner.invoke(app, ["promote", "--model", name])  # in-process: the same store through the environment
+    assert again.exit_code == 2 and "already the champion" in again.output
