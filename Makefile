@@ -26,7 +26,16 @@ demo: $(STAMP)
 	$(BIN)/valuecube segment --config configs/cdnow.yaml --input data/cdnow_master.txt --output out/cdnow_segments.parquet
 	$(BIN)/valuecube train --config configs/telco.yaml --trials $(DEMO_TRIALS)
 
-test: $(STAMP)
+# Headless Chromium + chromedriver for the report's browser test (Debian/Ubuntu apt, as root); once per venv.
+CHROMIUM := $(VENV)/.chromium
+
+$(CHROMIUM): | $(BIN)/python
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+	@touch $(CHROMIUM)
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

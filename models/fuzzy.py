@@ -283,6 +283,8 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if self.operator != "weighted_average":
             return self.evaluate(X).scores
         u = self.normalize(X).to_numpy()
+        if not hasattr(self, "linear_weights_"):  # models pickled before this attribute existed
+            self.linear_weights_ = self._linear_weights(list(self.feature_names_in_))
         weights, offset = self.linear_weights_
         # Element-wise sums in a fixed factor order, not a matrix product: BLAS picks different
         # kernels for 1 row and for many, which changes the last bits of a customer's score

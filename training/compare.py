@@ -42,10 +42,8 @@ from models.value_cube import REASON
 from training import peers
 from training.evaluate import comparison_table, segment_agreement
 from training.segment import segment_summary
+from training.train import FUZZY, NETWORK
 
-NETWORK = "bp_network"
-FUZZY = "fuzzy_baseline"
-"""Churn-score names, as in :mod:`training.train`'s comparison table."""
 CLASSIFIERS = ("fuzzy", "network")
 DIMENSION_LABELS = ("CV", "PV", "RA")
 BGNBD_VALUE_COLUMNS = ("expected_purchases", "clv")
