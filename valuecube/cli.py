@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from serving.cli import score, serve
 from training.compare_cli import compare
 
 app = typer.Typer(
@@ -181,6 +182,8 @@ def promote(
 
 
 app.command()(compare)
+app.command()(score)
+app.command()(serve)
 
 
 def main() -> None:

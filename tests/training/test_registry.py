@@ -104,7 +104,8 @@ def test_cli_train_then_promote_in_a_subprocess(mlflow_store, tmp_path) -> None:
     name = "cli-e2e-telco"
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*cli, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        return subprocess.run([*cli, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+                              check=False)
 
     trained = run("train", "-c", str(ROOT / "configs/telco.yaml"), "-i", str(small), "--trials", "1", "--max-epochs",
                   "2", "--register-as", name, "--experiment", "tests-cli")

@@ -1,0 +1,164 @@
+"""Load a registered model by its MLflow URI, with the name and version it resolves to.
+
+Batch scoring, the Spark engine and the HTTP API all start here, so they
+score with the same object and stamp their output with the same
+``model_name``/``model_version``. An alias (``models:/NAME@champion``) is
+resolved to a version *first* and that exact version is loaded, so a
+promotion happening meanwhile cannot mix two versions in one job.
+
+Tracking store: ``MLFLOW_TRACKING_URI`` when set, else the local store the
+``train`` command writes (``mlflow/mlflow.db`` in the working directory).
+This module never imports ``training/``: serving only needs the model URI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # heavy imports stay inside the functions (CLI start-up time)
+    import mlflow.pyfunc
+
+    from features.config import DatasetConfig
+    from models.packaged import ChurnSegmentModel
+
+LOCAL_STORE = Path("mlflow") / "mlflow.db"
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
+
+
+class ModelLoadError(RuntimeError):
+    """The model URI cannot be resolved or loaded; the message says why and what to try."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded pyfunc model, the :class:`ChurnSegmentModel` inside it, and where it came from.
+
+    ``uri`` is the pinned URI (``models:/NAME/VERSION``) that Spark workers load.
+    """
+
+    uri: str
+    name: str
+    version: str
+    pyfunc: mlflow.pyfunc.PyFuncModel
+    model: ChurnSegmentModel
+
+    @property
+    def config(self) -> DatasetConfig:
+        """The dataset config the model was trained with (it travels with the model)."""
+        return self.model.config
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI``, else the local SQLite store under ``mlflow/`` (what ``train`` uses)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{(Path.cwd() / LOCAL_STORE).resolve()}"
+
+
+def resolve(model_uri: str) -> tuple[str, str, str]:
+    """``(name, version, pinned_uri)`` for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+
+    Other URIs (``runs:/…``, a local path) load as they are, with the URI as
+    the name and ``"unregistered"`` as the version.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    match = _MODELS_URI.match(model_uri)
+    if match is None:
+        if model_uri.startswith("models:/"):
+            raise ModelLoadError(f"cannot parse {model_uri!r}; use models:/NAME@ALIAS or models:/NAME/VERSION")
+        return model_uri, "unregistered", model_uri
+    name, alias, version = match["name"], match["alias"], match["version"]
+    client = MlflowClient()
+    try:
+        if alias is not None:
+            version = str(client.get_model_version_by_alias(name, alias).version)
+        elif version == "latest":
+            version = str(max(int(v.version) for v in client.search_model_versions(f"name='{name}'")))
+        else:
+            client.get_model_version(name, version)
+    except (MlflowException, ValueError) as exc:
+        raise ModelLoadError(_explain(client, name, alias, version, exc)) from exc
+    return name, version, f"models:/{name}/{version}"
+
+
+def _explain(client: object, name: str, alias: str | None, version: str | None, exc: Exception) -> str:
+    """A helpful message for a model that cannot be found, listing what exists."""
+    from mlflow.exceptions import MlflowException
+
+    where = f"in the MLflow store {tracking_uri()} (set MLFLOW_TRACKING_URI to use another)"
+    try:
+        model = client.get_registered_model(name)  # type: ignore[attr-defined]
+    except MlflowException:
+        return f"no registered model {name!r} {where}; train one with `valuecube train` (it registers valuecube-<dataset>)"
+    aliases = ", ".join(f"@{a}" for a in sorted(model.aliases)) or "none"
+    what = f"alias @{alias}" if alias is not None else f"version {version}"
+    hint = " (promote the challenger with `valuecube promote`)" if alias == "champion" else ""
+    return f"registered model {name!r} has no {what} {where}; its aliases: {aliases}{hint}. ({exc})"
+
+
+def load_model(model_uri: str) -> LoadedModel:
+    """Resolve ``model_uri`` to a version and load it (see the module docstring).
+
+    Raises
+    ------
+    ModelLoadError
+        When the store, the name, the alias or the version does not exist, or
+        the URI is not a valuecube model.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from models.packaged import ChurnSegmentModel, unwrap
+
+    mlflow.set_tracking_uri(tracking_uri())
+    name, version, pinned = resolve(model_uri)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(pinned)
+        model = unwrap(pyfunc)
+    except (MlflowException, OSError, AttributeError) as exc:
+        raise ModelLoadError(f"cannot load {model_uri} ({pinned}): {exc}") from exc
+    if not isinstance(model, ChurnSegmentModel):
+        raise ModelLoadError(f"{model_uri} is not a valuecube model (found {type(model).__name__})")
+    return LoadedModel(pinned, name, version, pyfunc, model)
+
+
+def check_config(model_config: DatasetConfig, config_path: str | Path | None) -> list[str]:
+    """Compare a ``--config`` file with the model's own config.
+
+    Returns warnings for differences outside the input schema (the model
+    scores with its own tree and factors). Raises :class:`ValueError` when the
+    input schema differs, naming the columns, because the file would then be
+    read with a schema the model was not trained on.
+    """
+    from features.config import load_config
+
+    if config_path is None:
+        return []
+    given = load_config(config_path)
+    ours, theirs = model_config.input, given.input
+    if ours != theirs:
+        problems = []
+        for col in sorted(set(ours.columns) | set(theirs.columns)):
+            a, b = ours.columns.get(col), theirs.columns.get(col)
+            if a != b:
+                problems.append(
+                    f"column {col!r}: model {a.model_dump(exclude_defaults=True) if a else 'absent'}, "
+                    f"--config {b.model_dump(exclude_defaults=True) if b else 'absent'}"
+                )
+        other = [k for k in type(ours).model_fields if k != "columns" and getattr(ours, k) != getattr(theirs, k)]
+        problems += [f"input.{k}: model {getattr(ours, k)!r}, --config {getattr(theirs, k)!r}" for k in other]
+        raise ValueError(
+            f"{config_path} does not match the model's input schema (dataset {model_config.name!r}):\n  "
+            + "\n  ".join(problems)
+            + "\nDrop --config (the model carries its own config) or pass the config the model was trained with."
+        )
+    return [] if given.model_dump(exclude={"data", "description"}) == model_config.model_dump(
+        exclude={"data", "description"}
+    ) else [f"{config_path} differs from the model's config outside 'input' (factors/tree/…); the model scores with its own"]
