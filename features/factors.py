@@ -6,10 +6,29 @@ module evaluates them over a per-customer table, vectorised over customers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.config import FactorSpec
+
+
+def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """Position of each value in ``categories`` as int64, −1 where it is absent or missing.
+
+    Values are compared as text (so ``1`` matches ``"1"``) by one hash lookup
+    per value (Arrow's ``index_in``), however many categories there are. The
+    factors (``map``, ``count_of``) and the network's one-hot columns compare
+    every categorical column with its values: on the scoring path this
+    replaces one full string comparison per category.
+    """
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    array = pa.array(text.array)  # the array itself: a Series would be probed attribute by attribute
+    codes = pc.index_in(array, value_set=pa.array(list(categories), type=array.type))
+    return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def compute_factor(
@@ -20,11 +39,15 @@ def compute_factor(
     An ``expr`` may use the table's columns and the factors in ``computed``.
     """
     if spec.count_of is not None:
-        values = (table[spec.count_of].astype("string") == spec.value).sum(axis=1).astype("float64")
+        hits = np.zeros(len(table))
+        for column in spec.count_of:
+            hits += category_codes(table[column], [spec.value]) == 0
+        values = pd.Series(hits, index=table.index)
     elif spec.expr is not None:
         values = pd.to_numeric(table.eval(spec.expr, engine="python", resolvers=[computed or {}]), errors="coerce").astype("float64")
     elif spec.map is not None:
-        values = table[spec.column].map(spec.map).astype("float64")
+        mapped = np.append(np.asarray(list(spec.map.values()), dtype="float64"), np.nan)  # code −1 → NaN
+        values = pd.Series(mapped[category_codes(table[spec.column], list(spec.map))], index=table.index)
     else:
         values = pd.to_numeric(table[spec.column], errors="coerce").astype("float64")
     if spec.fill is not None:

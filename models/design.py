@@ -22,8 +22,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.factors import factor_problems
+from features.factors import category_codes, factor_problems
+from models.fuzzy import SCORE_COLUMNS
 from models.value_cube import ValueCube
+
+
+def _score_columns() -> list[str]:
+    return [f"s:{c}" for c in SCORE_COLUMNS]
 
 
 class NetworkDesign(TransformerMixin, BaseEstimator):
@@ -52,22 +57,32 @@ class NetworkDesign(TransformerMixin, BaseEstimator):
             raise ValueError(f"{len(first)} customer(s) have non-computable factors, e.g. {first.index[0]}: {first.iloc[0]}")
         tree = cfg.tree.factor_names()
         fuzzy = self.cube.fuzzy_
-        scores = pd.DataFrame(fuzzy.transform(factors), index=factors.index, columns=fuzzy.get_feature_names_out())
-        parts = [scores.add_prefix("s:"), fuzzy.normalize(factors).add_prefix("u:")]
+        u = fuzzy.normalize(factors)
         others = [f for f in factors.columns if f not in tree]
-        parts.append(factors[others].add_prefix("f:"))
+        blocks: list[tuple[list[str], np.ndarray]] = [
+            (_score_columns(), fuzzy.score_normalized(u)),
+            ([f"u:{c}" for c in u.columns], u.to_numpy(dtype="float64")),
+            ([f"f:{c}" for c in others], factors[others].to_numpy(dtype="float64")),
+        ]
         if cfg.input.shape == "customer_table":
             labels = {cfg.input.id_column, cfg.input.label_column}
             for name, spec in cfg.input.columns.items():
                 if name in labels:
                     continue
                 if spec.type in ("int", "float"):
-                    parts.append(customers[[name]].astype("float64").add_prefix("x:"))
+                    blocks.append(([f"x:{name}"], customers[name].to_numpy(dtype="float64")[:, None]))
                 elif spec.type == "category":
-                    values = customers[name].to_numpy()
-                    onehot = np.stack([values == v for v in spec.values], axis=1).astype("float64")
-                    parts.append(pd.DataFrame(onehot, index=customers.index, columns=[f"c:{name}={v}" for v in spec.values]))
-        return pd.concat(parts, axis=1)
+                    codes = category_codes(customers[name], spec.values)
+                    onehot = (np.arange(len(spec.values))[:, None] == codes).T  # column-major, like the matrix
+                    blocks.append(([f"c:{name}={v}" for v in spec.values], onehot))
+        # one preallocated matrix filled block by block: no concatenation or reindexing copies
+        names = [n for block_names, _ in blocks for n in block_names]
+        matrix = np.empty((len(customers), len(names)), order="F")  # column blocks: contiguous writes
+        at = 0
+        for block_names, values in blocks:
+            matrix[:, at:at + len(block_names)] = values
+            at += len(block_names)
+        return pd.DataFrame(matrix, index=customers.index, columns=names, copy=False)
 
     def fit(self, customers: pd.DataFrame, y: object = None) -> NetworkDesign:
         """Freeze the column list."""
@@ -81,7 +96,13 @@ class NetworkDesign(TransformerMixin, BaseEstimator):
         already (``cube.factors(customers)``), so they are not computed twice.
         """
         check_is_fitted(self, "columns_")
-        return self._frame(customers, factors).reindex(columns=self.columns_).astype("float64")
+        frame = self._frame(customers, factors)
+        return frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
+
+    @staticmethod
+    def fuzzy_scores(X: pd.DataFrame) -> np.ndarray:
+        """The fuzzy scores VA (CV, PV, RA), shape (n, 3), that an input matrix from :meth:`transform` carries."""
+        return X[_score_columns()].to_numpy()
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """The matrix column names."""

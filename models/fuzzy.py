@@ -233,7 +233,9 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def evaluate(self, X: pd.DataFrame) -> FuzzyEvaluation:
         """The full two-level evaluation: memberships at every node and the scores."""
-        u = self.normalize(X)
+        return self._evaluate_normalized(self.normalize(X))
+
+    def _evaluate_normalized(self, u: pd.DataFrame) -> FuzzyEvaluation:
         indicators: dict[tuple[str, str], np.ndarray] = {}
         dims = []
         for dim_name, dim in self.tree.dimensions().items():
@@ -280,9 +282,17 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         numbers as :meth:`evaluate`, to rounding); Zadeh's operator is not
         linear and takes the full evaluation.
         """
+        return self.score_normalized(self.normalize(X))
+
+    def score_normalized(self, u: pd.DataFrame) -> np.ndarray:
+        """:meth:`transform` from factors already normalised by :meth:`normalize`.
+
+        For callers that need both the normalised factors and the scores (the
+        network's inputs): the normalisation is most of the cost.
+        """
         if self.operator != "weighted_average":
-            return self.evaluate(X).scores
-        u = self.normalize(X).to_numpy()
+            return self._evaluate_normalized(u).scores
+        u = u.to_numpy()
         if not hasattr(self, "linear_weights_"):  # models pickled before this attribute existed
             self.linear_weights_ = self._linear_weights(list(self.feature_names_in_))
         weights, offset = self.linear_weights_

@@ -152,10 +152,11 @@ class ChurnSegmentModel:
             raise InputError(
                 f"{int(bad.sum())} customer(s) have non-computable factors, e.g. {problems.index[bad][0]}: {problems[bad].iloc[0]}"
             )
-        fuzzy = self.cube.fuzzy_
-        out = pd.DataFrame(fuzzy.transform(factors), index=factors.index, columns=list(SCORE_COLUMNS))
-        out["segment"] = assign_segments(out[list(SCORE_COLUMNS)].to_numpy(), fuzzy.threshold)
-        out["segment_model"], out["churn_probability"] = self.network.predict_with_churn(self.design.transform(customers, factors))
+        X = self.design.transform(customers, factors)
+        scores = self.design.fuzzy_scores(X)
+        out = pd.DataFrame(scores, index=factors.index, columns=list(SCORE_COLUMNS))
+        out["segment"] = assign_segments(scores, self.cube.fuzzy_.threshold)
+        out["segment_model"], out["churn_probability"] = self.network.predict_with_churn(X)
         out.index.name = CUSTOMER_ID
         return out.reset_index()[list(PREDICTION_COLUMNS)]
 

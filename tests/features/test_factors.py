@@ -9,7 +9,7 @@ from conftest import TELCO_CONFIG, TELCO_CSV
 
 from features.config import FactorSpec, load_config
 from features.customers import build_customer_table
-from features.factors import compute_factor, compute_factors, factor_problems
+from features.factors import category_codes, compute_factor, compute_factors, factor_problems
 from features.inputs import load_input
 
 TABLE = pd.DataFrame(
@@ -30,6 +30,20 @@ def test_column_and_map() -> None:
     assert mapped.iloc[:2].tolist() == [3.0, 1.0] and np.isnan(mapped.iloc[2])
     filled = compute_factor(TABLE, "p", FactorSpec(column="plan", map={"gold": 3, "basic": 1}, fill=0))
     assert filled.tolist() == [3.0, 1.0, 0.0] and filled.name == "p"
+
+
+@pytest.mark.parametrize("dtype", [object, "string", "str"])
+def test_category_codes_any_string_dtype(dtype) -> None:
+    values = pd.Series(["No", "Yes", None, "Maybe", "Yes"], dtype=dtype)
+    assert category_codes(values, ["Yes", "No"]).tolist() == [1, 0, -1, -1, 0]
+    assert category_codes(values.iloc[:0], ["Yes"]).tolist() == []
+
+
+def test_category_codes_compares_as_text() -> None:
+    """A numeric column matches the text of its values (as count_of always did)."""
+    assert category_codes(pd.Series([1, 0, 1]), ["1"]).tolist() == [0, -1, 0]
+    assert compute_factor(pd.DataFrame({"flag": [1, 0, 1]}), "n", FactorSpec(count_of=["flag"], value="1")).tolist() == [
+        1.0, 0.0, 1.0]
 
 
 def test_count_of() -> None:

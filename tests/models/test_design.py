@@ -37,6 +37,16 @@ def test_columns_frozen_and_ordered(telco) -> None:
     assert [c for c in design.columns_ if c.startswith("s:")] == design.columns_[:3]
 
 
+def test_carries_the_fuzzy_scores_and_normalised_factors(telco) -> None:
+    """The s: columns are the cube's scores, the u: columns its normalised factors (computed once, the same numbers)."""
+    cfg, table, train, cube, design = telco
+    X = design.transform(train)
+    factors = cube.factors(train)
+    np.testing.assert_array_equal(design.fuzzy_scores(X), cube.fuzzy_.transform(factors))
+    u = cube.fuzzy_.normalize(factors)
+    np.testing.assert_array_equal(X[[f"u:{c}" for c in u.columns]].to_numpy(), u.to_numpy())
+
+
 def test_subset_gives_same_columns_and_values(telco) -> None:
     cfg, table, train, cube, design = telco
     full = design.transform(table)
