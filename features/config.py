@@ -25,6 +25,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from features.expressions import parse_expression
+
 DIMENSIONS = ("current_value", "potential_value", "relative_advantage")
 """The three value dimensions, in the order of the score columns (CV, PV, RA)."""
 
@@ -104,7 +106,8 @@ class FactorSpec(_Strict):
     * ``column``: a numeric column as it is;
     * ``column`` + ``map``: a categorical column mapped to numbers;
     * ``count_of``: how many of ``columns`` equal ``value`` (e.g. services taken);
-    * ``expr``: an arithmetic expression over columns (``pandas.eval`` syntax).
+    * ``expr``: an arithmetic expression over numeric columns and earlier factors
+      (:mod:`features.expressions`).
 
     Non-finite results (e.g. a division by zero) take ``fill``; without a fill
     they are an error.
@@ -125,6 +128,8 @@ class FactorSpec(_Strict):
             raise ValueError("give exactly one of 'column' (optionally with 'map'), 'count_of' or 'expr'")
         if self.map is not None and self.column is None:
             raise ValueError("'map' goes with 'column'")
+        if self.expr is not None:
+            parse_expression(self.expr)  # a ValueError naming what is not allowed
         return self
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.config import FactorSpec
+from features.expressions import parse_expression
 
 
 def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
@@ -44,7 +45,7 @@ def compute_factor(
             hits += category_codes(table[column], [spec.value]) == 0
         values = pd.Series(hits, index=table.index)
     elif spec.expr is not None:
-        values = pd.to_numeric(table.eval(spec.expr, engine="python", resolvers=[computed or {}]), errors="coerce").astype("float64")
+        values = pd.Series(_evaluate(table, name, spec.expr, computed or {}), index=table.index)
     elif spec.map is not None:
         mapped = np.append(np.asarray(list(spec.map.values()), dtype="float64"), np.nan)  # code −1 → NaN
         values = pd.Series(mapped[category_codes(table[spec.column], list(spec.map))], index=table.index)
@@ -53,6 +54,23 @@ def compute_factor(
     if spec.fill is not None:
         values = values.where(np.isfinite(values), spec.fill)
     return values.rename(name)
+
+
+def _evaluate(table: pd.DataFrame, name: str, expr: str, computed: dict[str, pd.Series]) -> np.ndarray:
+    """An ``expr`` factor: earlier factors first, then the table's numeric columns, by name."""
+    expression = parse_expression(expr)
+    values = {}
+    for ref in expression.names:
+        if ref in computed:
+            values[ref] = computed[ref].to_numpy(dtype="float64")
+        elif ref in table.columns and pd.api.types.is_numeric_dtype(table[ref].dtype):
+            values[ref] = table[ref].to_numpy(dtype="float64", na_value=np.nan)
+        elif ref in table.columns:
+            raise ValueError(f"factor {name!r}: expr {expr!r} uses {ref!r}, which is not numeric ({table[ref].dtype})")
+        else:
+            raise ValueError(f"factor {name!r}: expr {expr!r} uses {ref!r}, which is neither a column nor an "
+                             f"earlier factor (columns: {list(table.columns)}; factors so far: {list(computed)})")
+    return expression.evaluate(values, len(table))
 
 
 def compute_factors(table: pd.DataFrame, specs: dict[str, FactorSpec]) -> pd.DataFrame:
