@@ -165,8 +165,13 @@ class ChurnSegmentModel:
         return self.predict_customers(self.customers(rows))
 
 
+def psi_bin_counts(u: np.ndarray) -> np.ndarray:
+    """How many normalised values fall in each of :data:`PSI_BINS` equal-width bins of [0, 1]."""
+    return np.bincount(np.minimum((np.clip(u, 0.0, 1.0) * PSI_BINS).astype(int), PSI_BINS - 1), minlength=PSI_BINS)
+
+
 def _bin_shares(u: np.ndarray) -> np.ndarray:
-    counts = np.bincount(np.minimum((np.clip(u, 0.0, 1.0) * PSI_BINS).astype(int), PSI_BINS - 1), minlength=PSI_BINS)
+    counts = psi_bin_counts(u)
     return counts / max(counts.sum(), 1)
 
 

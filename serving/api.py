@@ -164,28 +164,34 @@ class Service:
             log.error("cannot load %s: %s", self.settings.model_uri, self.error)
 
     def frame(self, customers: list[dict[str, Any]]) -> tuple[pd.DataFrame, np.ndarray]:
-        """Validated request items → the model's per-customer table (positional index) and the customer ids."""
+        """Validated request items → the model's per-customer table (positional index) and the customer ids.
+
+        Columns are typed straight from the items (numbers as float64, text
+        as Arrow strings, an omitted optional value as the config's
+        ``missing``), as :func:`features.inputs.validate` types a file.
+        """
         assert self.loaded is not None
         model = self.loaded.model
         spec = model.config.input
-        rows = pd.DataFrame.from_records(customers, columns=model.input_columns)
         if spec.shape == "customer_table":
             typed = {}
             for name, col in spec.columns.items():
                 if name == spec.label_column:
                     continue
-                values = rows[name]
+                values = [c.get(name) for c in customers]
                 if col.type in ("int", "float"):
-                    values = values.astype("float64")
+                    array = np.array(values, dtype="float64")  # None → NaN
                     if col.missing is not None:
-                        values = values.fillna(float(col.missing))
-                elif col.missing is not None:
-                    values = values.where(values.notna(), str(col.missing))
-                typed[name] = values.to_numpy() if col.type in ("int", "float") else values.astype("str").array
-            data = pd.DataFrame(typed)
+                        array[np.isnan(array)] = float(col.missing)
+                    typed[name] = array
+                else:
+                    fill = None if col.missing is None else str(col.missing)
+                    typed[name] = pd.array([fill if v is None else v for v in values], dtype="str")
             empty = pd.DataFrame({LINE: [], REASON: []})
-            table = build_customer_table(ValidatedInput(data, empty, len(data), "request"), spec, with_labels=False).table
+            table = build_customer_table(ValidatedInput(pd.DataFrame(typed), empty, len(customers), "request"), spec,
+                                         with_labels=False).table
         else:
+            rows = pd.DataFrame.from_records(customers, columns=model.input_columns)
             table = rows.set_index(CUSTOMER_ID)[model.metadata["customer_columns"]].astype("float64")
         ids = table.index.to_numpy()
         table.index = pd.Index(np.arange(len(table)).astype(str), name=CUSTOMER_ID)

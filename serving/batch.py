@@ -60,7 +60,7 @@ from features.customers import CUSTOMER_ID, build_customer_table
 from features.factors import factor_problems
 from features.inputs import LINE, MAX_LISTED, REASON, InputError, ValidatedInput, validate
 from features.io import table_format
-from models.packaged import PREDICTION_COLUMNS, PSI_BINS, ChurnSegmentModel, population_stability_index
+from models.packaged import PREDICTION_COLUMNS, PSI_BINS, ChurnSegmentModel, population_stability_index, psi_bin_counts
 from serving.loading import LoadedModel, check_config, load_model
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -113,45 +113,48 @@ def finish(predictions: pd.DataFrame, name: str, version: str, scored_at: pd.Tim
 def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Score a per-customer table, setting aside customers whose factors cannot be computed.
 
-    Returns ``(predictions, unscorable, normalised)``: the model's
+    Returns ``(predictions, unscorable, factors)``: the model's
     :data:`PREDICTION_COLUMNS` for the scorable customers, the reason per
-    unscorable customer (index = customer id), and the normalised tree
-    factors of an evenly spaced sample of at most :data:`DRIFT_SAMPLE_ROWS`
-    scored customers (for the drift check).
+    unscorable customer (index = customer id), and the scored customers'
+    factors (for the drift check).
     """
     factors = model.cube.factors(customers)
     problems = factor_problems(factors)
     ok = (problems == "").to_numpy()
-    good = customers if ok.all() else customers[ok]
-    if not len(good):
-        return pd.DataFrame({c: [] for c in PREDICTION_COLUMNS}), problems[~ok], factors.iloc[:0]
-    good_factors = factors if ok.all() else factors[ok]
-    predictions = model.predict_customers(good, good_factors)
-    step = -(-len(good_factors) // DRIFT_SAMPLE_ROWS)  # an evenly spaced sample is plenty for 10-bin histograms
-    normalised = model.cube.fuzzy_.normalize(good_factors.iloc[::step])
-    return predictions, problems[~ok], normalised
+    if not ok.all():
+        customers, factors = customers[ok], factors[ok]
+    if not len(customers):
+        return pd.DataFrame({c: [] for c in PREDICTION_COLUMNS}), problems[~ok], factors
+    return model.predict_customers(customers, factors), problems[~ok], factors
 
 
 class DriftMonitor:
-    """Accumulates each tree factor's histogram over chunks; PSI against the training distribution at the end."""
+    """Accumulates each tree factor's histogram over chunks; PSI against the training distribution at the end.
 
-    def __init__(self, reference: dict[str, list[float]]) -> None:
-        self.reference = reference
-        self.counts = {name: np.zeros(PSI_BINS, dtype=np.int64) for name in reference}
+    Each chunk contributes an evenly spaced sample of at most
+    :data:`DRIFT_SAMPLE_ROWS` customers: plenty for 10-bin histograms, and
+    the normalisation stays a small cost of the job.
+    """
 
-    def update(self, normalised: pd.DataFrame) -> None:
-        """Add a chunk of normalised factors (values in [0, 1], as the model's reference bins them)."""
+    def __init__(self, model: ChurnSegmentModel) -> None:
+        self.model = model
+        self.counts = {name: np.zeros(PSI_BINS, dtype=np.int64) for name in model.reference}
+
+    def update(self, factors: pd.DataFrame) -> None:
+        """Add a chunk of scored customers' factors."""
+        if not len(factors):
+            return
+        step = -(-len(factors) // DRIFT_SAMPLE_ROWS)
+        normalised = self.model.cube.fuzzy_.normalize(factors.iloc[::step])
         for name in self.counts:
-            u = normalised[name].to_numpy()
-            bins = np.minimum((np.clip(u, 0.0, 1.0) * PSI_BINS).astype(np.int64), PSI_BINS - 1)
-            self.counts[name] += np.bincount(bins, minlength=PSI_BINS)
+            self.counts[name] += psi_bin_counts(normalised[name].to_numpy())
 
     def psi(self) -> pd.Series:
         """PSI per factor (NaN when nothing was counted)."""
         out = {}
         for name, counts in self.counts.items():
             total = counts.sum()
-            out[name] = population_stability_index(self.reference[name], counts / total) if total else np.nan
+            out[name] = population_stability_index(self.model.reference[name], counts / total) if total else np.nan
         return pd.Series(out, name="psi", dtype=float)
 
 
@@ -647,8 +650,8 @@ class LocalSink(Sink):
         self.writer = AtomicWriter(output, OUTPUT_SCHEMA)
 
     def take(self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp) -> pd.Series:
-        predictions, unscorable, normalised = score_customers(self.loaded.model, customers)
-        self.drift.update(normalised)
+        predictions, unscorable, factors = score_customers(self.loaded.model, customers)
+        self.drift.update(factors)
         self.writer.write(finish(predictions, self.loaded.name, self.loaded.version, scored_at))
         return unscorable
 
@@ -699,7 +702,7 @@ def score_file(
     result = ScoreResult(loaded.name, loaded.version, output, rejects_path, shape=spec.shape)
     result.warnings += check_config(loaded.config, config)
     scored_at = scored_at if scored_at is not None else pd.Timestamp.now(tz="UTC").floor("ms")
-    drift = DriftMonitor(loaded.model.reference)
+    drift = DriftMonitor(loaded.model)
     if engine == "spark":
         from serving.spark import SparkSink
 

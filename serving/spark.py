@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from features.factors import factor_problems
 from models.packaged import PREDICTION_COLUMNS
-from serving.batch import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, DRIFT_SAMPLE_ROWS, OUTPUT_COLUMNS, DriftMonitor, Sink
+from serving.batch import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, OUTPUT_COLUMNS, DriftMonitor, Sink
 from serving.loading import LoadedModel
 
 RESULT_TYPE = (
@@ -114,9 +114,7 @@ class SparkSink(Sink):
         factors = model.cube.factors(customers)
         problems = factor_problems(factors)
         ok = (problems == "").to_numpy()
-        good = factors[ok]
-        step = -(-len(good) // DRIFT_SAMPLE_ROWS) if len(good) else 1
-        self.drift.update(model.cube.fuzzy_.normalize(good.iloc[::step]))
+        self.drift.update(factors[ok])
         staged = rows[ok].reset_index(drop=True)
         pq.write_table(pa.Table.from_pandas(staged, preserve_index=False), self.staging / f"part-{self.parts:05d}.parquet")
         self.parts += 1
