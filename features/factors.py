@@ -81,6 +81,16 @@ def compute_factors(table: pd.DataFrame, specs: dict[str, FactorSpec]) -> pd.Dat
     return pd.DataFrame(computed, index=table.index)
 
 
+def split_computable(factors: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """The customers whose factors are all finite (a mask), and the reason for each of the others.
+
+    :func:`factor_problems` for scoring paths: the reasons (index = customer)
+    are worded only for the customers that have a problem, usually none.
+    """
+    ok = np.isfinite(factors.to_numpy(dtype="float64", na_value=np.nan)).all(axis=1)
+    return ok, factor_problems(factors[~ok])
+
+
 def factor_problems(factors: pd.DataFrame) -> pd.Series:
     """Per customer, the factors that are not finite ('' when all are), as a reject reason."""
     bad = ~np.isfinite(factors.to_numpy(dtype="float64", na_value=np.nan))

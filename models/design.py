@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.factors import category_codes, factor_problems
+from features.factors import category_codes, split_computable
 from models.fuzzy import SCORE_COLUMNS
 from models.value_cube import ValueCube
 
@@ -51,10 +51,11 @@ class NetworkDesign(TransformerMixin, BaseEstimator):
     def _frame(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
         cfg = self.cube.config
         factors = self.cube.factors(customers) if factors is None else factors
-        bad = factor_problems(factors)
-        if (bad != "").any():
-            first = bad[bad != ""]
-            raise ValueError(f"{len(first)} customer(s) have non-computable factors, e.g. {first.index[0]}: {first.iloc[0]}")
+        ok, problems = split_computable(factors)
+        if not ok.all():
+            raise ValueError(
+                f"{len(problems)} customer(s) have non-computable factors, e.g. {problems.index[0]}: {problems.iloc[0]}"
+            )
         tree = cfg.tree.factor_names()
         fuzzy = self.cube.fuzzy_
         u = fuzzy.normalize(factors)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from features.config import DatasetConfig
 from features.customers import CUSTOMER_ID, build_customer_table
-from features.factors import factor_problems
+from features.factors import split_computable
 from features.inputs import LINE, REASON, InputError, validate
 from models.design import NetworkDesign
 from models.fuzzy import SCORE_COLUMNS
@@ -146,11 +146,10 @@ class ChurnSegmentModel:
             empty = {c: pd.Series(dtype=float if c.endswith(("score", "probability")) else object) for c in PREDICTION_COLUMNS}
             return pd.DataFrame(empty)
         factors = self.cube.factors(customers) if factors is None else factors
-        problems = factor_problems(factors)
-        bad = (problems != "").to_numpy()
-        if bad.any():
+        ok, problems = split_computable(factors)
+        if not ok.all():
             raise InputError(
-                f"{int(bad.sum())} customer(s) have non-computable factors, e.g. {problems.index[bad][0]}: {problems[bad].iloc[0]}"
+                f"{len(problems)} customer(s) have non-computable factors, e.g. {problems.index[0]}: {problems.iloc[0]}"
             )
         X = self.design.transform(customers, factors)
         scores = self.design.fuzzy_scores(X)

@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 
 from features.config import ColumnSpec, InputSpec
 from features.customers import CUSTOMER_ID, build_customer_table
-from features.factors import factor_problems
+from features.factors import split_computable
 from features.inputs import LINE, MAX_LISTED, REASON, InputError, ValidatedInput, validate
 from features.io import table_format
 from models.packaged import PREDICTION_COLUMNS, PSI_BINS, ChurnSegmentModel, population_stability_index, psi_bin_counts
@@ -119,13 +119,12 @@ def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> tuple[
     factors (for the drift check).
     """
     factors = model.cube.factors(customers)
-    problems = factor_problems(factors)
-    ok = (problems == "").to_numpy()
+    ok, unscorable = split_computable(factors)
     if not ok.all():
         customers, factors = customers[ok], factors[ok]
     if not len(customers):
-        return pd.DataFrame({c: [] for c in PREDICTION_COLUMNS}), problems[~ok], factors
-    return model.predict_customers(customers, factors), problems[~ok], factors
+        return pd.DataFrame({c: [] for c in PREDICTION_COLUMNS}), unscorable, factors
+    return model.predict_customers(customers, factors), unscorable, factors
 
 
 class DriftMonitor:

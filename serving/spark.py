@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.factors import factor_problems
+from features.factors import split_computable
 from models.packaged import PREDICTION_COLUMNS
 from serving.batch import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, OUTPUT_COLUMNS, DriftMonitor, Sink
 from serving.loading import LoadedModel
@@ -112,14 +112,13 @@ class SparkSink(Sink):
     def take(self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp) -> pd.Series:
         model = self.loaded.model
         factors = model.cube.factors(customers)
-        problems = factor_problems(factors)
-        ok = (problems == "").to_numpy()
+        ok, unscorable = split_computable(factors)
         self.drift.update(factors[ok])
         staged = rows[ok].reset_index(drop=True)
         pq.write_table(pa.Table.from_pandas(staged, preserve_index=False), self.staging / f"part-{self.parts:05d}.parquet")
         self.parts += 1
         self.scored_at = scored_at
-        return problems[~ok]
+        return unscorable
 
     def commit(self) -> None:
         """Score the staged rows with Spark into a hidden folder, then rename it to the destination."""

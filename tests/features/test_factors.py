@@ -9,7 +9,7 @@ from conftest import TELCO_CONFIG, TELCO_CSV
 
 from features.config import FactorSpec, load_config
 from features.customers import build_customer_table
-from features.factors import category_codes, compute_factor, compute_factors, factor_problems
+from features.factors import category_codes, compute_factor, compute_factors, factor_problems, split_computable
 from features.inputs import load_input
 
 TABLE = pd.DataFrame(
@@ -72,6 +72,15 @@ def test_expr_fill_and_earlier_factor() -> None:
 def test_factor_problems_all_good() -> None:
     good = pd.DataFrame({"a": [1.0, 2.0]}, index=["x", "y"])
     assert factor_problems(good).tolist() == ["", ""]
+
+
+def test_split_computable_words_only_the_bad_rows() -> None:
+    factors = pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": [1.0, 2.0, np.inf]}, index=["x", "y", "z"])
+    ok, reasons = split_computable(factors)
+    assert ok.tolist() == [True, False, False]
+    assert reasons.to_dict() == {"y": "factor(s) not computable (non-finite): a", "z": "factor(s) not computable (non-finite): b"}
+    ok, reasons = split_computable(factors.loc[["x"]])
+    assert ok.tolist() == [True] and reasons.empty
 
 
 def test_telco_factors_real() -> None:
