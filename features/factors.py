@@ -20,12 +20,16 @@ from features.expressions import parse_expression
 def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
     """Position of each value in ``categories`` as int64, −1 where it is absent or missing.
 
-    Values are compared as text (so ``1`` matches ``"1"``) by one hash lookup
-    per value (Arrow's ``index_in``), however many categories there are. The
-    factors (``map``, ``count_of``) and the network's one-hot columns compare
-    every categorical column with its values: on the scoring path this
-    replaces one full string comparison per category.
+    Values are compared as text (so ``1`` matches ``"1"``). A ``Categorical``
+    (what validation makes of a category column) costs a lookup of its few
+    categories; other values one hash lookup each (Arrow's ``index_in``),
+    however many categories there are. The factors (``map``, ``count_of``) and
+    the network's one-hot columns compare every categorical column with its
+    values, on the scoring path.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):  # validated input: only its few categories are looked up
+        lookup = np.append(category_codes(pd.Series(values.cat.categories), categories), -1)  # code −1 stays −1
+        return lookup[values.cat.codes.to_numpy()]
     text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
     array = pa.array(text.array)  # the array itself: a Series would be probed attribute by attribute
     codes = pc.index_in(array, value_set=pa.array(list(categories), type=array.type))

@@ -31,8 +31,10 @@ class InputError(ValueError):
 class ValidatedInput:
     """A validated input: typed good rows, rejected rows with reasons, and the count read.
 
-    ``data`` keeps the declared columns, typed; its index is the row's line
-    number in the source file (header = line 1). ``rejects`` keeps the raw
+    ``data`` keeps the declared columns, typed (numbers as float64, dates as
+    datetimes, categories as a pandas ``Categorical`` over the declared values,
+    other text as strings); its index is the row's line number in the source
+    file (header = line 1). ``rejects`` keeps the raw
     values of every bad row plus ``line`` and ``reason`` columns.
     """
 
@@ -127,7 +129,7 @@ def _parse_column(name: str, spec: ColumnSpec, values: pd.Series) -> tuple[pd.Se
         bad = ~known & ~blank
         expected = ", ".join(spec.values or [])
         problem[bad] = [f"column {name!r}: unknown category {v!r} (expected one of: {expected})" for v in values[bad]]
-        return text.astype(object), problem
+        return pd.Series(pd.Categorical(text, categories=spec.values), index=text.index), problem
 
     return text.astype(object), problem
 

@@ -186,7 +186,9 @@ class Service:
                     typed[name] = array
                 else:
                     fill = None if col.missing is None else str(col.missing)
-                    typed[name] = pd.array([fill if v is None else v for v in values], dtype="str")
+                    values = [fill if v is None else v for v in values]
+                    typed[name] = pd.Categorical(values, categories=col.values) if col.type == "category" else (
+                        pd.array(values, dtype="str"))
             empty = pd.DataFrame({LINE: [], REASON: []})
             table = build_customer_table(ValidatedInput(pd.DataFrame(typed), empty, len(customers), "request"), spec,
                                          with_labels=False).table

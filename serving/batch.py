@@ -271,12 +271,14 @@ def _clean_column(column: pa.ChunkedArray, spec: ColumnSpec) -> tuple[np.ndarray
         if spec.max is not None:
             ok &= x <= spec.max
         return ok, x
-    if spec.type in ("category", "string") and text and spec.missing is None:
-        if spec.type == "category":
-            allowed = pa.array([v for v in spec.values or [] if v == v.strip()], type=t)
-            ok = pc.is_in(column, value_set=allowed)
-        else:
-            ok = pc.and_(pc.greater(pc.utf8_length(column), 0), pc.invert(pc.match_substring_regex(column, _EDGE_SPACE)))
+    if spec.type == "category" and text and spec.missing is None:
+        values = list(spec.values or [])
+        codes = pc.fill_null(pc.index_in(column, value_set=pa.array(values, type=t)), -1).to_numpy(zero_copy_only=False)
+        codes = np.asarray(codes, dtype=np.int64)
+        exact = np.array([v == v.strip() for v in values] + [False])  # validate strips: " Yes" is not clean
+        return exact[codes], pd.Categorical.from_codes(np.where(exact[codes], codes, -1), categories=values)
+    if spec.type == "string" and text and spec.missing is None:
+        ok = pc.and_(pc.greater(pc.utf8_length(column), 0), pc.invert(pc.match_substring_regex(column, _EDGE_SPACE)))
         return np.asarray(pc.fill_null(ok, False).to_numpy(zero_copy_only=False), dtype=bool), column
     return None
 
@@ -309,7 +311,7 @@ def validate_chunk(chunk: RawChunk, spec: InputSpec, source: str) -> ValidatedIn
     index = pd.Index(chunk.lines[positions], name=LINE)
     typed = {}
     for name, (_, values) in checks.items():
-        if isinstance(values, np.ndarray):
+        if isinstance(values, np.ndarray | pd.Categorical):
             typed[name] = values[positions]
         else:
             # pandas' Arrow-backed "str" dtype: the model compares strings without converting from objects
@@ -321,7 +323,7 @@ def validate_chunk(chunk: RawChunk, spec: InputSpec, source: str) -> ValidatedIn
         empty[REASON] = pd.Series(dtype=object)
         return ValidatedInput(data=data, rejects=empty.reset_index(drop=True), rows_read=n, source=source)
     rest = validate(text_rows(chunk, spec, np.flatnonzero(~clean)), spec, source=source)
-    data = pd.concat([data, rest.data]).sort_index(kind="stable")
+    data = pd.concat([data, rest.data]).sort_index(kind="stable")  # Categoricals with equal categories stay so
     return ValidatedInput(data=data, rejects=rest.rejects, rows_read=n, source=source)
 
 

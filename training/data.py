@@ -58,8 +58,10 @@ def load_training_data(config: DatasetConfig, input_path: str | Path | None = No
     if config.input.shape == "customer_table":
         spec = config.input
         rows = validated.data.drop(columns=[c for c in (spec.label_column,) if c in validated.data.columns])
-        numeric = [c for c, s in spec.columns.items() if s.type in ("int", "float") and c in rows.columns]
-        rows = rows.astype({c: "float64" for c in numeric})
+        # what a caller sends the packaged model: numbers and text (categories as their labels, not Categorical)
+        types = {c: "float64" if s.type in ("int", "float") else "str" for c, s in spec.columns.items()
+                 if c in rows.columns and s.type in ("int", "float", "category")}
+        rows = rows.astype(types)
         rows.index = customers.table.index
     else:
         rows = customers.table.drop(columns=[c for c in LABEL_COLUMNS if c in customers.table.columns])

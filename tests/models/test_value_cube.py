@@ -77,6 +77,7 @@ def test_telco_clv_revenue_model() -> None:
 def test_telco_unscorable_customer_rejected() -> None:
     _, table, cube = _fitted(TELCO_CONFIG, TELCO_CSV)
     bad = table.head(6).copy()
+    bad["contract"] = bad["contract"].astype(str)  # a table built without validation (validated: Categorical)
     bad.iloc[3, bad.columns.get_loc("contract")] = "Ten year"  # unmapped category → NaN factor
     scored, rejected = cube.score(bad)
     assert len(scored) == 5 and list(rejected.index) == [bad.index[3]]
