@@ -28,8 +28,12 @@ def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
     values, on the scoring path.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):  # validated input: only its few categories are looked up
-        lookup = np.append(category_codes(pd.Series(values.cat.categories), categories), -1)  # code −1 stays −1
-        return lookup[values.cat.codes.to_numpy()]
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        known = [str(c) for c in values.cat.categories]
+        if known == list(categories):
+            return codes
+        position = {c: i for i, c in enumerate(categories)}
+        return np.array([position.get(c, -1) for c in known] + [-1])[codes]  # code −1 (missing) stays −1
     text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
     array = pa.array(text.array)  # the array itself: a Series would be probed attribute by attribute
     codes = pc.index_in(array, value_set=pa.array(list(categories), type=array.type))

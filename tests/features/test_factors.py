@@ -32,10 +32,11 @@ def test_column_and_map() -> None:
     assert filled.tolist() == [3.0, 1.0, 0.0] and filled.name == "p"
 
 
-@pytest.mark.parametrize("dtype", [object, "string", "str"])
+@pytest.mark.parametrize("dtype", [object, "string", "str", "category", pd.CategoricalDtype(["Yes", "No", "Maybe"])])
 def test_category_codes_any_string_dtype(dtype) -> None:
     values = pd.Series(["No", "Yes", None, "Maybe", "Yes"], dtype=dtype)
     assert category_codes(values, ["Yes", "No"]).tolist() == [1, 0, -1, -1, 0]
+    assert category_codes(values, ["Yes", "No", "Maybe"]).tolist() == [1, 0, -1, 2, 0]
     assert category_codes(values.iloc[:0], ["Yes"]).tolist() == []
 
 
