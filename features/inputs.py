@@ -131,7 +131,7 @@ def _parse_column(name: str, spec: ColumnSpec, values: pd.Series) -> tuple[pd.Se
         problem[bad] = [f"column {name!r}: unknown category {v!r} (expected one of: {expected})" for v in values[bad]]
         return pd.Series(pd.Categorical(text, categories=spec.values), index=text.index), problem
 
-    return text.astype(object), problem
+    return text.astype("str"), problem  # Arrow-backed: a tenth of the memory of Python strings
 
 
 def _join_problems(problems: list[pd.Series], index: pd.Index) -> pd.Series:

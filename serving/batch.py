@@ -767,7 +767,9 @@ def score_file(
         if result.rows_read == 0:
             raise NothingScoredError(f"{input_path}: the file has a header but no rows")
         if spec.shape == "transaction_log" and kept:
-            _score_log(loaded, spec, pd.concat(kept), as_of, chunk_rows, result, emit, source)
+            transactions = pd.concat(kept)
+            kept.clear()  # the chunks' frames go now, not after scoring: the log is held once
+            _score_log(loaded, spec, transactions, as_of, chunk_rows, result, emit, source)
         result.check()
         if result.customers_scored == 0:
             raise NothingScoredError(
