@@ -130,7 +130,7 @@ def forward_matrix(uri: str, source: Path):  # noqa: ANN201 - (module, tensor)
     import torch
 
     from features.customers import build_customer_table
-    from serving.batch import read_chunks, validate_chunk
+    from features.inputs import read_chunks, validate_chunk
     from serving.loading import load_model
 
     model = load_model(uri).model

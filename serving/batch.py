@@ -10,17 +10,20 @@ size, not the file size. Two things grow with the input and are kept small:
   bytes per customer (5,000,000 ten-character ids ≈ 90 MB);
 * transaction logs: a customer's features need all of their purchases, so
   the log is validated chunk by chunk and only the valid, typed rows are
-  kept (id, date, quantity, amount: ~100 bytes per transaction instead of
-  the raw text); the per-customer table is then built as of ``--as-of`` and
-  scored in chunks of customers. Memory therefore grows with the number of
-  transactions; for logs that do not fit, aggregate them first (Spark, SQL)
-  and score the per-customer table.
+  kept (id, date, quantity, amount, as Arrow strings and floats); the
+  per-customer table is then built as of ``--as-of`` and scored in chunks of
+  customers. Memory therefore grows with the number of transactions:
+  ``benchmarks/bench_log_scoring.py`` measured ~160 bytes per transaction
+  at the peak (3,000,000 transactions: 1.2 GB in all). A log larger than the
+  machine can hold must be split by customer (every purchase of a customer
+  in the same part) and the parts scored one by one: a customer's scores
+  depend on their own purchases only (BG/NBD is frozen in the model).
 
-Speed: validation is vectorised in Arrow for the rows that are clearly
-valid (:func:`validate_chunk`; the others go through
-:func:`features.inputs.validate`, which words the reasons); the next chunk
-is read and validated in a background thread while the current one is
-scored, and Parquet output is written in the background too.
+Speed: validation is vectorised in Arrow for the rows that are plainly
+valid (:func:`features.inputs.validate_chunk`; the others are checked row by
+row, which words the reasons); the next chunk is read and validated in a
+background thread while the current one is scored, and Parquet output is
+written in the background too.
 
 Row accounting: every input row is scored or written to the rejects file
 with a reason (invalid values, duplicate id, factors not computable);
@@ -55,10 +58,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.config import ColumnSpec, InputSpec
+from features.config import InputSpec
 from features.customers import CUSTOMER_ID, build_customer_table
 from features.factors import split_computable
-from features.inputs import LINE, MAX_LISTED, REASON, InputError, ValidatedInput, validate
+from features.inputs import (
+    LINE,
+    MAX_LISTED,
+    REASON,
+    InputError,
+    RawChunk,
+    ValidatedInput,
+    read_chunks,
+    text_rows,
+    validate_chunk,
+)
 from features.io import table_format
 from models.packaged import PREDICTION_COLUMNS, PSI_BINS, ChurnSegmentModel, population_stability_index, psi_bin_counts
 from serving.loading import LoadedModel, check_config, load_model
@@ -155,176 +168,6 @@ class DriftMonitor:
             total = counts.sum()
             out[name] = population_stability_index(self.model.reference[name], counts / total) if total else np.nan
         return pd.Series(out, name="psi", dtype=float)
-
-
-# ---------------------------------------------------------------- reading
-
-
-@dataclass(frozen=True)
-class RawChunk:
-    """A chunk of the input as read: Arrow columns (typed for Parquet, text for CSV) and file line numbers."""
-
-    table: pa.Table
-    lines: np.ndarray
-
-
-def read_chunks(path: Path, spec: InputSpec, chunk_rows: int) -> Iterator[RawChunk]:
-    """Stream an input file in chunks of ``chunk_rows`` rows (CSV/text or Parquet by extension).
-
-    Line numbers follow :func:`features.inputs.read_raw`: the header is line 1,
-    blank lines of a text file are skipped but counted.
-    """
-    if not path.is_file():
-        raise InputError(f"input file not found: {path}")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty (no header, no rows)")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            parquet = pq.ParquetFile(path)
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
-        line = 2
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
-            yield RawChunk(pa.Table.from_batches([batch]), np.arange(line, line + batch.num_rows))
-            line += batch.num_rows
-        return
-    sep = r"\s+" if spec.separator == "whitespace" else spec.separator
-    try:
-        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True,
-                             skip_blank_lines=False, chunksize=chunk_rows)
-        line = 2
-        for frame in reader:
-            lines = np.arange(line, line + len(frame))
-            line += len(frame)
-            blank = (frame.isna() | (frame == "")).all(axis=1).to_numpy() if len(frame.columns) else None
-            if blank is not None and blank.any():
-                frame, lines = frame[~blank], lines[~blank]
-            yield RawChunk(pa.Table.from_pandas(frame, preserve_index=False), lines)
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path}: the file is empty (no header, no rows)") from exc
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: cannot be parsed as a table: {exc}") from exc
-
-
-def text_rows(chunk: RawChunk, spec: InputSpec, positions: np.ndarray | None = None) -> pd.DataFrame:
-    """Rows of a chunk as text (like :func:`features.inputs.read_raw`), index = line number."""
-    table = chunk.table if positions is None else chunk.table.take(pa.array(positions, type=pa.int64()))
-    columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        spec_col = spec.columns.get(name)
-        if spec_col is not None and spec_col.type == "date" and spec_col.format and pa.types.is_temporal(column.type):
-            column = pc.strftime(pc.cast(column, pa.timestamp("s")), format=spec_col.format)
-        elif not pa.types.is_string(column.type):
-            column = pc.cast(column, pa.string())
-        columns.append(column)
-    frame = pa.table(columns, names=table.column_names).to_pandas()
-    frame = frame.astype(object).where(frame.notna(), None)
-    frame.index = pd.Index(chunk.lines if positions is None else chunk.lines[positions], name=LINE)
-    return frame
-
-
-# ------------------------------------------------------------- validating
-
-_PY_WHITESPACE = "".join(c for c in map(chr, range(0x3000 + 1)) if c.isspace())
-_EDGE_SPACE = "^[{0}]|[{0}]$".format("".join(f"\\x{{{ord(c):x}}}" for c in _PY_WHITESPACE))
-_PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-
-
-def _clean_column(column: pa.ChunkedArray, spec: ColumnSpec) -> tuple[np.ndarray, object] | None:
-    """Vectorised check of one column: (clean mask, typed values) or None when this fast path does not apply.
-
-    "Clean" values are ones :func:`features.inputs.validate` certainly accepts
-    and types exactly the same way (plain numbers in range, blanks of a
-    numeric column with a ``missing`` value, exact category values, ids
-    without edge whitespace); everything else goes to ``validate`` itself,
-    which stays the authority on reasons.
-    """
-    if pa.types.is_dictionary(column.type):
-        column = pc.cast(column, column.type.value_type)
-    t = column.type
-    text = pa.types.is_string(t) or pa.types.is_large_string(t)
-    if spec.type in ("int", "float"):
-        if text:
-            blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True)
-            plain = pc.fill_null(pc.match_substring_regex(column, _PLAIN_NUMBER), False)
-            number = pc.cast(pc.if_else(plain, column, pa.scalar("0", type=t)), pa.float64())
-        elif pa.types.is_integer(t) or pa.types.is_float64(t):
-            blank = pc.is_null(column)
-            plain = pc.invert(blank)
-            number = pc.cast(column, pa.float64())
-        else:  # float32/16 would print and re-parse differently: leave to validate
-            return None
-        x = np.asarray(number.to_numpy(zero_copy_only=False), dtype=np.float64)
-        # "-0" parses to +0.0 in pandas but -0.0 here: negative zeros are left to validate
-        ok = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool) & np.isfinite(x) & ~((x == 0) & np.signbit(x))
-        if spec.missing is not None:
-            fill = _missing_number(spec.missing)
-            if fill is None:
-                return None
-            filled = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
-            x = np.where(filled, fill, x)
-            ok |= filled
-        if spec.type == "int":
-            ok &= x == np.floor(x)
-        if spec.min is not None:
-            ok &= x >= spec.min
-        if spec.max is not None:
-            ok &= x <= spec.max
-        return ok, x
-    if spec.type == "category" and text and spec.missing is None:
-        values = list(spec.values or [])
-        codes = pc.fill_null(pc.index_in(column, value_set=pa.array(values, type=t)), -1).to_numpy(zero_copy_only=False)
-        codes = np.asarray(codes, dtype=np.int64)
-        exact = np.array([v == v.strip() for v in values] + [False])  # validate strips: " Yes" is not clean
-        return exact[codes], pd.Categorical.from_codes(np.where(exact[codes], codes, -1), categories=values)
-    if spec.type == "string" and text and spec.missing is None:
-        ok = pc.and_(pc.greater(pc.utf8_length(column), 0), pc.invert(pc.match_substring_regex(column, _EDGE_SPACE)))
-        return np.asarray(pc.fill_null(ok, False).to_numpy(zero_copy_only=False), dtype=bool), column
-    return None
-
-
-def _missing_number(missing: float | str) -> float | None:
-    """The number ``validate`` puts in a blank numeric cell (it parses ``str(missing)``), or None if not finite."""
-    value = pd.to_numeric(pd.Series([str(missing)]), errors="coerce").astype("float64").iloc[0]
-    return float(value) if np.isfinite(value) else None
-
-
-def validate_chunk(chunk: RawChunk, spec: InputSpec, source: str) -> ValidatedInput:
-    """Validate a chunk like :func:`features.inputs.validate`, fast for the common all-clean rows.
-
-    Each column is checked vectorised in Arrow (:func:`_clean_column`); rows
-    that are clean in every column are typed directly, the others (usually
-    few) go through ``validate``, which decides and words the reasons. For a
-    chunk without duplicate ids (:func:`split_duplicates` takes them out
-    first) the result equals ``validate`` on the whole chunk (a test checks it).
-    """
-    n = chunk.table.num_rows
-    present = [c for c in spec.columns if c in chunk.table.column_names]
-    missing_required = [c for c, s in spec.columns.items() if s.required and c not in present]
-    checks = {} if missing_required else {
-        name: _clean_column(chunk.table.column(name), spec.columns[name]) for name in present
-    }
-    if missing_required or any(v is None for v in checks.values()) or n == 0:
-        return validate(text_rows(chunk, spec), spec, source=source)
-    clean = np.logical_and.reduce([ok for ok, _ in checks.values()]) if checks else np.ones(n, dtype=bool)
-    positions = np.flatnonzero(clean)
-    index = pd.Index(chunk.lines[positions], name=LINE)
-    typed = {}
-    for name, (_, values) in checks.items():
-        if isinstance(values, np.ndarray | pd.Categorical):
-            typed[name] = values[positions]
-        else:
-            # pandas' Arrow-backed "str" dtype: the model compares strings without converting from objects
-            typed[name] = values.take(pa.array(positions, type=pa.int64())).to_pandas().set_axis(index)
-    data = pd.DataFrame(typed, index=index)
-    if clean.all():
-        empty = text_rows(chunk, spec, positions[:0])
-        empty.insert(0, LINE, empty.index)
-        empty[REASON] = pd.Series(dtype=object)
-        return ValidatedInput(data=data, rejects=empty.reset_index(drop=True), rows_read=n, source=source)
-    rest = validate(text_rows(chunk, spec, np.flatnonzero(~clean)), spec, source=source)
-    data = pd.concat([data, rest.data]).sort_index(kind="stable")  # Categoricals with equal categories stay so
-    return ValidatedInput(data=data, rejects=rest.rejects, rows_read=n, source=source)
 
 
 class SeenIds:

@@ -61,8 +61,8 @@ def score(
     """Score customers in batch with a registered model: segments, churn probability and risk band.
 
     One output row per valid customer (customer_id, cv/pv/ra scores, segment, segment_model,
-    churn_probability, churn_risk, model_name, model_version, scored_at); invalid rows go to
-    --rejects with a reason. The output appears only when the job has finished (temporary file,
+    churn_probability, churn_risk, model_name, model_version, scored_at); churn_risk is low below
+    0.3, medium below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output appears only when the job has finished (temporary file,
     then rename). Warns when an input factor's distribution has drifted from the training data
     (PSI > 0.2). Exit code 1 when nothing could be scored.
 

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
 
 from features.config import load_config
-from features.inputs import LINE, REASON, InputError, load_input, read_raw, validate
+from features.inputs import (
+    LINE,
+    REASON,
+    InputError,
+    RawChunk,
+    _validate_rows,
+    load_input,
+    read_chunks,
+    read_raw,
+    validate,
+    validate_chunk,
+)
 
 TELCO = load_config(TELCO_CONFIG).input
 CDNOW = load_config(CDNOW_CONFIG).input
@@ -238,3 +251,59 @@ def test_parquet_with_typed_date_column(tmp_path, as_dates) -> None:
     assert result.rejects.empty and len(result.data) == 60
     pd.testing.assert_series_equal(result.data["date"].reset_index(drop=True), text["date"].reset_index(drop=True),
                                    check_dtype=False)
+
+
+def _same(fast, slow) -> None:  # noqa: ANN001
+    """Same typed rows and the same rejects (line, reason) from the fast path and the row-by-row check."""
+    assert fast.rows_read == slow.rows_read
+    pd.testing.assert_frame_equal(fast.data.astype(object), slow.data.astype(object), check_index_type=False)
+    a = fast.rejects[[LINE, REASON]].astype(str).sort_values(LINE).reset_index(drop=True)
+    b = slow.rejects[[LINE, REASON]].astype(str).sort_values(LINE).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def _mixed_telco(n: int = 60) -> pd.DataFrame:
+    raw = pd.read_csv(TELCO_CSV, dtype=str, keep_default_na=False).head(n)
+    edits = {
+        3: ("gender", ""), 5: ("tenure", "abc"), 7: ("monthlycharges", "NaN"), 9: ("monthlycharges", "-5.5"),
+        11: ("contract", "Weekly"), 13: ("customerid", raw.loc[40, "customerid"]), 15: ("customerid", " "),
+        17: ("seniorcitizen", "2"), 19: ("partner", " Yes"), 21: ("tenure", "-0"), 23: ("totalcharges", " "),
+        25: ("tenure", "1e1"), 27: ("customerid", " " + raw.loc[44, "customerid"]), 29: ("tenure", "3.5"),
+    }
+    for row, (column, value) in edits.items():
+        raw.loc[row, column] = value
+    raw.index = pd.RangeIndex(2, len(raw) + 2, name=LINE)
+    return raw
+
+
+def test_fast_path_equals_row_by_row_text(tmp_path) -> None:
+    """The vectorised path gives exactly the rows, types and reasons of the row-by-row check: frame and chunk."""
+    raw = _mixed_telco()
+    slow = _validate_rows(raw, TELCO, "x")
+    assert len(slow.rejects) >= 10 and len(slow.data) > 40  # the edits above really are a mix
+    _same(validate(raw, TELCO, source="x"), slow)
+    path = tmp_path / "mixed.csv"
+    raw.to_csv(path, index=False)
+    (chunk,) = read_chunks(path, TELCO, 1000)
+    _same(validate_chunk(chunk, TELCO, "x"), slow)
+
+
+def test_fast_path_equals_row_by_row_typed() -> None:
+    """A caller's typed frame (numbers as numbers, None for blanks) validates like its text."""
+    typed = pd.read_csv(TELCO_CSV, dtype=str, keep_default_na=False).head(30)
+    typed["tenure"] = typed["tenure"].astype(int)
+    typed["monthlycharges"] = typed["monthlycharges"].astype(float)
+    typed["totalcharges"] = pd.to_numeric(typed["totalcharges"].str.strip().replace("", None))
+    typed.loc[2, "monthlycharges"] = np.nan
+    typed.loc[4, "tenure"] = -3
+    typed.loc[5, "totalcharges"] = None          # blank → the config's missing value (0)
+    typed.loc[6, "gender"] = None
+    typed.loc[7, "partner"] = " Yes"             # edge whitespace: stripped
+    chunk = RawChunk(pa.Table.from_pandas(typed, preserve_index=False), np.arange(2, 32))
+    typed.index = pd.RangeIndex(2, len(typed) + 2, name=LINE)
+    text = typed.astype("string").astype(object).where(typed.notna(), None)
+    slow = _validate_rows(typed, TELCO, "x")  # reasons quote the values as given: -3 typed, '-3' as text
+    assert len(slow.rejects) == 3
+    _same(validate(typed, TELCO, source="x"), slow)
+    _same(validate_chunk(chunk, TELCO, "x"), _validate_rows(text, TELCO, "x"))
+    assert isinstance(validate(typed, TELCO).data["contract"].dtype, pd.CategoricalDtype)

@@ -10,24 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from serving_fixtures import ROOT, assert_same_scores, make_telco, telco_rows, telco_uri  # noqa: F401
 from typer.testing import CliRunner
 
-from features.inputs import LINE, REASON, InputError, validate
+from features.inputs import LINE, REASON, InputError, read_chunks, validate, validate_chunk
 from serving.batch import (
     CHURN_RISK_CUTOFFS,
     OUTPUT_COLUMNS,
     NothingScoredError,
-    RawChunk,
     SeenIds,
     churn_risk,
-    read_chunks,
     score_file,
     split_duplicates,
-    validate_chunk,
 )
 from serving.loading import LoadedModel, load_model
 from valuecube.cli import app
@@ -91,37 +86,20 @@ def test_mixed_rows_accounting_and_rejects(loaded: LoadedModel, tmp_path: Path) 
     assert_same_scores(scores.drop(columns="churn_risk"), reference, atol=1e-9)
 
 
-def test_fast_validation_equals_validate(loaded: LoadedModel, tmp_path: Path) -> None:
-    """The Arrow fast path gives exactly what features.inputs.validate gives, CSV and typed Parquet."""
+def test_streamed_chunks_validate_like_the_whole_file(loaded: LoadedModel, tmp_path: Path) -> None:
+    """Chunks with their duplicates taken out (a later chunk's duplicate too) validate like the file at once."""
     spec = loaded.config.input
     path, _ = _mixed(tmp_path)
-    chunk, dups = split_duplicates(next(read_chunks(path, spec, 1000)), spec, SeenIds())
-    assert dups[LINE].tolist() == [47]
+    seen = SeenIds()
+    parts = [split_duplicates(chunk, spec, seen) for chunk in read_chunks(path, spec, 16)]
+    assert [line for _, dups in parts if len(dups) for line in dups[LINE]] == [47]
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     raw.index = pd.RangeIndex(2, len(raw) + 2, name=LINE)
-    _check_same(validate_chunk(chunk, spec, "x"), validate(raw.drop(index=47), spec, source="x"))
-
-    typed = telco_rows(30, seed=3)
-    typed["tenure"] = typed["tenure"].astype(int)
-    typed["monthlycharges"] = typed["monthlycharges"].astype(float)
-    typed["totalcharges"] = pd.to_numeric(typed["totalcharges"].str.strip().replace("", None))
-    typed.loc[2, "monthlycharges"] = np.nan
-    typed.loc[4, "tenure"] = -3
-    typed.loc[5, "totalcharges"] = None          # blank → the config's missing value (0)
-    typed.loc[6, "gender"] = None
-    typed.loc[7, "partner"] = " Yes"             # edge whitespace: validate strips it
-    table = pa.Table.from_pandas(typed, preserve_index=False)
-    chunk = RawChunk(table, np.arange(2, 32))
-    text = table.to_pandas().astype("string").astype(object).where(table.to_pandas().notna(), None)
-    _check_same(validate_chunk(chunk, spec, "x"), validate(text, spec, source="x"))
-
-
-def _check_same(fast, slow) -> None:  # noqa: ANN001
-    assert fast.rows_read == slow.rows_read
-    pd.testing.assert_frame_equal(fast.data.astype(object), slow.data.astype(object), check_index_type=False)
-    a = fast.rejects[[LINE, REASON]].astype(str).sort_values(LINE).reset_index(drop=True)
-    b = slow.rejects[[LINE, REASON]].astype(str).sort_values(LINE).reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b)
+    whole = validate(raw.drop(index=47), spec, source="x")
+    streamed = [validate_chunk(chunk, spec, "x") for chunk, _ in parts]
+    pd.testing.assert_frame_equal(pd.concat([v.data for v in streamed]).astype(object), whole.data.astype(object),
+                                  check_index_type=False)
+    assert sorted(line for v in streamed for line in v.rejects[LINE]) == sorted(whole.rejects[LINE])
 
 
 def test_chunk_size_and_format_do_not_change_results(loaded: LoadedModel, tmp_path: Path) -> None:
