@@ -47,30 +47,39 @@ def compute_factor(
 
     An ``expr`` may use the table's columns and the factors in ``computed``.
     """
+    earlier = {k: np.asarray(v, dtype="float64") for k, v in (computed or {}).items()}
+    return pd.Series(_factor_values(table, name, spec, earlier), index=table.index, name=name)
+
+
+def _factor_values(table: pd.DataFrame, name: str, spec: FactorSpec, computed: dict[str, np.ndarray]) -> np.ndarray:
+    """One factor as a float64 array (NumPy throughout: the API scores a handful of customers at a time,
+    where a pandas object per step would cost more than the arithmetic)."""
     if spec.count_of is not None:
-        hits = np.zeros(len(table))
+        values = np.zeros(len(table))
         for column in spec.count_of:
-            hits += category_codes(table[column], [spec.value]) == 0
-        values = pd.Series(hits, index=table.index)
+            values += category_codes(table[column], [spec.value]) == 0
     elif spec.expr is not None:
-        values = pd.Series(_evaluate(table, name, spec.expr, computed or {}), index=table.index)
+        values = _evaluate(table, name, spec.expr, computed)
     elif spec.map is not None:
         mapped = np.append(np.asarray(list(spec.map.values()), dtype="float64"), np.nan)  # code −1 → NaN
-        values = pd.Series(mapped[category_codes(table[spec.column], list(spec.map))], index=table.index)
+        values = mapped[category_codes(table[spec.column], list(spec.map))]
     else:
-        values = pd.to_numeric(table[spec.column], errors="coerce").astype("float64")
+        column = table[spec.column]
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            column = pd.to_numeric(column, errors="coerce")
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
     if spec.fill is not None:
-        values = values.where(np.isfinite(values), spec.fill)
-    return values.rename(name)
+        values = np.where(np.isfinite(values), values, spec.fill)
+    return values
 
 
-def _evaluate(table: pd.DataFrame, name: str, expr: str, computed: dict[str, pd.Series]) -> np.ndarray:
+def _evaluate(table: pd.DataFrame, name: str, expr: str, computed: dict[str, np.ndarray]) -> np.ndarray:
     """An ``expr`` factor: earlier factors first, then the table's numeric columns, by name."""
     expression = parse_expression(expr)
     values = {}
     for ref in expression.names:
         if ref in computed:
-            values[ref] = computed[ref].to_numpy(dtype="float64")
+            values[ref] = computed[ref]
         elif ref in table.columns and pd.api.types.is_numeric_dtype(table[ref].dtype):
             values[ref] = table[ref].to_numpy(dtype="float64", na_value=np.nan)
         elif ref in table.columns:
@@ -83,9 +92,9 @@ def _evaluate(table: pd.DataFrame, name: str, expr: str, computed: dict[str, pd.
 
 def compute_factors(table: pd.DataFrame, specs: dict[str, FactorSpec]) -> pd.DataFrame:
     """Evaluate every configured factor, in config order; one column per factor, same index as ``table``."""
-    computed: dict[str, pd.Series] = {}
+    computed: dict[str, np.ndarray] = {}
     for name, spec in specs.items():
-        computed[name] = compute_factor(table, name, spec, computed)
+        computed[name] = _factor_values(table, name, spec, computed)
     return pd.DataFrame(computed, index=table.index)
 
 

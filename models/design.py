@@ -31,7 +31,7 @@ def _score_columns() -> list[str]:
     return [f"s:{c}" for c in SCORE_COLUMNS]
 
 
-class NetworkDesign(TransformerMixin, BaseEstimator):
+class NetworkDesign(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # transform returns a frame itself
     """Per-customer table → the network's numeric input matrix.
 
     Parameters

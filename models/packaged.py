@@ -153,11 +153,12 @@ class ChurnSegmentModel:
             )
         X = self.design.transform(customers, factors)
         scores = self.design.fuzzy_scores(X)
-        out = pd.DataFrame(scores, index=factors.index, columns=list(SCORE_COLUMNS))
-        out["segment"] = assign_segments(scores, self.cube.fuzzy_.threshold)
-        out["segment_model"], out["churn_probability"] = self.network.predict_with_churn(X)
-        out.index.name = CUSTOMER_ID
-        return out.reset_index()[list(PREDICTION_COLUMNS)]
+        segment_model, churn_probability = self.network.predict_with_churn(X)
+        return pd.DataFrame({
+            CUSTOMER_ID: factors.index, **dict(zip(SCORE_COLUMNS, scores.T, strict=True)),
+            "segment": assign_segments(scores, self.cube.fuzzy_.threshold),
+            "segment_model": segment_model, "churn_probability": churn_probability,
+        })
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""

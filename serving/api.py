@@ -166,9 +166,9 @@ class Service:
     def frame(self, customers: list[dict[str, Any]]) -> tuple[pd.DataFrame, np.ndarray]:
         """Validated request items → the model's per-customer table (positional index) and the customer ids.
 
-        Columns are typed straight from the items (numbers as float64, text
-        as Arrow strings, an omitted optional value as the config's
-        ``missing``), as :func:`features.inputs.validate` types a file.
+        Columns are typed straight from the items (pydantic has checked
+        them): numbers as float64, text and categories as Arrow strings, an
+        omitted optional value as the config's ``missing``.
         """
         assert self.loaded is not None
         model = self.loaded.model
@@ -186,9 +186,8 @@ class Service:
                     typed[name] = array
                 else:
                     fill = None if col.missing is None else str(col.missing)
-                    values = [fill if v is None else v for v in values]
-                    typed[name] = pd.Categorical(values, categories=col.values) if col.type == "category" else (
-                        pd.array(values, dtype="str"))
+                    # Arrow strings, also for categories: building a Categorical costs more than a request's lookups
+                    typed[name] = pd.array([fill if v is None else v for v in values], dtype="str")
             empty = pd.DataFrame({LINE: [], REASON: []})
             table = build_customer_table(ValidatedInput(pd.DataFrame(typed), empty, len(customers), "request"), spec,
                                          with_labels=False).table

@@ -114,13 +114,12 @@ def churn_risk(probability: np.ndarray) -> np.ndarray:
 
 def finish(predictions: pd.DataFrame, name: str, version: str, scored_at: pd.Timestamp) -> pd.DataFrame:
     """Model predictions → the output rows (:data:`OUTPUT_COLUMNS`): risk band and provenance added."""
-    out = predictions.reset_index(drop=True)
-    out[CUSTOMER_ID] = out[CUSTOMER_ID].astype(str)
-    out["churn_risk"] = churn_risk(out["churn_probability"].to_numpy())
-    out["model_name"] = name
-    out["model_version"] = version
-    out["scored_at"] = scored_at
-    return out[list(OUTPUT_COLUMNS)]
+    probability = predictions["churn_probability"].to_numpy()
+    return pd.DataFrame({
+        **{c: predictions[c].to_numpy() for c in PREDICTION_COLUMNS},
+        CUSTOMER_ID: predictions[CUSTOMER_ID].astype(str).to_numpy(),
+        "churn_risk": churn_risk(probability), "model_name": name, "model_version": version, "scored_at": scored_at,
+    }, index=pd.RangeIndex(len(predictions)))
 
 
 def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
