@@ -122,7 +122,9 @@ def run_train(
             scores = {NETWORK: network.predict_churn_proba(test["X"])}
             agreement = segment_agreement(test["y"]["segment"].to_numpy(), network.predict(test["X"]))
             net_metrics = {f"test_churn_{k}": v for k, v in comparison_table(test["y"]["churn"], scores).loc[NETWORK].items()}
-            mlflow.log_metrics({**net_metrics, **{f"test_{k}": v for k, v in agreement.items()}, "best_epoch": network.best_epoch_})
+            mlflow.log_metrics({**net_metrics, **{f"test_{k}": v for k, v in agreement.items()},
+                                "best_segment_epoch": network.best_segment_epoch_,
+                                "best_churn_epoch": network.best_churn_epoch_})
             model = ChurnSegmentModel(
                 cfg, cube, design, network, ChurnSegmentModel.reference_distribution(cube, table.loc[split.train]),
                 metadata={

@@ -1,14 +1,16 @@
-"""Optuna search for the BP network: TPE sampling, median pruning on the validation loss.
+"""Optuna search for the BP network: TPE sampling, median pruning on the validation objective.
 
 The value each trial reports (per epoch, for pruning) and returns is the
-validation *objective* ``val_churn_logloss + val_segment_logloss``: the two
-heads' unweighted log losses, so that trials with different churn-loss
-weights are compared on one scale.
+validation *objective*: the lowest ``val_segment_logloss`` plus the lowest
+``val_churn_logloss`` over the epochs so far. These are the validation losses
+of the two per-head snapshots the network keeps (see
+:class:`~models.network.BPNetworkClassifier`); being unweighted, they do not
+depend on the network's loss weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,7 +44,13 @@ def torch_threads(n: int = TORCH_THREADS) -> Iterator[None]:
 
 
 def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
-    """The search space: layer sizes, dropout, learning rate, weight decay, batch size, loss weight."""
+    """The search space: layer sizes, dropout, learning rate, weight decay, batch size.
+
+    The network keeps its default wide churn head, which shares no weights
+    with the segment trunk; AdamW is invariant to the scale of each
+    parameter's loss, so the churn-loss weight would not change training and
+    is not searched.
+    """
     n_layers = trial.suggest_int("n_layers", 1, 3)
     hidden = tuple(trial.suggest_categorical(f"units_{i}", [16, 32, 64, 128]) for i in range(n_layers))
     return {
@@ -51,20 +59,25 @@ def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True),
         "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
         "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256, 512]),
-        "churn_loss_weight": trial.suggest_float("churn_loss_weight", 0.2, 0.9),
     }
 
 
 def params_from_trial(params: dict[str, Any]) -> dict[str, Any]:
     """Network keyword arguments from a finished trial's flat parameters."""
     hidden = tuple(params[f"units_{i}"] for i in range(params["n_layers"]))
-    keys = ("dropout", "learning_rate", "weight_decay", "batch_size", "churn_loss_weight")
+    keys = ("dropout", "learning_rate", "weight_decay", "batch_size")
     return {"hidden_layers": hidden, **{k: params[k] for k in keys}}
 
 
-def epoch_objective(metrics: dict[str, float]) -> float:
-    """The comparable validation objective of one epoch."""
-    return metrics["val_churn_logloss"] + metrics["val_segment_logloss"]
+def snapshot_objective(history: Sequence[dict[str, float]]) -> float:
+    """The comparable validation objective after the epochs in ``history``.
+
+    Each head's lowest unweighted validation log loss so far (NaN epochs
+    skipped), summed: what the network's segment and churn snapshots score.
+    """
+    segment = np.fmin.reduce([metrics["val_segment_logloss"] for metrics in history])
+    churn = np.fmin.reduce([metrics["val_churn_logloss"] for metrics in history])
+    return float(segment + churn)
 
 
 def make_objective(
@@ -81,11 +94,11 @@ def make_objective(
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest_params(trial)
-        best = [np.inf]
+        history: list[dict[str, float]] = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            value = epoch_objective(metrics)
-            best[0] = min(best[0], value)
+            history.append(metrics)
+            value = snapshot_objective(history)
             if mlflow.active_run() is not None:
                 mlflow.log_metrics({**metrics, OBJECTIVE: value}, step=epoch)
             trial.report(value, epoch)
@@ -96,7 +109,7 @@ def make_objective(
             BPNetworkClassifier(**params, max_epochs=max_epochs, patience=patience, random_state=seed).fit(
                 X_train, y_train, eval_set=(X_val, y_val), on_epoch=on_epoch
             )
-        return float(best[0])
+        return snapshot_objective(history)
 
     return objective
 

@@ -72,7 +72,7 @@ def test_same_seed_gives_identical_predictions_and_different_seed_does_not(small
 
 def test_learns_value_cube_segments_and_churn(learned):
     net, X_test, y_test = learned
-    assert net.history_[net.best_epoch_]["val_segment_accuracy"] >= 0.95
+    assert net.history_[net.best_segment_epoch_]["val_segment_accuracy"] >= 0.95
     assert (net.predict(X_test) == y_test["segment"].to_numpy()).mean() >= 0.95
     assert roc_auc_score(y_test["churn"], net.predict_churn_proba(X_test)) >= 0.8
 
@@ -212,21 +212,126 @@ def test_exception_raised_by_on_epoch_propagates(small_problem):
         net.predict(X)
 
 
-def test_early_stopping_restores_the_best_weights():
+@pytest.fixture(scope="module")
+def overfitting():
+    """Few rows, many noise inputs, a high learning rate: the segment head overfits early."""
     X, y = value_cube_problem(300, n_noise=20, seed=3)
     X_val, y_val = value_cube_problem(150, n_noise=20, seed=4)
-    net = BPNetworkClassifier(
-        hidden_layers=(64,), learning_rate=3e-2, patience=3, max_epochs=200, class_weight=None
-    ).fit(X, y["segment"], eval_set=(X_val, y_val["segment"]))
+    params = {"hidden_layers": (64,), "learning_rate": 3e-2, "patience": 3, "max_epochs": 200}
+    return params, X, y, X_val, y_val
 
-    val_losses = [metrics["val_loss"] for metrics in net.history_]
-    assert net.n_epochs_ < 200
-    assert net.n_epochs_ == net.best_epoch_ + 3 + 1
-    assert net.history_[net.best_epoch_]["val_loss"] == min(val_losses)
-    assert val_losses[-1] > min(val_losses)
-    # the kept weights are the best epoch's: their unweighted CE is that epoch's val_loss
+
+def test_early_stopping_keeps_each_heads_best_epoch(overfitting):
+    params, X, y, X_val, y_val = overfitting
+    net = BPNetworkClassifier(**params).fit(X, y, eval_set=(X_val, y_val))
+
+    segment_losses = [metrics["val_segment_logloss"] for metrics in net.history_]
+    churn_losses = [metrics["val_churn_logloss"] for metrics in net.history_]
+    assert net.best_segment_epoch_ == int(np.argmin(segment_losses))
+    assert net.best_churn_epoch_ == int(np.argmin(churn_losses))
+    # the segment head was past its best long before the churn head: training ran on
+    # until neither had improved for `patience` (3) epochs
+    assert net.best_segment_epoch_ + 3 + 1 < net.n_epochs_ == net.best_churn_epoch_ + 3 + 1 < 200
+    assert segment_losses[-1] > min(segment_losses) and churn_losses[-1] > min(churn_losses)
+    assert net.module_.churn is not net.module_.segment
+    # each head predicts with its own snapshot: its validation log loss is that epoch's
+    segment_loss = log_loss(y_val["segment"], net.predict_proba(X_val), labels=net.classes_)
+    assert segment_loss == pytest.approx(min(segment_losses), rel=1e-5)
+    churn_loss = log_loss(y_val["churn"], net.predict_churn_proba(X_val))
+    assert churn_loss == pytest.approx(min(churn_losses), rel=1e-5)
+
+
+def test_segment_only_early_stopping_keeps_the_best_segment_weights(overfitting):
+    params, X, y, X_val, y_val = overfitting
+    net = BPNetworkClassifier(**params).fit(X, y["segment"], eval_set=(X_val, y_val["segment"]))
+
+    segment_losses = [metrics["val_segment_logloss"] for metrics in net.history_]
+    assert net.n_epochs_ == net.best_segment_epoch_ + 3 + 1 < 200
+    assert segment_losses[net.best_segment_epoch_] == min(segment_losses) < segment_losses[-1]
+    assert net.best_churn_epoch_ is None and net.module_.churn is None
     restored_loss = log_loss(y_val["segment"], net.predict_proba(X_val), labels=net.classes_)
-    assert restored_loss == pytest.approx(min(val_losses), rel=1e-5)
+    assert restored_loss == pytest.approx(min(segment_losses), rel=1e-5)
+
+
+def _count_forward_calls(module: torch.nn.Module, calls: list[str], name: str) -> None:
+    module.register_forward_hook(lambda *_: calls.append(name))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_predict_with_churn_runs_each_snapshot_once(overfitting, shared):
+    params, X, y, X_val, y_val = overfitting
+    # with one epoch both heads are best at epoch 0 and share one snapshot
+    net = BPNetworkClassifier(**{**params, "max_epochs": 1 if shared else 200})
+    net.fit(X, y, eval_set=(X_val, y_val))
+    assert (net.module_.churn is net.module_.segment) is shared
+    expected = (net.predict(X_val), net.predict_churn_proba(X_val))
+
+    calls: list[str] = []
+    _count_forward_calls(net.module_.segment, calls, "segment")
+    if not shared:  # the churn snapshot's wide head reads the inputs: its hidden layers never run
+        _count_forward_calls(net.module_.churn.churn_wide, calls, "churn wide")
+        _count_forward_calls(net.module_.churn.hidden[0], calls, "churn hidden")
+    segment, churn = net.predict_with_churn(X_val)
+    assert sorted(calls) == (["segment"] if shared else ["churn wide", "segment"])
+    np.testing.assert_array_equal(segment, expected[0])
+    np.testing.assert_array_equal(churn, expected[1])
+
+
+@pytest.mark.parametrize("head", ["wide", "wide_deep", "deep"])
+def test_churn_logit_alone_equals_the_full_forward(overfitting, head):
+    """The churn snapshot's shortcut (no hidden layers for the wide head) gives the forward pass's numbers."""
+    params, X, y, X_val, y_val = overfitting
+    net = BPNetworkClassifier(**{**params, "churn_head": head}).fit(X, y, eval_set=(X_val, y_val))
+    x = torch.as_tensor((np.asarray(X_val) - net.input_mean_) / net.input_scale_, dtype=torch.float32)
+    with torch.inference_mode():
+        torch.testing.assert_close(net.module_.churn.churn_logit(x), net.module_.churn(x)[1], rtol=0, atol=0)
+    np.testing.assert_array_equal(net.predict_with_churn(X_val)[1], net.predict_churn_proba(X_val))
+
+
+def test_wide_churn_head_learns_a_linear_churn_signal():
+    # churn ~ logistic(6 * x3 - 6 * x4): a linear signal in two of the 15 inputs
+    X, y = value_cube_problem(1500, n_noise=10, seed=5)
+    net = BPNetworkClassifier(hidden_layers=(16,), learning_rate=1e-2, max_epochs=60).fit(X, y)
+
+    assert net.module_.churn.churn_deep is None  # the default head is the wide path alone
+    wide = net.module_.churn.churn_wide
+    assert wide.in_features == X.shape[1] and wide.bias is not None
+    weights = wide.weight.detach().numpy().ravel()
+    assert weights[3] > 0.5 and weights[4] < -0.5
+    assert np.abs(np.delete(weights, [3, 4])).max() < 0.5 * np.abs(weights[[3, 4]]).min()
+    assert roc_auc_score(y["churn"], net.predict_churn_proba(X)) > 0.85
+
+
+@pytest.mark.parametrize(
+    "churn_head, deep, wide_bias",
+    [("wide", False, True), ("wide_deep", True, False), ("deep", True, None)],
+)
+def test_churn_head_paths(small_problem, churn_head, deep, wide_bias):
+    X, y = small_problem
+    module = small_net(churn_head=churn_head).fit(X, y).module_.churn
+    assert (module.churn_deep is not None) is deep
+    if wide_bias is None:
+        assert module.churn_wide is None
+    else:
+        assert module.churn_wide.in_features == X.shape[1]
+        assert (module.churn_wide.bias is not None) is wide_bias
+    segment_only = small_net(churn_head=churn_head).fit(X, y["segment"]).module_.segment
+    assert segment_only.churn_deep is None and segment_only.churn_wide is None
+
+
+def test_loss_weight_does_not_change_training_with_the_wide_churn_head(small_problem):
+    # the wide head shares no weights with the trunk, and AdamW ignores each loss's scale
+    X, y = small_problem
+    fits = {
+        (head, weight): small_net(churn_head=head, churn_loss_weight=weight).fit(X, y)
+        for head in ("wide", "wide_deep")
+        for weight in (0.2, 0.8)
+    }
+    for method in ("predict_proba", "predict_churn_proba"):
+        low, high = (getattr(fits["wide", w], method)(X) for w in (0.2, 0.8))
+        np.testing.assert_allclose(low, high, rtol=0, atol=1e-5)
+        low, high = (getattr(fits["wide_deep", w], method)(X) for w in (0.2, 0.8))
+        assert np.abs(low - high).max() > 1e-2
 
 
 def test_eval_set_with_unseen_segment_is_rejected(small_problem):
