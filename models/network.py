@@ -515,13 +515,16 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         """``module`` applied to the validated, standardised ``X``, without autograd.
 
         Standardised in float64 and stored as float32, as in training, with one
-        float64 temporary: batch scoring passes 100,000 rows at a time.
+        float64 temporary and in ``X``'s memory order (a column-major matrix
+        from :class:`~models.design.NetworkDesign` stays so: the first layer's
+        matrix product reads it as it is). Batch scoring passes 100,000 rows
+        at a time.
         """
         X = _check_finite(
             validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False), self
         )
-        standardised = np.empty(X.shape, dtype=np.float32)
-        np.divide(np.subtract(X, self.input_mean_, order="C"), self.input_scale_, out=standardised, casting="same_kind")
+        standardised = np.empty_like(X, dtype=np.float32)
+        np.divide(np.subtract(X, self.input_mean_), self.input_scale_, out=standardised, casting="same_kind")
         with torch.inference_mode():
             return module(torch.from_numpy(standardised))
 

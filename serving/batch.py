@@ -115,9 +115,9 @@ def churn_risk(probability: np.ndarray) -> np.ndarray:
 def finish(predictions: pd.DataFrame, name: str, version: str, scored_at: pd.Timestamp) -> pd.DataFrame:
     """Model predictions → the output rows (:data:`OUTPUT_COLUMNS`): risk band and provenance added."""
     probability = predictions["churn_probability"].to_numpy()
-    return pd.DataFrame({
-        **{c: predictions[c].to_numpy() for c in PREDICTION_COLUMNS},
-        CUSTOMER_ID: predictions[CUSTOMER_ID].astype(str).to_numpy(),
+    return pd.DataFrame({  # the columns' arrays as they are: text stays Arrow strings, never Python objects
+        **{c: predictions[c].array for c in PREDICTION_COLUMNS},
+        CUSTOMER_ID: predictions[CUSTOMER_ID].astype("str").array,
         "churn_risk": churn_risk(probability), "model_name": name, "model_version": version, "scored_at": scored_at,
     }, index=pd.RangeIndex(len(predictions)))
 
