@@ -43,6 +43,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fuzzy_scoring.py
 	$(BIN)/python benchmarks/bench_transaction_features.py
 	$(BIN)/python benchmarks/bench_model_quality.py
+	$(BIN)/python benchmarks/bench_batch_scoring.py
+	$(BIN)/python benchmarks/bench_log_scoring.py
+	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python benchmarks/bench_spark.py
 
 clean:
 	rm -rf out .pytest_cache

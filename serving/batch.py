@@ -13,8 +13,8 @@ size, not the file size. Two things grow with the input and are kept small:
   kept (id, date, quantity, amount, as Arrow strings and floats); the
   per-customer table is then built as of ``--as-of`` and scored in chunks of
   customers. Memory therefore grows with the number of transactions:
-  ``benchmarks/bench_log_scoring.py`` measured ~160 bytes per transaction
-  at the peak (3,000,000 transactions: 1.2 GB in all). A log larger than the
+  ``benchmarks/bench_log_scoring.py`` measured ~165 bytes per transaction
+  at the peak (3,000,000 transactions: 1.1 GB in all). A log larger than the
   machine can hold must be split by customer (every purchase of a customer
   in the same part) and the parts scored one by one: a customer's scores
   depend on their own purchases only (BG/NBD is frozen in the model).
