@@ -27,22 +27,53 @@ def table_format(path: str | Path) -> str:
     raise ValueError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
 
 
+class AtomicFile:
+    """A hidden temporary file beside ``path`` (``.NAME.XXXX.partial``) that becomes ``path`` in one step.
+
+    Write to :attr:`handle` (binary); :meth:`commit` flushes, fsyncs and
+    renames it over ``path``; :meth:`abort` deletes it. As a context manager
+    it commits when the block succeeds and aborts when it raises.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
+        self.tmp = Path(name)
+        self.handle = os.fdopen(fd, "wb")
+
+    def commit(self) -> Path:
+        """Make the written bytes appear at ``path``."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary file; ``path`` keeps whatever it had."""
+        try:
+            self.handle.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
 def write_table(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:
     """Write ``frame`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
     fmt = table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if fmt == "parquet":
-                frame.to_parquet(handle, index=index)
-            else:
-                frame.to_csv(handle, index=index)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with AtomicFile(path) as file:
+        if fmt == "parquet":
+            frame.to_parquet(file.handle, index=index)
+        else:
+            frame.to_csv(file.handle, index=index)
     return path

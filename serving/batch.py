@@ -42,10 +42,8 @@ killed half-way leaves no file at the destination (only the hidden
 from __future__ import annotations
 
 import datetime as dt
-import os
 import queue
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -72,7 +70,7 @@ from features.inputs import (
     text_rows,
     validate_chunk,
 )
-from features.io import table_format
+from features.io import AtomicFile, table_format
 from models.packaged import PREDICTION_COLUMNS, PSI_BINS, ChurnSegmentModel, population_stability_index, psi_bin_counts
 from serving.loading import LoadedModel, check_config, load_model
 
@@ -294,10 +292,8 @@ class AtomicWriter:
     def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
         self.path = Path(path)
         self.format = table_format(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
-        self.tmp = Path(name)
-        self.handle = os.fdopen(fd, "wb")
+        self.file = AtomicFile(self.path)
+        self.handle = self.file.handle
         self.schema = schema
         self.parquet: pq.ParquetWriter | None = None
         self.rows = 0
@@ -345,11 +341,7 @@ class AtomicWriter:
             self.handle.write((",".join(self.schema.names) + "\n").encode())
         if self.parquet is not None:
             self.parquet.close()
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+        return self.file.commit()
 
     def abort(self) -> None:
         """Drop the temporary file."""
@@ -358,9 +350,8 @@ class AtomicWriter:
                 self.pending.join()
             if self.parquet is not None:
                 self.parquet.close()
-            self.handle.close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            self.file.abort()
 
     def __enter__(self) -> AtomicWriter:
         return self
