@@ -44,7 +44,9 @@ TARGET_RPS = 300.0
 
 def customers(n: int, seed: int = 0) -> list[dict]:
     """``n`` distinct Telco customers as API JSON objects."""
-    real = pd.read_csv(ROOT / "data" / "telco_churn.csv", dtype=str, keep_default_na=False).drop(columns="churn")
+    real = pd.read_csv(ROOT / "data" / "telco_churn.csv", dtype=str, keep_default_na=False).drop(
+        columns="churn"
+    )
     rows = real.iloc[np.random.default_rng(seed).integers(0, len(real), n)].reset_index(drop=True)
     rows["customerid"] = [f"API-{i:06d}" for i in range(n)]
     for col in ("seniorcitizen", "tenure"):
@@ -54,7 +56,9 @@ def customers(n: int, seed: int = 0) -> list[dict]:
     return json.loads(rows.to_json(orient="records"))
 
 
-async def load(port: int, bodies: list[bytes], total: int, concurrency: int) -> tuple[list[float], int, float]:
+async def load(
+    port: int, bodies: list[bytes], total: int, concurrency: int
+) -> tuple[list[float], int, float]:
     """Send ``total`` requests from ``concurrency`` keep-alive connections; (latencies in s, errors, wall seconds).
 
     A minimal HTTP/1.1 client on asyncio streams: the requests are prepared
@@ -66,8 +70,11 @@ async def load(port: int, bodies: list[bytes], total: int, concurrency: int) -> 
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
-    requests = [b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in bodies]
+    requests = [
+        b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        for body in bodies
+    ]
 
     async def client() -> None:
         nonlocal errors
@@ -105,8 +112,22 @@ def main() -> None:
         env = {**os.environ, "VALUECUBE_API_MAX_CUSTOMERS": "1000"}
         env.pop("VALUECUBE_API_TOKEN", None)
         server = subprocess.Popen(
-            [sys.executable, "-m", "valuecube", "serve", "-m", uri, "--port", str(port), "--workers", str(args.workers)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "valuecube",
+                "serve",
+                "-m",
+                uri,
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -125,33 +146,55 @@ def main() -> None:
             runs = []
             for _ in range(args.repeats):
                 cpu = time.process_time()
-                latencies, errors, wall = asyncio.run(load(port, bodies, args.requests, args.concurrency))
+                latencies, errors, wall = asyncio.run(
+                    load(port, bodies, args.requests, args.concurrency)
+                )
                 ms = np.asarray(latencies) * 1000
-                runs.append({"rps": len(ms) / wall, "p50": np.percentile(ms, 50), "p90": np.percentile(ms, 90),
-                             "p99": np.percentile(ms, 99), "max": ms.max(), "errors": errors,
-                             "client_cpu": (time.process_time() - cpu) / wall})
+                runs.append(
+                    {
+                        "rps": len(ms) / wall,
+                        "p50": np.percentile(ms, 50),
+                        "p90": np.percentile(ms, 90),
+                        "p99": np.percentile(ms, 99),
+                        "max": ms.max(),
+                        "errors": errors,
+                        "client_cpu": (time.process_time() - cpu) / wall,
+                    }
+                )
             batch_body = json.dumps(customers(100, seed=1)).encode()
-            _, batch_errors, batch_wall = asyncio.run(load(port, [batch_body], 400, args.concurrency))
+            _, batch_errors, batch_wall = asyncio.run(
+                load(port, [batch_body], 400, args.concurrency)
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
 
     median = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
     errors = sum(r["errors"] for r in runs)
-    print(f"\nAPI load test on loopback: {args.repeats} runs of {args.requests:,} single-customer requests, "
-          f"{args.concurrency} concurrent keep-alive clients, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs, "
-          f"load avg {os.getloadavg()[0]:.1f}")
+    print(
+        f"\nAPI load test on loopback: {args.repeats} runs of {args.requests:,} single-customer requests, "
+        f"{args.concurrency} concurrent keep-alive clients, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs, "
+        f"load avg {os.getloadavg()[0]:.1f}"
+    )
     for i, r in enumerate(runs, 1):
-        print(f"  run {i}: {r['rps']:,.0f} requests/s · p50 {r['p50']:.1f} ms · p90 {r['p90']:.1f} ms · "
-              f"p99 {r['p99']:.1f} ms · max {r['max']:.1f} ms · errors {r['errors']} · "
-              f"load generator used {r['client_cpu']:.0%} of a core")
-    print(f"  median: {median['rps']:,.0f} requests/s · p50 {median['p50']:.1f} ms · p99 {median['p99']:.1f} ms · "
-          f"errors {errors} in all runs")
-    print(f"  targets: p99 ≤ {TARGET_P99_MS:.0f} ms {'met' if median['p99'] <= TARGET_P99_MS else 'MISSED'} · "
-          f"≥ {TARGET_RPS:.0f} req/s {'met' if median['rps'] >= TARGET_RPS else 'MISSED'} · "
-          f"zero errors {'met' if errors == 0 else 'MISSED'}")
-    print(f"  100-customer requests: {400 * 100 / batch_wall:,.0f} customers/s ({400 / batch_wall:,.0f} requests/s), "
-          f"errors {batch_errors}")
+        print(
+            f"  run {i}: {r['rps']:,.0f} requests/s · p50 {r['p50']:.1f} ms · p90 {r['p90']:.1f} ms · "
+            f"p99 {r['p99']:.1f} ms · max {r['max']:.1f} ms · errors {r['errors']} · "
+            f"load generator used {r['client_cpu']:.0%} of a core"
+        )
+    print(
+        f"  median: {median['rps']:,.0f} requests/s · p50 {median['p50']:.1f} ms · p99 {median['p99']:.1f} ms · "
+        f"errors {errors} in all runs"
+    )
+    print(
+        f"  targets: p99 ≤ {TARGET_P99_MS:.0f} ms {'met' if median['p99'] <= TARGET_P99_MS else 'MISSED'} · "
+        f"≥ {TARGET_RPS:.0f} req/s {'met' if median['rps'] >= TARGET_RPS else 'MISSED'} · "
+        f"zero errors {'met' if errors == 0 else 'MISSED'}"
+    )
+    print(
+        f"  100-customer requests: {400 * 100 / batch_wall:,.0f} customers/s ({400 / batch_wall:,.0f} requests/s), "
+        f"errors {batch_errors}"
+    )
 
 
 if __name__ == "__main__":

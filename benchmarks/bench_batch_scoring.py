@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv  # noqa: F401 - pa.csv
+import pyarrow.csv
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,17 +53,27 @@ PIECE = 500_000
 def train_model(store: Path, name: str = "bench-telco") -> str:
     """Train a small Telco model into ``store`` (trials=1, few epochs); return its registry URI."""
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
-    from training.train import run_train
+    from valuecube.training.train import run_train
 
-    result = run_train(ROOT / "configs" / "telco.yaml", trials=1, max_epochs=8, seed=0, register_as=name,
-                       experiment="bench")
+    result = run_train(
+        ROOT / "configs" / "telco.yaml",
+        trials=1,
+        max_epochs=8,
+        seed=0,
+        register_as=name,
+        experiment="bench",
+    )
     return result.model_uri
 
 
 def synthetic_parquet(path: Path, n: int, seed: int = 0) -> Path:
     """``n`` Telco-shaped customers as typed Parquet, written in pieces (bounded memory)."""
-    real = pa.csv.read_csv(ROOT / "data" / "telco_churn.csv",
-                           convert_options=pa.csv.ConvertOptions(column_types={c: pa.string() for c in ("customerid", "totalcharges")}))
+    real = pa.csv.read_csv(
+        ROOT / "data" / "telco_churn.csv",
+        convert_options=pa.csv.ConvertOptions(
+            column_types={c: pa.string() for c in ("customerid", "totalcharges")}
+        ),
+    )
     real = real.drop_columns(["churn"])
     rng = np.random.default_rng(seed)
     schema = _schema(real)
@@ -75,7 +85,9 @@ def synthetic_parquet(path: Path, n: int, seed: int = 0) -> Path:
             monthly = np.round(t["monthlycharges"].to_numpy() * rng.uniform(0.95, 1.05, m), 2)
             total = np.round(monthly * np.maximum(tenure, 1) * rng.uniform(0.9, 1.1, m), 2)
             columns = {name: t[name] for name in t.column_names}
-            columns["customerid"] = pa.array(np.char.add("SYN-", np.arange(start, start + m).astype("U9")))
+            columns["customerid"] = pa.array(
+                np.char.add("SYN-", np.arange(start, start + m).astype("U9"))
+            )
             columns["tenure"] = pa.array(tenure, pa.int64())
             columns["monthlycharges"] = pa.array(monthly)
             columns["totalcharges"] = pa.array(total, mask=tenure == 0)
@@ -85,7 +97,9 @@ def synthetic_parquet(path: Path, n: int, seed: int = 0) -> Path:
 
 
 def _schema(table: pa.Table) -> pa.Schema:
-    fields = [pa.field(f.name, pa.float64() if f.name == "totalcharges" else f.type) for f in table.schema]
+    fields = [
+        pa.field(f.name, pa.float64() if f.name == "totalcharges" else f.type) for f in table.schema
+    ]
     return pa.schema(fields)
 
 
@@ -108,42 +122,60 @@ def peak_rss_mb() -> float:
     would report the parent's peak.
     """
     status = Path("/proc/self/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    return (
+        int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        / 1024
+    )
 
 
 def _job(uri: str, source: str, output: str, chunk_rows: int | None) -> None:
-    from serving.batch import DEFAULT_CHUNK_ROWS, score_file
-    from serving.loading import load_model
+    from valuecube.serving.batch import DEFAULT_CHUNK_ROWS, score_file
+    from valuecube.serving.loading import load_model
 
     loaded = load_model(uri)
     start = time.perf_counter()
-    result = score_file(loaded, source, output, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS, progress=False)
+    result = score_file(
+        loaded, source, output, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS, progress=False
+    )
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "rows": result.rows_read, "scored": result.customers_scored,
-                      "rejected": result.rows_rejected, "chunk_rows": chunk_rows or DEFAULT_CHUNK_ROWS,
-                      "peak_rss_mb": peak_rss_mb(),
-                      "drifted": result.drifted}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": result.rows_read,
+                "scored": result.customers_scored,
+                "rejected": result.rows_rejected,
+                "chunk_rows": chunk_rows or DEFAULT_CHUNK_ROWS,
+                "peak_rss_mb": peak_rss_mb(),
+                "drifted": result.drifted,
+            }
+        )
+    )
 
 
-def forward_matrix(uri: str, source: Path):  # noqa: ANN201 - (module, tensor)
+def forward_matrix(uri: str, source: Path):
     """The bare network and its standardised input matrix for every row of ``source`` (built untimed)."""
     import torch
 
-    from features.customers import build_customer_table
-    from features.inputs import read_chunks, validate_chunk
-    from serving.loading import load_model
+    from valuecube.features.customers import build_customer_table
+    from valuecube.features.inputs import read_chunks, validate_chunk
+    from valuecube.serving.loading import load_model
 
     model = load_model(uri).model
     spec = model.config.input
     parts = []
     for chunk in read_chunks(source, spec, 200_000):
-        table = build_customer_table(validate_chunk(chunk, spec, "bench"), spec, with_labels=False).table
+        table = build_customer_table(
+            validate_chunk(chunk, spec, "bench"), spec, with_labels=False
+        ).table
         X = model.design.transform(table).to_numpy()
-        parts.append(((X - model.network.input_mean_) / model.network.input_scale_).astype(np.float32))
+        parts.append(
+            ((X - model.network.input_mean_) / model.network.input_scale_).astype(np.float32)
+        )
     return model.network.module_, torch.from_numpy(np.concatenate(parts))
 
 
-def forward_seconds(module, X) -> float:  # noqa: ANN001
+def forward_seconds(module, X) -> float:
     """One timed forward pass of ``module`` over ``X``."""
     import torch
 
@@ -154,7 +186,7 @@ def forward_seconds(module, X) -> float:  # noqa: ANN001
         return time.perf_counter() - start
 
 
-def timed(fn) -> float:  # noqa: ANN001
+def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -164,9 +196,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--memory-customers", type=int, default=5_000_000)
-    parser.add_argument("--job", nargs=3, metavar=("URI", "INPUT", "OUTPUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--job", nargs=3, metavar=("URI", "INPUT", "OUTPUT"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--chunk-rows", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of the job and of each floor part (medians)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of the job and of each floor part (medians)"
+    )
     args = parser.parse_args()
     if args.job:
         _job(*args.job, args.chunk_rows)
@@ -198,26 +234,36 @@ def main() -> None:
         rss = float(np.median([j["peak_rss_mb"] for j in jobs]))
         runs = ", ".join(f"{j['seconds']:.2f}" for j in jobs)
 
-        print(f"\nbatch scoring, {n:,} synthetic Telco customers, Parquet → Parquet, median of {args.repeats} "
-              f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f})")
-        print(f"  job (score_file, chunk {job['chunk_rows']:,}): {job_s:.2f} s · {rate:,.0f} customers/s · "
-              f"scored {job['scored']:,} · rejected {job['rejected']:,} · peak RSS {rss:,.0f} MB "
-              f"(runs: {runs} s)")
-        print(f"  floor: read {read_s:.2f} s + forward {forward_s:.2f} s + write {write_s:.2f} s = {floor:.2f} s "
-              f"({n / floor:,.0f} customers/s)")
-        print(f"  job / floor: {job_s / floor:.2f}× (target ≤ {TARGET_FLOOR_RATIO:.0f}×: "
-              f"{'met' if job_s / floor <= TARGET_FLOOR_RATIO else 'MISSED'}) · throughput target "
-              f"≥ {TARGET_RATE:,}/s: {'met' if rate >= TARGET_RATE else 'MISSED'}")
+        print(
+            f"\nbatch scoring, {n:,} synthetic Telco customers, Parquet → Parquet, median of {args.repeats} "
+            f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f})"
+        )
+        print(
+            f"  job (score_file, chunk {job['chunk_rows']:,}): {job_s:.2f} s · {rate:,.0f} customers/s · "
+            f"scored {job['scored']:,} · rejected {job['rejected']:,} · peak RSS {rss:,.0f} MB "
+            f"(runs: {runs} s)"
+        )
+        print(
+            f"  floor: read {read_s:.2f} s + forward {forward_s:.2f} s + write {write_s:.2f} s = {floor:.2f} s "
+            f"({n / floor:,.0f} customers/s)"
+        )
+        print(
+            f"  job / floor: {job_s / floor:.2f}× (target ≤ {TARGET_FLOOR_RATIO:.0f}×: "
+            f"{'met' if job_s / floor <= TARGET_FLOOR_RATIO else 'MISSED'}) · throughput target "
+            f"≥ {TARGET_RATE:,}/s: {'met' if rate >= TARGET_RATE else 'MISSED'}"
+        )
         pc.sum(scored["churn_probability"])  # keep the table alive until here
 
         if args.memory_customers:
             big = synthetic_parquet(tmp / "big.parquet", args.memory_customers, seed=1)
             (tmp / "customers.parquet").unlink()
             mem = run_job(uri, big, tmp / "big_scores.parquet")
-            print(f"  memory: {args.memory_customers:,} customers, default chunk {mem['chunk_rows']:,}: "
-                  f"peak RSS {mem['peak_rss_mb']:,.0f} MB (target < {TARGET_RSS_MB:,} MB: "
-                  f"{'met' if mem['peak_rss_mb'] < TARGET_RSS_MB else 'MISSED'}) · {mem['seconds']:.1f} s · "
-                  f"{args.memory_customers / mem['seconds']:,.0f} customers/s")
+            print(
+                f"  memory: {args.memory_customers:,} customers, default chunk {mem['chunk_rows']:,}: "
+                f"peak RSS {mem['peak_rss_mb']:,.0f} MB (target < {TARGET_RSS_MB:,} MB: "
+                f"{'met' if mem['peak_rss_mb'] < TARGET_RSS_MB else 'MISSED'}) · {mem['seconds']:.1f} s · "
+                f"{args.memory_customers / mem['seconds']:,.0f} customers/s"
+            )
 
 
 if __name__ == "__main__":

@@ -46,10 +46,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from features.config import load_config
-from features.customers import build_customer_table
-from features.inputs import load_input
-from models.value_cube import ValueCube
+from valuecube.features.config import load_config
+from valuecube.features.customers import build_customer_table
+from valuecube.features.inputs import load_input
+from valuecube.models.value_cube import ValueCube
 
 TARGET = 500_000
 
@@ -60,7 +60,9 @@ def synthetic_customers(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     out = table.iloc[rng.integers(0, len(table), n)].copy()
     tenure = np.clip(out["tenure"].to_numpy() + rng.integers(-2, 3, n), 0, None).astype("float64")
     monthly = np.round(out["monthlycharges"].to_numpy() * rng.uniform(0.95, 1.05, n), 2)
-    total = np.where(tenure == 0, 0.0, np.round(out["totalcharges"].to_numpy() * rng.uniform(0.97, 1.03, n), 2))
+    total = np.where(
+        tenure == 0, 0.0, np.round(out["totalcharges"].to_numpy() * rng.uniform(0.97, 1.03, n), 2)
+    )
     out["tenure"], out["monthlycharges"], out["totalcharges"] = tenure, monthly, total
     out.index = pd.Index([f"SYN-{i:08d}" for i in range(n)], name=table.index.name)
     return out
@@ -104,16 +106,22 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_config(ROOT / "configs" / "telco.yaml")
-    real = build_customer_table(load_input(ROOT / "data" / "telco_churn.csv", cfg.input, strict=True), cfg.input).table
+    real = build_customer_table(
+        load_input(ROOT / "data" / "telco_churn.csv", cfg.input, strict=True), cfg.input
+    ).table
     cube = ValueCube(cfg).fit(real)
     fuzzy = cube.fuzzy_
     customers = synthetic_customers(real, args.customers, args.seed)
     factors = cube.factors(customers)
     n = len(customers)
-    print(f"python {platform.python_version()} · numpy {np.__version__} · pandas {pd.__version__} · "
-          f"{platform.machine()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.1f}")
-    print(f"fitted on {len(real):,} real Telco customers; scoring {n:,} synthetic customers "
-          f"({factors.shape[1]} factors, {fuzzy.n_features_in_} of them in the tree) · repeats {args.repeats} (median) · seed {args.seed}")
+    print(
+        f"python {platform.python_version()} · numpy {np.__version__} · pandas {pd.__version__} · "
+        f"{platform.machine()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"fitted on {len(real):,} real Telco customers; scoring {n:,} synthetic customers "
+        f"({factors.shape[1]} factors, {fuzzy.n_features_in_} of them in the tree) · repeats {args.repeats} (median) · seed {args.seed}"
+    )
 
     def scoring() -> tuple[np.ndarray, np.ndarray]:
         return fuzzy.transform(factors), fuzzy.predict(factors)
@@ -121,25 +129,35 @@ def main() -> None:
     t_a, c_a, (scores, codes) = timed(scoring, args.repeats)
     t_transform, _, _ = timed(lambda: fuzzy.transform(factors), args.repeats)
     t_predict, _, _ = timed(lambda: fuzzy.predict(factors), args.repeats)
-    t_b, c_b, (scored, rejected) = timed(lambda: cube.score(customers), args.repeats)
+    t_b, c_b, (scored, rejected) = timed(lambda: cube.segment(customers), args.repeats)
     assert scores.shape == (n, 3) and scores.min() >= 1.0 and scores.max() <= 9.0
     assert len(scored) + len(rejected) == n
     if len(rejected) == 0:
         assert (scored["segment"].to_numpy() == codes).all()
     mem_a = traced_peak_mb(scoring)
-    mem_b = traced_peak_mb(lambda: cube.score(customers))
+    mem_b = traced_peak_mb(lambda: cube.segment(customers))
 
     rate_a = n / t_a
-    print(f"(a) fuzzy scoring, transform + predict on the factor frame: median {t_a:.3f} s wall · "
-          f"{rate_a:,.0f} customers/s · target {TARGET:,} → {'MET' if rate_a >= TARGET else 'MISSED'} "
-          f"(CPU time {c_a:.3f} s → {n / c_a:,.0f} customers per CPU-second)")
-    print(f"      of which transform alone {t_transform:.3f} s ({n / t_transform:,.0f}/s), "
-          f"predict alone {t_predict:.3f} s ({n / t_predict:,.0f}/s)")
-    print(f"(b) full ValueCube.score from the customer table (factors, scores, segments, CLV, lifecycle): "
-          f"median {t_b:.3f} s wall · {n / t_b:,.0f} customers/s (CPU time {c_b:.3f} s) · {len(rejected):,} rejected")
-    print("segments: " + ", ".join(f"{k} {v:,}" for k, v in pd.Series(codes).value_counts().items()))
-    print(f"memory: tracemalloc peak of one call of (a) {mem_a:,.0f} MB, of (b) {mem_b:,.0f} MB · "
-          f"process peak RSS {peak_rss_mb():,.0f} MB (includes the {n:,}-customer inputs)")
+    print(
+        f"(a) fuzzy scoring, transform + predict on the factor frame: median {t_a:.3f} s wall · "
+        f"{rate_a:,.0f} customers/s · target {TARGET:,} → {'MET' if rate_a >= TARGET else 'MISSED'} "
+        f"(CPU time {c_a:.3f} s → {n / c_a:,.0f} customers per CPU-second)"
+    )
+    print(
+        f"      of which transform alone {t_transform:.3f} s ({n / t_transform:,.0f}/s), "
+        f"predict alone {t_predict:.3f} s ({n / t_predict:,.0f}/s)"
+    )
+    print(
+        f"(b) full ValueCube.score from the customer table (factors, scores, segments, CLV, lifecycle): "
+        f"median {t_b:.3f} s wall · {n / t_b:,.0f} customers/s (CPU time {c_b:.3f} s) · {len(rejected):,} rejected"
+    )
+    print(
+        "segments: " + ", ".join(f"{k} {v:,}" for k, v in pd.Series(codes).value_counts().items())
+    )
+    print(
+        f"memory: tracemalloc peak of one call of (a) {mem_a:,.0f} MB, of (b) {mem_b:,.0f} MB · "
+        f"process peak RSS {peak_rss_mb():,.0f} MB (includes the {n:,}-customer inputs)"
+    )
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ ORDER BY customer_id
 
 
 def run_ours(log: pd.DataFrame) -> pd.DataFrame:
-    from features.transactions import customer_features
+    from valuecube.features.transactions import customer_features
 
     ws, as_of, he = windows()
     return customer_features(log, as_of, window_start=ws, holdout_end=he)
@@ -147,7 +147,7 @@ def child(engine: str, n_transactions: int, n_customers: int, seed: int, repeats
     """Timed part of one engine, run in a fresh process."""
     import duckdb  # noqa: F401  (import cost and libraries outside the measurement)
 
-    import features.transactions  # noqa: F401
+    import valuecube.features.transactions  # noqa: F401
 
     log = generate_log(n_transactions, n_customers, seed)
     gc.collect()

@@ -1,4 +1,4 @@
-"""Customer lifetime value (DESIGN §2.6).
+"""Customer lifetime value (docs/methods.md §2.6).
 
 Deterministic models over per-customer factors (revenue, profit, spend share)
 and a probabilistic one over transaction logs (BG/NBD + Gamma-Gamma, taken

@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from features.expressions import parse_expression
+from valuecube.features.expressions import parse_expression
 
 DIMENSIONS = ("current_value", "potential_value", "relative_advantage")
 """The three value dimensions, in the order of the score columns (CV, PV, RA)."""
@@ -73,7 +73,9 @@ class InputSpec(_Strict):
     """The raw data: a customer table (one row per customer) or a transaction log."""
 
     shape: Literal["customer_table", "transaction_log"]
-    separator: str = Field(default=",", description="CSV separator; 'whitespace' for runs of blanks.")
+    separator: str = Field(
+        default=",", description="CSV separator; 'whitespace' for runs of blanks."
+    )
     id_column: str
     label_column: str | None = None
     label_positive: list[str] = Field(default_factory=lambda: ["Yes", "1", "True", "true"])
@@ -87,16 +89,28 @@ class InputSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> InputSpec:
-        for role in ("id_column", "label_column", "date_column", "quantity_column", "amount_column"):
+        for role in (
+            "id_column",
+            "label_column",
+            "date_column",
+            "quantity_column",
+            "amount_column",
+        ):
             name = getattr(self, role)
             if name is not None and name not in self.columns:
                 raise ValueError(f"{role} {name!r} is not declared under 'columns'")
         if self.shape == "transaction_log":
-            missing = [r for r in ("date_column", "quantity_column", "amount_column") if getattr(self, r) is None]
+            missing = [
+                r
+                for r in ("date_column", "quantity_column", "amount_column")
+                if getattr(self, r) is None
+            ]
             if missing:
                 raise ValueError(f"a transaction log needs {', '.join(missing)}")
             if self.label_column is not None:
-                raise ValueError("a transaction log's labels come from its holdout window, not a label_column")
+                raise ValueError(
+                    "a transaction log's labels come from its holdout window, not a label_column"
+                )
         return self
 
 
@@ -125,7 +139,9 @@ class FactorSpec(_Strict):
     def _check(self) -> FactorSpec:
         forms = [self.column is not None, self.count_of is not None, self.expr is not None]
         if sum(forms) != 1:
-            raise ValueError("give exactly one of 'column' (optionally with 'map'), 'count_of' or 'expr'")
+            raise ValueError(
+                "give exactly one of 'column' (optionally with 'map'), 'count_of' or 'expr'"
+            )
         if self.map is not None and self.column is None:
             raise ValueError("'map' goes with 'column'")
         if self.expr is not None:
@@ -135,9 +151,12 @@ class FactorSpec(_Strict):
 
 class _Node(_Strict):
     comparison: list[list[Judgement]] | None = Field(
-        default=None, description="AHP pairwise-comparison matrix over the children, in their order."
+        default=None,
+        description="AHP pairwise-comparison matrix over the children, in their order.",
     )
-    weights: list[float] | None = Field(default=None, description="Direct weights instead of a matrix.")
+    weights: list[float] | None = Field(
+        default=None, description="Direct weights instead of a matrix."
+    )
 
     def _check_weights(self, n_children: int, where: str) -> None:
         if self.comparison is not None and self.weights is not None:
@@ -244,7 +263,9 @@ class DatasetConfig(_Strict):
 
     name: str
     description: str = ""
-    data: str | None = Field(default=None, description="Default input file, relative to the config file.")
+    data: str | None = Field(
+        default=None, description="Default input file, relative to the config file."
+    )
     input: InputSpec
     factors: dict[str, FactorSpec]
     tree: TreeSpec
@@ -266,7 +287,11 @@ class DatasetConfig(_Strict):
         unknown = [r for r in refs if r is not None and r not in self.factors]
         if unknown:
             raise ValueError(f"clv/lifecycle refer to undefined factors: {unknown}")
-        if self.clv is not None and self.clv.method == "bgnbd" and self.input.shape != "transaction_log":
+        if (
+            self.clv is not None
+            and self.clv.method == "bgnbd"
+            and self.input.shape != "transaction_log"
+        ):
             raise ValueError("clv method 'bgnbd' needs a transaction log input")
         self._check_category_maps()
         return self
@@ -317,7 +342,8 @@ def load_config(path: str | Path) -> DatasetConfig:
         config = DatasetConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "\n".join(
-            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ConfigError(f"{path}: invalid configuration:\n{problems}") from exc
     if config.data is not None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.config import InputSpec
-from features.inputs import ValidatedInput
-from features.transactions import customer_features, holdout_only_customers
+from valuecube.features.config import InputSpec
+from valuecube.features.inputs import ValidatedInput
+from valuecube.features.transactions import customer_features, holdout_only_customers
 
 CUSTOMER_ID = "customer_id"
 LABEL_COLUMNS = ("churn", "future_spend", "future_purchases")
@@ -63,7 +63,9 @@ def build_customer_table(
     """
     data = validated.data
     if spec.shape == "customer_table":
-        table = data.set_index(data[spec.id_column].astype(str).rename(CUSTOMER_ID)).drop(columns=spec.id_column)
+        table = data.set_index(data[spec.id_column].astype(str).rename(CUSTOMER_ID)).drop(
+            columns=spec.id_column
+        )
         if spec.label_column is not None and spec.label_column in table.columns:
             label = table.pop(spec.label_column)
             if with_labels:

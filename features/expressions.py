@@ -33,8 +33,27 @@ FUNCTIONS = {
     "minimum": np.minimum,
     "maximum": np.maximum,
 }
-_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.UAdd, ast.USub)
-_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant, ast.Call, *_OPERATORS)
+_OPERATORS = (
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Pow,
+    ast.UAdd,
+    ast.USub,
+)
+_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Call,
+    *_OPERATORS,
+)
 
 
 @dataclass(frozen=True)
@@ -47,9 +66,12 @@ class Expression:
 
     def evaluate(self, values: Mapping[str, np.ndarray], n_rows: int) -> np.ndarray:
         """The expression over ``values`` (one float64 array per name in :attr:`names`), shape ``(n_rows,)``."""
-        namespace = {**FUNCTIONS, **{name: np.asarray(values[name], dtype="float64") for name in self.names}}
+        namespace = {
+            **FUNCTIONS,
+            **{name: np.asarray(values[name], dtype="float64") for name in self.names},
+        }
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            result = eval(self.code, {"__builtins__": {}}, namespace)  # noqa: S307 - AST checked in parse_expression
+            result = eval(self.code, {"__builtins__": {}}, namespace)
         return np.broadcast_to(np.asarray(result, dtype="float64"), (n_rows,)).copy()
 
 
@@ -70,16 +92,26 @@ def parse_expression(text: str) -> Expression:
     names: dict[str, None] = {}
     for node in ast.walk(tree):
         if not isinstance(node, _NODES):
-            raise ValueError(f"{text!r}: {ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__!r} "
-                             "is not allowed (only numbers, column/factor names, + - * / // % ** and "
-                             f"{', '.join(FUNCTIONS)})")
+            raise ValueError(
+                f"{text!r}: {ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__!r} "
+                "is not allowed (only numbers, column/factor names, + - * / // % ** and "
+                f"{', '.join(FUNCTIONS)})"
+            )
         if isinstance(node, ast.Constant) and not isinstance(node.value, int | float):
             raise ValueError(f"{text!r}: only numbers are allowed as constants, not {node.value!r}")
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-                raise ValueError(f"{text!r}: {ast.unparse(node.func)!r} is not an allowed function "
-                                 f"({', '.join(FUNCTIONS)}, positional arguments only)")
+            if (
+                not isinstance(node.func, ast.Name)
+                or node.func.id not in FUNCTIONS
+                or node.keywords
+            ):
+                raise ValueError(
+                    f"{text!r}: {ast.unparse(node.func)!r} is not an allowed function "
+                    f"({', '.join(FUNCTIONS)}, positional arguments only)"
+                )
         elif isinstance(node, ast.Name):
             names.setdefault(node.id, None)
     called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    return Expression(text, tuple(n for n in names if n not in called), compile(tree, "<expr>", "eval"))
+    return Expression(
+        text, tuple(n for n in names if n not in called), compile(tree, "<expr>", "eval")
+    )

@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.config import FactorSpec
-from features.expressions import parse_expression
+from valuecube.features.config import FactorSpec
+from valuecube.features.expressions import parse_expression
 
 
 def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
@@ -27,15 +27,21 @@ def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
     the network's one-hot columns compare every categorical column with its
     values, on the scoring path.
     """
-    if isinstance(values.dtype, pd.CategoricalDtype):  # validated input: only its few categories are looked up
+    if isinstance(
+        values.dtype, pd.CategoricalDtype
+    ):  # validated input: only its few categories are looked up
         codes = values.cat.codes.to_numpy().astype(np.int64)
         known = [str(c) for c in values.cat.categories]
         if known == list(categories):
             return codes
         position = {c: i for i, c in enumerate(categories)}
-        return np.array([position.get(c, -1) for c in known] + [-1])[codes]  # code −1 (missing) stays −1
+        return np.array([position.get(c, -1) for c in known] + [-1])[
+            codes
+        ]  # code −1 (missing) stays −1
     text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
-    array = pa.array(text.array)  # the array itself: a Series would be probed attribute by attribute
+    array = pa.array(
+        text.array
+    )  # the array itself: a Series would be probed attribute by attribute
     codes = pc.index_in(array, value_set=pa.array(list(categories), type=array.type))
     return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -51,7 +57,9 @@ def compute_factor(
     return pd.Series(_factor_values(table, name, spec, earlier), index=table.index, name=name)
 
 
-def _factor_values(table: pd.DataFrame, name: str, spec: FactorSpec, computed: dict[str, np.ndarray]) -> np.ndarray:
+def _factor_values(
+    table: pd.DataFrame, name: str, spec: FactorSpec, computed: dict[str, np.ndarray]
+) -> np.ndarray:
     """One factor as a float64 array (NumPy throughout: the API scores a handful of customers at a time,
     where a pandas object per step would cost more than the arithmetic)."""
     if spec.count_of is not None:
@@ -61,7 +69,9 @@ def _factor_values(table: pd.DataFrame, name: str, spec: FactorSpec, computed: d
     elif spec.expr is not None:
         values = _evaluate(table, name, spec.expr, computed)
     elif spec.map is not None:
-        mapped = np.append(np.asarray(list(spec.map.values()), dtype="float64"), np.nan)  # code −1 → NaN
+        mapped = np.append(
+            np.asarray(list(spec.map.values()), dtype="float64"), np.nan
+        )  # code −1 → NaN
         values = mapped[category_codes(table[spec.column], list(spec.map))]
     else:
         column = table[spec.column]
@@ -73,7 +83,9 @@ def _factor_values(table: pd.DataFrame, name: str, spec: FactorSpec, computed: d
     return values
 
 
-def _evaluate(table: pd.DataFrame, name: str, expr: str, computed: dict[str, np.ndarray]) -> np.ndarray:
+def _evaluate(
+    table: pd.DataFrame, name: str, expr: str, computed: dict[str, np.ndarray]
+) -> np.ndarray:
     """An ``expr`` factor: earlier factors first, then the table's numeric columns, by name."""
     expression = parse_expression(expr)
     values = {}
@@ -83,10 +95,14 @@ def _evaluate(table: pd.DataFrame, name: str, expr: str, computed: dict[str, np.
         elif ref in table.columns and pd.api.types.is_numeric_dtype(table[ref].dtype):
             values[ref] = table[ref].to_numpy(dtype="float64", na_value=np.nan)
         elif ref in table.columns:
-            raise ValueError(f"factor {name!r}: expr {expr!r} uses {ref!r}, which is not numeric ({table[ref].dtype})")
+            raise ValueError(
+                f"factor {name!r}: expr {expr!r} uses {ref!r}, which is not numeric ({table[ref].dtype})"
+            )
         else:
-            raise ValueError(f"factor {name!r}: expr {expr!r} uses {ref!r}, which is neither a column nor an "
-                             f"earlier factor (columns: {list(table.columns)}; factors so far: {list(computed)})")
+            raise ValueError(
+                f"factor {name!r}: expr {expr!r} uses {ref!r}, which is neither a column nor an "
+                f"earlier factor (columns: {list(table.columns)}; factors so far: {list(computed)})"
+            )
     return expression.evaluate(values, len(table))
 
 

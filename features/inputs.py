@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.config import ColumnSpec, InputSpec
+from valuecube.features.config import ColumnSpec, InputSpec
 
 LINE = "line"
 REASON = "reason"
@@ -67,22 +67,35 @@ def read_raw(path: str | Path, spec: InputSpec) -> pd.DataFrame:
         frame = pd.read_parquet(path)
         for name, col in spec.columns.items():
             # a typed date column goes back to text in the declared format, like a CSV cell
-            if (col.type == "date" and col.format and name in frame.columns
-                    and (pd.api.types.is_datetime64_any_dtype(frame[name]) or _holds_dates(frame[name]))):
+            if (
+                col.type == "date"
+                and col.format
+                and name in frame.columns
+                and (pd.api.types.is_datetime64_any_dtype(frame[name]) or _holds_dates(frame[name]))
+            ):
                 frame[name] = pd.to_datetime(frame[name]).dt.strftime(col.format)
         return frame.astype("string").astype(object).where(frame.notna(), None)
     sep = r"\s+" if spec.separator == "whitespace" else spec.separator
     try:
         # Blank lines are kept while reading so that every row keeps its line number, then dropped.
         frame = pd.read_csv(
-            path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,
         )
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: the file is empty (no header, no rows)") from exc
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot be parsed as a table: {exc}") from exc
     frame.index = pd.RangeIndex(2, len(frame) + 2, name=LINE)
-    blank_line = frame.isna().all(axis=1) | (frame.fillna("") == "").all(axis=1) if len(frame.columns) else None
+    blank_line = (
+        frame.isna().all(axis=1) | (frame.fillna("") == "").all(axis=1)
+        if len(frame.columns)
+        else None
+    )
     return frame if blank_line is None else frame[~blank_line.to_numpy()]
 
 
@@ -92,7 +105,10 @@ def _holds_dates(values: pd.Series) -> bool:
 
 
 def _blank(values: pd.Series) -> np.ndarray:
-    return values.isna().to_numpy() | (values.astype("string").str.strip() == "").fillna(True).to_numpy()
+    return (
+        values.isna().to_numpy()
+        | (values.astype("string").str.strip() == "").fillna(True).to_numpy()
+    )
 
 
 def _parse_column(name: str, spec: ColumnSpec, values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -115,10 +131,14 @@ def _parse_column(name: str, spec: ColumnSpec, values: pd.Series) -> tuple[pd.Se
             problem[frac] = [f"column {name!r}: not a whole number: {v!r}" for v in values[frac]]
         if spec.min is not None:
             low = (parsed < spec.min).fillna(False).to_numpy()
-            problem[low] = [f"column {name!r}: {v!r} is below the minimum {spec.min:g}" for v in values[low]]
+            problem[low] = [
+                f"column {name!r}: {v!r} is below the minimum {spec.min:g}" for v in values[low]
+            ]
         if spec.max is not None:
             high = (parsed > spec.max).fillna(False).to_numpy()
-            problem[high] = [f"column {name!r}: {v!r} is above the maximum {spec.max:g}" for v in values[high]]
+            problem[high] = [
+                f"column {name!r}: {v!r} is above the maximum {spec.max:g}" for v in values[high]
+            ]
         return parsed, problem
 
     if spec.type == "date":
@@ -132,7 +152,10 @@ def _parse_column(name: str, spec: ColumnSpec, values: pd.Series) -> tuple[pd.Se
         known = text.isin(spec.values).fillna(False).to_numpy()
         bad = ~known & ~blank
         expected = ", ".join(spec.values or [])
-        problem[bad] = [f"column {name!r}: unknown category {v!r} (expected one of: {expected})" for v in values[bad]]
+        problem[bad] = [
+            f"column {name!r}: unknown category {v!r} (expected one of: {expected})"
+            for v in values[bad]
+        ]
         return pd.Series(pd.Categorical(text, categories=spec.values), index=text.index), problem
 
     return text.astype("str"), problem  # Arrow-backed: a tenth of the memory of Python strings
@@ -182,13 +205,24 @@ def read_chunks(path: Path, spec: InputSpec, chunk_rows: int) -> Iterator[RawChu
         return
     sep = r"\s+" if spec.separator == "whitespace" else spec.separator
     try:
-        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True,
-                             skip_blank_lines=False, chunksize=chunk_rows)
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,
+            chunksize=chunk_rows,
+        )
         line = 2
         for frame in reader:
             lines = np.arange(line, line + len(frame))
             line += len(frame)
-            blank = (frame.isna() | (frame == "")).all(axis=1).to_numpy() if len(frame.columns) else None
+            blank = (
+                (frame.isna() | (frame == "")).all(axis=1).to_numpy()
+                if len(frame.columns)
+                else None
+            )
             if blank is not None and blank.any():
                 frame, lines = frame[~blank], lines[~blank]
             yield RawChunk(pa.Table.from_pandas(frame, preserve_index=False), lines)
@@ -198,13 +232,22 @@ def read_chunks(path: Path, spec: InputSpec, chunk_rows: int) -> Iterator[RawChu
         raise InputError(f"{path}: cannot be parsed as a table: {exc}") from exc
 
 
-def text_rows(chunk: RawChunk, spec: InputSpec, positions: np.ndarray | None = None) -> pd.DataFrame:
+def text_rows(
+    chunk: RawChunk, spec: InputSpec, positions: np.ndarray | None = None
+) -> pd.DataFrame:
     """Rows of a chunk as text (like :func:`features.inputs.read_raw`), index = line number."""
-    table = chunk.table if positions is None else chunk.table.take(pa.array(positions, type=pa.int64()))
+    table = (
+        chunk.table if positions is None else chunk.table.take(pa.array(positions, type=pa.int64()))
+    )
     columns = []
     for name, column in zip(table.column_names, table.columns, strict=True):
         spec_col = spec.columns.get(name)
-        if spec_col is not None and spec_col.type == "date" and spec_col.format and pa.types.is_temporal(column.type):
+        if (
+            spec_col is not None
+            and spec_col.type == "date"
+            and spec_col.format
+            and pa.types.is_temporal(column.type)
+        ):
             column = pc.strftime(pc.cast(column, pa.timestamp("s")), format=spec_col.format)
         elif not pa.types.is_string(column.type):
             column = pc.cast(column, pa.string())
@@ -213,7 +256,6 @@ def text_rows(chunk: RawChunk, spec: InputSpec, positions: np.ndarray | None = N
     frame = frame.astype(object).where(frame.notna(), None)
     frame.index = pd.Index(chunk.lines if positions is None else chunk.lines[positions], name=LINE)
     return frame
-
 
 
 # ------------------------------------------------- the vectorised checks
@@ -249,7 +291,11 @@ def _clean_column(column: pa.ChunkedArray, spec: ColumnSpec) -> tuple[np.ndarray
             return None
         x = np.asarray(number.to_numpy(zero_copy_only=False), dtype=np.float64)
         # "-0" parses to +0.0 in pandas but -0.0 here: negative zeros are left to validate
-        ok = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool) & np.isfinite(x) & ~((x == 0) & np.signbit(x))
+        ok = (
+            np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool)
+            & np.isfinite(x)
+            & ~((x == 0) & np.signbit(x))
+        )
         if spec.missing is not None:
             fill = _missing_number(spec.missing)
             if fill is None:
@@ -266,13 +312,24 @@ def _clean_column(column: pa.ChunkedArray, spec: ColumnSpec) -> tuple[np.ndarray
         return ok, x
     if spec.type == "category" and text and spec.missing is None:
         values = list(spec.values or [])
-        codes = pc.fill_null(pc.index_in(column, value_set=pa.array(values, type=t)), -1).to_numpy(zero_copy_only=False)
+        codes = pc.fill_null(pc.index_in(column, value_set=pa.array(values, type=t)), -1).to_numpy(
+            zero_copy_only=False
+        )
         codes = np.asarray(codes, dtype=np.int64)
-        exact = np.array([v == v.strip() for v in values] + [False])  # validate strips: " Yes" is not clean
-        return exact[codes], pd.Categorical.from_codes(np.where(exact[codes], codes, -1), categories=values)
+        exact = np.array(
+            [v == v.strip() for v in values] + [False]
+        )  # validate strips: " Yes" is not clean
+        return exact[codes], pd.Categorical.from_codes(
+            np.where(exact[codes], codes, -1), categories=values
+        )
     if spec.type == "string" and text and spec.missing is None:
-        ok = pc.and_(pc.greater(pc.utf8_length(column), 0), pc.invert(pc.match_substring_regex(column, _EDGE_SPACE)))
-        return np.asarray(pc.fill_null(ok, False).to_numpy(zero_copy_only=False), dtype=bool), column
+        ok = pc.and_(
+            pc.greater(pc.utf8_length(column), 0),
+            pc.invert(pc.match_substring_regex(column, _EDGE_SPACE)),
+        )
+        return np.asarray(
+            pc.fill_null(ok, False).to_numpy(zero_copy_only=False), dtype=bool
+        ), column
     return None
 
 
@@ -317,11 +374,18 @@ def validate(raw: pd.DataFrame, spec: InputSpec, *, source: str = "<input>") -> 
         raw = raw.reset_index(drop=True)
         raw.index = pd.RangeIndex(2, len(raw) + 2, name=LINE)
     try:
-        table = pa.Table.from_pandas(raw[[c for c in spec.columns if c in raw.columns]], preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # e.g. mixed types in a column
+        table = pa.Table.from_pandas(
+            raw[[c for c in spec.columns if c in raw.columns]], preserve_index=False
+        )
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+    ):  # e.g. mixed types in a column
         return _validate_rows(raw, spec, source)
-    return _validate_fast(RawChunk(table, raw.index.to_numpy()), spec, source,
-                          lambda positions: raw.iloc[positions])
+    return _validate_fast(
+        RawChunk(table, raw.index.to_numpy()), spec, source, lambda positions: raw.iloc[positions]
+    )
 
 
 def validate_chunk(chunk: RawChunk, spec: InputSpec, source: str) -> ValidatedInput:
@@ -346,7 +410,11 @@ def _validate_fast(
     checks = {name: _clean_column(chunk.table.column(name), spec.columns[name]) for name in present}
     if any(v is None for v in checks.values()):
         return _validate_rows(text_of(np.arange(n)), spec, source)
-    clean = np.logical_and.reduce([ok for ok, _ in checks.values()]) if checks else np.ones(n, dtype=bool)
+    clean = (
+        np.logical_and.reduce([ok for ok, _ in checks.values()])
+        if checks
+        else np.ones(n, dtype=bool)
+    )
     if spec.shape == "customer_table" and spec.id_column in present:
         ids = pc.utf8_trim_whitespace(pc.cast(chunk.table.column(spec.id_column), pa.string()))
         clean &= ~pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
@@ -358,15 +426,21 @@ def _validate_fast(
             typed[name] = values[positions]
         else:
             # pandas' Arrow-backed "str" dtype: the model compares strings without converting from objects
-            typed[name] = values.take(pa.array(positions, type=pa.int64())).to_pandas().set_axis(index)
+            typed[name] = (
+                values.take(pa.array(positions, type=pa.int64())).to_pandas().set_axis(index)
+            )
     data = pd.DataFrame(typed, index=index)
     if clean.all():
         empty = text_of(positions[:0]).copy()
         empty.insert(0, LINE, pd.Series(dtype="int64"))
         empty[REASON] = pd.Series(dtype=object)
-        return ValidatedInput(data=data, rejects=empty.reset_index(drop=True), rows_read=n, source=source)
+        return ValidatedInput(
+            data=data, rejects=empty.reset_index(drop=True), rows_read=n, source=source
+        )
     rest = _validate_rows(text_of(np.flatnonzero(~clean)), spec, source)
-    data = pd.concat([data, rest.data]).sort_index(kind="stable")  # Categoricals with equal categories stay so
+    data = pd.concat([data, rest.data]).sort_index(
+        kind="stable"
+    )  # Categoricals with equal categories stay so
     return ValidatedInput(data=data, rejects=rest.rejects, rows_read=n, source=source)
 
 
@@ -384,10 +458,13 @@ def _validate_rows(raw: pd.DataFrame, spec: InputSpec, source: str) -> Validated
         ids = raw[spec.id_column].astype("string").str.strip()
         dup = ids.duplicated(keep=False).fillna(False).to_numpy() & ~_blank(raw[spec.id_column])
         if dup.any():
-            first_line = ids[dup].reset_index().groupby(spec.id_column)[LINE].transform("min").to_numpy()
+            first_line = (
+                ids[dup].reset_index().groupby(spec.id_column)[LINE].transform("min").to_numpy()
+            )
             dup_problem = pd.Series("", index=raw.index, dtype=object)
             dup_problem[dup] = [
-                f"duplicate {spec.id_column} {v!r} (first on line {f})" for v, f in zip(ids[dup], first_line)
+                f"duplicate {spec.id_column} {v!r} (first on line {f})"
+                for v, f in zip(ids[dup], first_line)
             ]
             problems.append(dup_problem)
 
@@ -397,7 +474,9 @@ def _validate_rows(raw: pd.DataFrame, spec: InputSpec, source: str) -> Validated
     rejects = raw[bad].copy()
     rejects.insert(0, LINE, rejects.index)
     rejects[REASON] = reason[bad]
-    return ValidatedInput(data=data, rejects=rejects.reset_index(drop=True), rows_read=len(raw), source=source)
+    return ValidatedInput(
+        data=data, rejects=rejects.reset_index(drop=True), rows_read=len(raw), source=source
+    )
 
 
 def load_input(path: str | Path, spec: InputSpec, *, strict: bool) -> ValidatedInput:
@@ -410,7 +489,10 @@ def load_input(path: str | Path, spec: InputSpec, *, strict: bool) -> ValidatedI
     result = validate(read_raw(path, spec), spec, source=str(path))
     if strict and len(result.rejects):
         listed = "\n".join(
-            f"  line {line}: {reason}" for line, reason in result.rejects[[LINE, REASON]].head(MAX_LISTED).itertuples(index=False)
+            f"  line {line}: {reason}"
+            for line, reason in result.rejects[[LINE, REASON]]
+            .head(MAX_LISTED)
+            .itertuples(index=False)
         )
         more = len(result.rejects) - MAX_LISTED
         raise InputError(
@@ -419,5 +501,7 @@ def load_input(path: str | Path, spec: InputSpec, *, strict: bool) -> ValidatedI
             + "\nFix them, or pass --rejects PATH to write bad rows there and process the rest."
         )
     if len(result.data) == 0:
-        raise InputError(f"{path}: none of the {result.rows_read} rows is valid (see the rejects file)")
+        raise InputError(
+            f"{path}: none of the {result.rows_read} rows is valid (see the rejects file)"
+        )
     return result

@@ -1,4 +1,4 @@
-"""Customer lifecycle stage (DESIGN §2.7)."""
+"""Customer lifecycle stage (docs/methods.md §2.7)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RANDOM_INDEX = {1: 0.0, 2: 0.0, 3: 0.58, 4: 0.90, 5: 1.12, 6: 1.24, 7: 1.32, 8: 1.41, 9: 1.45, 10: 1.49}
+RANDOM_INDEX = {
+    1: 0.0,
+    2: 0.0,
+    3: 0.58,
+    4: 0.90,
+    5: 1.12,
+    6: 1.24,
+    7: 1.32,
+    8: 1.41,
+    9: 1.45,
+    10: 1.49,
+}
 """Saaty's random consistency index RI(n)."""
 
 MAX_CONSISTENCY_RATIO = 0.10
@@ -31,7 +42,9 @@ class AHPResult:
     cr: float
 
 
-def ahp_weights(comparison: np.ndarray | list[list[float]], *, name: str = "comparison matrix") -> AHPResult:
+def ahp_weights(
+    comparison: np.ndarray | list[list[float]], *, name: str = "comparison matrix"
+) -> AHPResult:
     """Weights of a pairwise-comparison matrix on Saaty's 1–9 scale.
 
     The weights are the normalised principal eigenvector; CI = (λmax − n)/(n − 1)
@@ -75,7 +88,9 @@ def ahp_weights(comparison: np.ndarray | list[list[float]], *, name: str = "comp
     ci = (lambda_max - n) / (n - 1)
     ri = RANDOM_INDEX.get(n)
     if ri is None:
-        raise ValueError(f"{name}: no random index for n={n}; use at most {max(RANDOM_INDEX)} children")
+        raise ValueError(
+            f"{name}: no random index for n={n}; use at most {max(RANDOM_INDEX)} children"
+        )
     cr = ci / ri if ri > 0 else 0.0
     if cr >= MAX_CONSISTENCY_RATIO:
         raise InconsistentJudgementsError(

@@ -22,16 +22,18 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.factors import category_codes, split_computable
-from models.fuzzy import SCORE_COLUMNS
-from models.value_cube import ValueCube
+from valuecube.features.factors import category_codes, split_computable
+from valuecube.models.fuzzy import SCORE_COLUMNS
+from valuecube.models.value_cube import ValueCube
 
 
 def _score_columns() -> list[str]:
     return [f"s:{c}" for c in SCORE_COLUMNS]
 
 
-class NetworkDesign(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # transform returns a frame itself
+class NetworkDesign(
+    TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):  # transform returns a frame itself
     """Per-customer table → the network's numeric input matrix.
 
     Parameters
@@ -71,17 +73,23 @@ class NetworkDesign(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
                 if name in labels:
                     continue
                 if spec.type in ("int", "float"):
-                    blocks.append(([f"x:{name}"], customers[name].to_numpy(dtype="float64")[:, None]))
+                    blocks.append(
+                        ([f"x:{name}"], customers[name].to_numpy(dtype="float64")[:, None])
+                    )
                 elif spec.type == "category":
                     codes = category_codes(customers[name], spec.values)
-                    onehot = (np.arange(len(spec.values))[:, None] == codes).T  # column-major, like the matrix
+                    onehot = (
+                        np.arange(len(spec.values))[:, None] == codes
+                    ).T  # column-major, like the matrix
                     blocks.append(([f"c:{name}={v}" for v in spec.values], onehot))
         # one preallocated matrix filled block by block: no concatenation or reindexing copies
         names = [n for block_names, _ in blocks for n in block_names]
-        matrix = np.empty((len(customers), len(names)), order="F")  # column blocks: contiguous writes
+        matrix = np.empty(
+            (len(customers), len(names)), order="F"
+        )  # column blocks: contiguous writes
         at = 0
         for block_names, values in blocks:
-            matrix[:, at:at + len(block_names)] = values
+            matrix[:, at : at + len(block_names)] = values
             at += len(block_names)
         return pd.DataFrame(matrix, index=customers.index, columns=names, copy=False)
 
@@ -90,7 +98,9 @@ class NetworkDesign(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         self.columns_ = list(self._frame(customers).columns)
         return self
 
-    def transform(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
+    def transform(
+        self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """The input matrix as a float64 DataFrame with :attr:`columns_`.
 
         ``factors``: the customers' factors when the caller has computed them
@@ -98,7 +108,9 @@ class NetworkDesign(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         """
         check_is_fitted(self, "columns_")
         frame = self._frame(customers, factors)
-        return frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
+        return (
+            frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
+        )
 
     @staticmethod
     def fuzzy_scores(X: pd.DataFrame) -> np.ndarray:

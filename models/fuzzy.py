@@ -1,4 +1,4 @@
-"""Fuzzy comprehensive evaluation of the three value dimensions (DESIGN.md §2.3).
+"""Fuzzy comprehensive evaluation of the three value dimensions (docs/methods.md §2.3).
 
 Symbols follow the source papers:
 
@@ -24,9 +24,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.config import TreeSpec
-from models.ahp import node_weights
-from models.segments import SEGMENT_CODES, assign_segments
+from valuecube.features.config import TreeSpec
+from valuecube.models.ahp import node_weights
+from valuecube.models.segments import SEGMENT_CODES, assign_segments
 
 GRADES = ("high", "fairly high", "medium", "fairly low", "low")
 V = np.array([9.0, 7.0, 5.0, 3.0, 1.0])
@@ -38,7 +38,9 @@ _CENTRES = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
 Operator = Literal["weighted_average", "zadeh"]
 
 
-def expert_memberships(votes: np.ndarray | list[list[str]], authority: np.ndarray | list[float]) -> np.ndarray:
+def expert_memberships(
+    votes: np.ndarray | list[list[str]], authority: np.ndarray | list[float]
+) -> np.ndarray:
     """Membership matrix R from an expert panel.
 
     r_pq = Σ_k W_k·[expert k rated factor p as grade q] / Σ_k W_k.
@@ -76,7 +78,9 @@ def data_memberships(u: np.ndarray) -> np.ndarray:
     return np.clip(m, 0.0, 1.0, out=m)
 
 
-def compose(weights: np.ndarray, r: np.ndarray, operator: Operator = "weighted_average") -> np.ndarray:
+def compose(
+    weights: np.ndarray, r: np.ndarray, operator: Operator = "weighted_average"
+) -> np.ndarray:
     """B = A ∘ R for one node, vectorised over customers.
 
     Parameters
@@ -97,7 +101,7 @@ def compose(weights: np.ndarray, r: np.ndarray, operator: Operator = "weighted_a
     raise ValueError(f"unknown operator {operator!r}; use 'weighted_average' or 'zadeh'")
 
 
-def score(b: np.ndarray) -> np.ndarray:
+def va_score(b: np.ndarray) -> np.ndarray:
     """VA = B·Vᵀ."""
     return np.asarray(b) @ V
 
@@ -149,7 +153,7 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     References
     ----------
-    Value-cube customer segmentation with AHP and fuzzy comprehensive evaluation (source papers of DESIGN.md §2).
+    Value-cube customer segmentation with AHP and fuzzy comprehensive evaluation (source papers of docs/methods.md §2).
     """
 
     def __init__(
@@ -170,7 +174,9 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: object = None) -> FuzzyValueClassifier:
         """Freeze the factor normalisation and compute the tree's AHP weights."""
         if self.operator not in ("weighted_average", "zadeh"):
-            raise ValueError(f"unknown operator {self.operator!r}; use 'weighted_average' or 'zadeh'")
+            raise ValueError(
+                f"unknown operator {self.operator!r}; use 'weighted_average' or 'zadeh'"
+            )
         names = self.tree.factor_names()
         values = self._factor_matrix(X, names)
         self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -186,7 +192,9 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             lo, hi = float(x.min()), float(x.max())
             return np.array([lo, hi if hi > lo else lo + 1.0]), np.array([0.0, 1.0])
         if self.normalization != "quantile":
-            raise ValueError(f"unknown normalization {self.normalization!r}; use 'quantile' or 'minmax'")
+            raise ValueError(
+                f"unknown normalization {self.normalization!r}; use 'quantile' or 'minmax'"
+            )
         levels = np.linspace(0.0, 1.0, self.n_quantiles)
         xs = np.quantile(x, levels)
         unique, inverse = np.unique(xs, return_inverse=True)
@@ -198,11 +206,15 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _tree_weights(self) -> dict:
         out: dict = {}
         for dim_name, dim in self.tree.dimensions().items():
-            ind_w = node_weights(dim.comparison, dim.weights, len(dim.indicators), name=f"tree.{dim_name}")
+            ind_w = node_weights(
+                dim.comparison, dim.weights, len(dim.indicators), name=f"tree.{dim_name}"
+            )
             inds = {}
             for ind_name, ind in dim.indicators.items():
                 where = f"tree.{dim_name}.indicators.{ind_name}"
-                inds[ind_name] = node_weights(ind.comparison, ind.weights, len(ind.factors), name=where)
+                inds[ind_name] = node_weights(
+                    ind.comparison, ind.weights, len(ind.factors), name=where
+                )
             out[dim_name] = {"weights": ind_w, "indicators": inds}
         return out
 
@@ -217,14 +229,18 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         bad = ~np.isfinite(values)
         if bad.any():
             cols = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
-            raise ValueError(f"{int(bad.any(axis=1).sum())} row(s) have NaN/inf factor values in {cols}")
+            raise ValueError(
+                f"{int(bad.any(axis=1).sum())} row(s) have NaN/inf factor values in {cols}"
+            )
         return values
 
     def normalize(self, X: pd.DataFrame) -> pd.DataFrame:
         """Factors mapped to [0, 1] with the frozen statistics (before direction)."""
         check_is_fitted(self, "knots_")
         names = list(self.feature_names_in_)
-        values = np.asfortranarray(self._factor_matrix(X, names))  # contiguous columns for np.interp
+        values = np.asfortranarray(
+            self._factor_matrix(X, names)
+        )  # contiguous columns for np.interp
         u = np.empty_like(values, order="F")
         for j, name in enumerate(names):
             xp, fp = self.knots_[name]
@@ -259,7 +275,9 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             for ind_name, ind in dim.indicators.items():
                 r = np.stack(
                     [
-                        data_memberships(u[f].to_numpy() if d == "benefit" else 1.0 - u[f].to_numpy())
+                        data_memberships(
+                            u[f].to_numpy() if d == "benefit" else 1.0 - u[f].to_numpy()
+                        )
                         for f, d in ind.factors.items()
                     ],
                     axis=1,
@@ -269,7 +287,7 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 stacked.append(b)
             dims.append(compose(w["weights"], np.stack(stacked, axis=1), self.operator))
         b_dims = np.stack(dims, axis=1)
-        return FuzzyEvaluation(u, indicators, b_dims, score(b_dims))
+        return FuzzyEvaluation(u, indicators, b_dims, va_score(b_dims))
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """The scores VA of CV, PV and RA, shape (n, 3), each in [1, 9].
@@ -344,4 +362,3 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                         }
                     )
         return pd.DataFrame(rows)
-

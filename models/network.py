@@ -1,4 +1,4 @@
-"""The back-propagation (BP) network of DESIGN.md §2.5, as a scikit-learn estimator.
+"""The back-propagation (BP) network of docs/methods.md §2.5, as a scikit-learn estimator.
 
 A PyTorch module with two heads trained together by back-propagation: the
 value-cube segment (a ReLU multilayer perceptron, softmax over the observed
@@ -146,7 +146,7 @@ class _Checkpoint:
 class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     """Two-headed back-propagation network for value-cube segment and churn.
 
-    The BP network of DESIGN.md §2.5: every input is standardised (needed for
+    The BP network of docs/methods.md §2.5: every input is standardised (needed for
     convergence), then a multilayer perceptron with ReLU hidden layers is
     trained by back-propagation so that new customers are placed in a value
     segment without re-running the expert (fuzzy) evaluation. A second head
@@ -524,7 +524,12 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False), self
         )
         standardised = np.empty_like(X, dtype=np.float32)
-        np.divide(np.subtract(X, self.input_mean_), self.input_scale_, out=standardised, casting="same_kind")
+        np.divide(
+            np.subtract(X, self.input_mean_),
+            self.input_scale_,
+            out=standardised,
+            casting="same_kind",
+        )
         with torch.inference_mode():
             return module(torch.from_numpy(standardised))
 

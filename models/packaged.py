@@ -22,17 +22,25 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from features.config import DatasetConfig
-from features.customers import CUSTOMER_ID, build_customer_table
-from features.factors import split_computable
-from features.inputs import LINE, REASON, InputError, validate
-from models.design import NetworkDesign
-from models.fuzzy import SCORE_COLUMNS
-from models.network import BPNetworkClassifier
-from models.segments import assign_segments
-from models.value_cube import ValueCube
+from valuecube.features.config import DatasetConfig
+from valuecube.features.customers import CUSTOMER_ID, build_customer_table
+from valuecube.features.factors import split_computable
+from valuecube.features.inputs import LINE, REASON, InputError, validate
+from valuecube.models.design import NetworkDesign
+from valuecube.models.fuzzy import SCORE_COLUMNS
+from valuecube.models.network import BPNetworkClassifier
+from valuecube.models.segments import assign_segments
+from valuecube.models.value_cube import ValueCube
 
-PREDICTION_COLUMNS = (CUSTOMER_ID, "cv_score", "pv_score", "ra_score", "segment", "segment_model", "churn_probability")
+PREDICTION_COLUMNS = (
+    CUSTOMER_ID,
+    "cv_score",
+    "pv_score",
+    "ra_score",
+    "segment",
+    "segment_model",
+    "churn_probability",
+)
 PSI_BINS = 10
 
 
@@ -88,7 +96,12 @@ class ChurnSegmentModel:
         """PSI of each tree factor between the training data and these customers."""
         u = self.cube.fuzzy_.normalize(self.cube.factors(customers))
         return pd.Series(
-            {name: population_stability_index(self.reference[name], _bin_shares(u[name].to_numpy())) for name in u.columns},
+            {
+                name: population_stability_index(
+                    self.reference[name], _bin_shares(u[name].to_numpy())
+                )
+                for name in u.columns
+            },
             name="psi",
         )
 
@@ -113,7 +126,10 @@ class ChurnSegmentModel:
             validated = validate(rows.reset_index(drop=True), spec, source="input rows")
             if len(validated.rejects):
                 listed = "; ".join(
-                    f"row {line - 2}: {reason}" for line, reason in validated.rejects[[LINE, REASON]].head(10).itertuples(index=False)
+                    f"row {line - 2}: {reason}"
+                    for line, reason in validated.rejects[[LINE, REASON]]
+                    .head(10)
+                    .itertuples(index=False)
                 )
                 raise InputError(f"{len(validated.rejects)} invalid customer row(s): {listed}")
             return build_customer_table(validated, spec, with_labels=False).table
@@ -123,27 +139,41 @@ class ChurnSegmentModel:
         needed = self.metadata["customer_columns"]
         missing = [c for c in [CUSTOMER_ID, *needed] if c not in rows.columns]
         if missing:
-            raise InputError(f"missing column(s) {missing}; a transaction-log model takes the per-customer table")
+            raise InputError(
+                f"missing column(s) {missing}; a transaction-log model takes the per-customer table"
+            )
         table = rows.set_index(rows[CUSTOMER_ID].astype(str)).drop(columns=CUSTOMER_ID)
         values = table[needed].apply(pd.to_numeric, errors="coerce").astype("float64")
         bad = ~np.isfinite(values.to_numpy())
         if bad.any():
-            where = [f"row {i}: {', '.join(np.asarray(needed)[b])}" for i, b in zip(np.flatnonzero(bad.any(axis=1)), bad[bad.any(axis=1)])]
-            raise InputError(f"NaN, inf or non-numeric values in {len(where)} row(s): {'; '.join(where[:10])}")
+            where = [
+                f"row {i}: {', '.join(np.asarray(needed)[b])}"
+                for i, b in zip(np.flatnonzero(bad.any(axis=1)), bad[bad.any(axis=1)])
+            ]
+            raise InputError(
+                f"NaN, inf or non-numeric values in {len(where)} row(s): {'; '.join(where[:10])}"
+            )
         if table.index.duplicated().any():
-            raise InputError(f"duplicate {CUSTOMER_ID}: {sorted(set(table.index[table.index.duplicated()]))[:10]}")
+            raise InputError(
+                f"duplicate {CUSTOMER_ID}: {sorted(set(table.index[table.index.duplicated()]))[:10]}"
+            )
         return values
 
-    def predict_customers(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
+    def predict_customers(
+        self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """Score a validated per-customer table; one row per customer, :data:`PREDICTION_COLUMNS`.
 
-        The same numbers as ``cube.score`` (scores, segment) and the network's
+        The same numbers as ``cube.segment`` (scores, segment) and the network's
         ``predict``/``predict_churn_proba``, computing the factors once (or
         taking ``factors = cube.factors(customers)`` from the caller) and
         running one forward pass: scoring is a hot path of batch jobs and the API.
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
-            empty = {c: pd.Series(dtype=float if c.endswith(("score", "probability")) else object) for c in PREDICTION_COLUMNS}
+            empty = {
+                c: pd.Series(dtype=float if c.endswith(("score", "probability")) else object)
+                for c in PREDICTION_COLUMNS
+            }
             return pd.DataFrame(empty)
         factors = self.cube.factors(customers) if factors is None else factors
         ok, problems = split_computable(factors)
@@ -154,11 +184,15 @@ class ChurnSegmentModel:
         X = self.design.transform(customers, factors)
         scores = self.design.fuzzy_scores(X)
         segment_model, churn_probability = self.network.predict_with_churn(X)
-        return pd.DataFrame({
-            CUSTOMER_ID: factors.index, **dict(zip(SCORE_COLUMNS, scores.T, strict=True)),
-            "segment": assign_segments(scores, self.cube.fuzzy_.threshold),
-            "segment_model": segment_model, "churn_probability": churn_probability,
-        })
+        return pd.DataFrame(
+            {
+                CUSTOMER_ID: factors.index,
+                **dict(zip(SCORE_COLUMNS, scores.T, strict=True)),
+                "segment": assign_segments(scores, self.cube.fuzzy_.threshold),
+                "segment_model": segment_model,
+                "churn_probability": churn_probability,
+            }
+        )
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
@@ -167,7 +201,9 @@ class ChurnSegmentModel:
 
 def psi_bin_counts(u: np.ndarray) -> np.ndarray:
     """How many normalised values fall in each of :data:`PSI_BINS` equal-width bins of [0, 1]."""
-    return np.bincount(np.minimum((np.clip(u, 0.0, 1.0) * PSI_BINS).astype(int), PSI_BINS - 1), minlength=PSI_BINS)
+    return np.bincount(
+        np.minimum((np.clip(u, 0.0, 1.0) * PSI_BINS).astype(int), PSI_BINS - 1), minlength=PSI_BINS
+    )
 
 
 def _bin_shares(u: np.ndarray) -> np.ndarray:
@@ -181,7 +217,9 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
     def __init__(self, model: ChurnSegmentModel) -> None:
         self.model = model
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Score raw customer rows; see :data:`PREDICTION_COLUMNS`."""
         return self.model.predict(pd.DataFrame(model_input))
 
@@ -189,4 +227,3 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
 def unwrap(pyfunc_model: mlflow.pyfunc.PyFuncModel) -> ChurnSegmentModel:
     """The :class:`ChurnSegmentModel` inside a loaded pyfunc model."""
     return pyfunc_model.unwrap_python_model().model
-

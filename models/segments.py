@@ -1,4 +1,4 @@
-"""The eight segments of the value cube (DESIGN.md §2.4).
+"""The eight segments of the value cube (docs/methods.md §2.4).
 
 A customer is high on a dimension when its score VA is at least the
 threshold (default 5, the "medium" grade). The three high/low flags
@@ -27,13 +27,33 @@ class Segment:
 
 
 SEGMENTS: tuple[Segment, ...] = (
-    Segment("key_attack_defend", "key attack-and-defend", "关键攻守型", True, True, True, "invest most: grow and protect"),
-    Segment("attack_defend", "attack-and-defend", "攻守型", True, True, False, "grow, and build the capability they need"),
-    Segment("key_maintain", "key maintain", "关键维持型", True, False, True, "keep at efficient cost"),
+    Segment(
+        "key_attack_defend",
+        "key attack-and-defend",
+        "关键攻守型",
+        True,
+        True,
+        True,
+        "invest most: grow and protect",
+    ),
+    Segment(
+        "attack_defend",
+        "attack-and-defend",
+        "攻守型",
+        True,
+        True,
+        False,
+        "grow, and build the capability they need",
+    ),
+    Segment(
+        "key_maintain", "key maintain", "关键维持型", True, False, True, "keep at efficient cost"
+    ),
     Segment("maintain", "maintain", "维持型", True, False, False, "keep, watch cost to serve"),
     Segment("key_develop", "key develop", "关键发展型", False, True, True, "develop actively"),
     Segment("develop", "develop", "发展型", False, True, False, "develop selectively"),
-    Segment("hold_or_release", "hold-or-release", "弃守型", False, False, True, "low-cost service only"),
+    Segment(
+        "hold_or_release", "hold-or-release", "弃守型", False, False, True, "low-cost service only"
+    ),
     Segment("release", "release", "放弃型", False, False, False, "minimal resources"),
 )
 """The segments in table order; index = 4·[CV low] + 2·[PV low] + [RA low]."""

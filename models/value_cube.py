@@ -13,15 +13,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from features.clv import BetaGeoValue, clv_profit, clv_revenue
-from features.config import DatasetConfig
-from features.factors import compute_factors, factor_problems
-from features.lifecycle import lifecycle_stage
-from models.fuzzy import SCORE_COLUMNS, FuzzyValueClassifier
-from models.segments import describe_segments
+from valuecube.features.clv import BetaGeoValue, clv_profit, clv_revenue
+from valuecube.features.config import DatasetConfig
+from valuecube.features.factors import compute_factors, factor_problems
+from valuecube.features.inputs import REASON
+from valuecube.features.lifecycle import lifecycle_stage
+from valuecube.models.fuzzy import SCORE_COLUMNS, FuzzyValueClassifier
+from valuecube.models.segments import describe_segments
 
-REASON = "reason"
-OUTPUT_COLUMNS = (*SCORE_COLUMNS, "segment", "segment_name", "policy", "clv", "lifecycle_stage")
+CUBE_OUTPUT_COLUMNS = (*SCORE_COLUMNS, "segment", "segment_name", "policy", "clv", "lifecycle_stage")
 
 
 class ValueCube(BaseEstimator):
@@ -58,28 +58,39 @@ class ValueCube(BaseEstimator):
         """Fit BG/NBD (transaction logs) and freeze the fuzzy normalisation on these customers."""
         cfg = self.config
         self.bgnbd_ = None
-        if cfg.input.shape == "transaction_log" and (cfg.bgnbd is not None or (cfg.clv and cfg.clv.method == "bgnbd")):
-            self.bgnbd_ = BetaGeoValue(**(cfg.bgnbd.model_dump() if cfg.bgnbd else {})).fit(customers)
+        if cfg.input.shape == "transaction_log" and (
+            cfg.bgnbd is not None or (cfg.clv and cfg.clv.method == "bgnbd")
+        ):
+            self.bgnbd_ = BetaGeoValue(**(cfg.bgnbd.model_dump() if cfg.bgnbd else {})).fit(
+                customers
+            )
         factors = compute_factors(self._enrich(customers), cfg.factors)
         usable = factor_problems(factors) == ""
         if not usable.any():
-            raise ValueError("no customer has computable factors; check the config's factor definitions")
+            raise ValueError(
+                "no customer has computable factors; check the config's factor definitions"
+            )
         seg = cfg.segmentation
         self.fuzzy_ = FuzzyValueClassifier(
-            cfg.tree, threshold=seg.threshold, operator=seg.operator, normalization=seg.normalization
+            cfg.tree,
+            threshold=seg.threshold,
+            operator=seg.operator,
+            normalization=seg.normalization,
         ).fit(factors[usable])
         return self
 
-    def score(self, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def segment(self, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Score customers; return (scored, rejected).
 
-        ``scored`` has the columns of :data:`OUTPUT_COLUMNS` (index = customer
+        ``scored`` has the columns of :data:`CUBE_OUTPUT_COLUMNS` (index = customer
         id); ``rejected`` the customers whose factors could not be computed,
         with a ``reason``. Every customer is in exactly one of the two.
         """
         check_is_fitted(self, "fuzzy_")
         if len(customers) == 0:  # e.g. an empty chunk: BG/NBD cannot transform zero customers
-            scored = pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS}, index=customers.index)
+            scored = pd.DataFrame(
+                {c: pd.Series(dtype=object) for c in CUBE_OUTPUT_COLUMNS}, index=customers.index
+            )
             scored = scored.astype({c: "float64" for c in (*SCORE_COLUMNS, "clv")})
             return scored, pd.DataFrame({REASON: pd.Series(dtype=object)}, index=customers.index)
         enriched = self._enrich(customers)

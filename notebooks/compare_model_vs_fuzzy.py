@@ -51,9 +51,9 @@ SEED = 0
 import pandas as pd
 from IPython.display import HTML, display
 
-from training import compare
-from training.compare_cli import comparison_inputs, load_model
-from training.report import (
+from valuecube.training import compare
+from valuecube.training.compare_inputs import comparison_inputs, load_packaged_model
+from valuecube.training.report import (
     calibration_figure,
     churn_by_segment_figure,
     confusion_figure,
@@ -83,7 +83,7 @@ def show(fig):
 # input and seed stored with it, unless another input is given.
 
 # %%
-model, identity = load_model(MODEL_URI)
+model, identity = load_packaged_model(MODEL_URI)
 inputs = comparison_inputs(model, CONFIG, INPUT, max_rows=MAX_ROWS, seed=SEED)
 print(inputs.description)
 pd.Series(identity, name="")
@@ -96,8 +96,8 @@ pd.Series(identity, name="")
 # are scored too (the peers are refit on them).
 
 # %%
-scored = compare.score_customers(model, inputs.customers)
-train = compare.score_customers(model, inputs.train_customers)
+scored = compare.score_for_comparison(model, inputs.customers)
+train = compare.score_for_comparison(model, inputs.train_customers)
 print(f"{len(scored.table):,} customers scored, {len(scored.rejected):,} set aside")
 scored.table.head()
 
@@ -185,9 +185,17 @@ display(local_effects)
 
 # %%
 result = compare.Comparison(
-    scored, segments, confusion, agreement, disagreements,
-    churn_scores=churn_scores or {}, churn_metrics=churn_metrics, value_scores=value_scores,
-    value_correlations=value_correlations, importances=importances, local_effects=local_effects,
+    scored,
+    segments,
+    confusion,
+    agreement,
+    disagreements,
+    churn_scores=churn_scores or {},
+    churn_metrics=churn_metrics,
+    value_scores=value_scores,
+    value_correlations=value_correlations,
+    importances=importances,
+    local_effects=local_effects,
 )
 path = write_report(render_report(result, identity, customers=inputs.description), OUTPUT)
 print(f"wrote {path}")

@@ -36,10 +36,16 @@ import json
 import logging
 import os
 import threading
+from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import (  # pydantic needs these on Python < 3.12
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,
+    Required,
+)
 
 import numpy as np
 import pandas as pd
@@ -47,13 +53,21 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, with_config
-from typing_extensions import NotRequired, Required, TypedDict  # pydantic needs these on Python < 3.12
+from typing_extensions import (
+    TypedDict,
+)
 
-from features.customers import CUSTOMER_ID, build_customer_table
-from features.inputs import LINE, REASON, ValidatedInput
-from models.packaged import ChurnSegmentModel
-from serving.batch import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, OUTPUT_COLUMNS, finish, score_customers
-from serving.loading import LoadedModel, load_model
+from valuecube.features.customers import CUSTOMER_ID, build_customer_table
+from valuecube.features.inputs import LINE, REASON, ValidatedInput
+from valuecube.models.packaged import ChurnSegmentModel
+from valuecube.serving.batch import (
+    CHURN_RISK_CUTOFFS,
+    CHURN_RISK_LABELS,
+    OUTPUT_COLUMNS,
+    finish,
+    score_customers,
+)
+from valuecube.serving.loading import LoadedModel, load_model
 
 ENV_MODEL = "VALUECUBE_MODEL_URI"
 ENV_TOKEN = "VALUECUBE_API_TOKEN"
@@ -83,7 +97,9 @@ class Settings:
         """Read the settings from the environment; a missing model URI is an error."""
         uri = os.environ.get(ENV_MODEL)
         if not uri:
-            raise RuntimeError(f"set {ENV_MODEL} to the model to serve, e.g. models:/valuecube-telco@champion")
+            raise RuntimeError(
+                f"set {ENV_MODEL} to the model to serve, e.g. models:/valuecube-telco@champion"
+            )
         n = int(os.environ.get(ENV_MAX_CUSTOMERS) or DEFAULT_MAX_CUSTOMERS)
         if n < 1:
             raise RuntimeError(f"{ENV_MAX_CUSTOMERS} must be at least 1, got {n}")
@@ -107,8 +123,11 @@ def customer_schema(model: ChurnSegmentModel) -> type:
             if col.type == "category":
                 kind: Any = Literal[tuple(col.values or [])]
             elif col.type in ("int", "float"):
-                kind = (Annotated[int, Field(ge=col.min, le=col.max)] if col.type == "int"
-                        else Annotated[float, Field(ge=col.min, le=col.max, allow_inf_nan=False)])
+                kind = (
+                    Annotated[int, Field(ge=col.min, le=col.max)]
+                    if col.type == "int"
+                    else Annotated[float, Field(ge=col.min, le=col.max, allow_inf_nan=False)]
+                )
             elif col.type == "date":
                 kind = Annotated[str, StringConstraints(min_length=1)]
             else:
@@ -116,7 +135,9 @@ def customer_schema(model: ChurnSegmentModel) -> type:
             optional = name == spec.label_column or col.missing is not None or not col.required
             keys[name] = NotRequired[kind | None] if optional else Required[kind]
     else:
-        keys[CUSTOMER_ID] = Required[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]]
+        keys[CUSTOMER_ID] = Required[
+            Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+        ]
         for name in model.metadata["customer_columns"]:
             keys[name] = Required[Annotated[float, Field(allow_inf_nan=False)]]
     customer = TypedDict(f"{model.config.name.capitalize()}Customer", keys)  # type: ignore[misc]
@@ -155,7 +176,9 @@ class Service:
             loaded = load_model(self.settings.model_uri)
             customer = customer_schema(loaded.model)
             self.adapter = TypeAdapter(list[customer])
-            self.schema = TypeAdapter(customer).json_schema(ref_template="#/components/schemas/{model}")
+            self.schema = TypeAdapter(customer).json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
             self.loaded = loaded
             self.ready.set()
             log.info("model %s version %s loaded", loaded.name, loaded.version)
@@ -189,11 +212,16 @@ class Service:
                     # Arrow strings, also for categories: building a Categorical costs more than a request's lookups
                     typed[name] = pd.array([fill if v is None else v for v in values], dtype="str")
             empty = pd.DataFrame({LINE: [], REASON: []})
-            table = build_customer_table(ValidatedInput(pd.DataFrame(typed), empty, len(customers), "request"), spec,
-                                         with_labels=False).table
+            table = build_customer_table(
+                ValidatedInput(pd.DataFrame(typed), empty, len(customers), "request"),
+                spec,
+                with_labels=False,
+            ).table
         else:
             rows = pd.DataFrame.from_records(customers, columns=model.input_columns)
-            table = rows.set_index(CUSTOMER_ID)[model.metadata["customer_columns"]].astype("float64")
+            table = rows.set_index(CUSTOMER_ID)[model.metadata["customer_columns"]].astype(
+                "float64"
+            )
         ids = table.index.to_numpy()
         table.index = pd.Index(np.arange(len(table)).astype(str), name=CUSTOMER_ID)
         return table, ids
@@ -209,7 +237,12 @@ class Service:
         predictions, unscorable, _ = score_customers(self.loaded.model, table)
         positions = predictions[CUSTOMER_ID].astype(int).to_numpy()
         predictions[CUSTOMER_ID] = ids[positions]
-        out = finish(predictions, self.loaded.name, self.loaded.version, pd.Timestamp.now(tz="UTC").floor("ms"))
+        out = finish(
+            predictions,
+            self.loaded.name,
+            self.loaded.version,
+            pd.Timestamp.now(tz="UTC").floor("ms"),
+        )
         out["scored_at"] = out["scored_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         records = out.to_dict(orient="records")
         full: list[dict[str, Any]] = [{}] * len(table)
@@ -217,7 +250,9 @@ class Service:
             full[p] = record
         return full, {int(k): v for k, v in unscorable.items()}
 
-    async def submit(self, customers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    async def submit(
+        self, customers: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[int, str]]:
         """Queue a request's customers for the batch worker and wait for their results."""
         assert self.queue is not None
         future = asyncio.get_running_loop().create_future()
@@ -251,12 +286,16 @@ class Service:
                 n = len(p.customers)
                 mine = {i - start: r for i, r in unscorable.items() if start <= i < start + n}
                 if not p.future.done():
-                    p.future.set_result((records[start:start + n], mine))
+                    p.future.set_result((records[start : start + n], mine))
                 start += n
 
 
 def _error(code: int, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else ({"Retry-After": "1"} if code == 503 else None)
+    headers = (
+        {"WWW-Authenticate": "Bearer"}
+        if code == 401
+        else ({"Retry-After": "1"} if code == 503 else None)
+    )
     return JSONResponse({"detail": message, **extra}, status_code=code, headers=headers)
 
 
@@ -264,7 +303,9 @@ def _authorised(request: Request, token: str | None) -> bool:
     if token is None:
         return True
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -274,8 +315,18 @@ def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
         loc = list(err["loc"])
         index = loc[0] if loc and isinstance(loc[0], int) else None
         name = ".".join(str(p) for p in loc[1:]) or None
-        out.append({"loc": ["body", *loc], "customer": index, "field": name, "msg": err["msg"], "type": err["type"],
-                    "message": f"customer {index}: field {name!r}: {err['msg']}" if name else f"customer {index}: {err['msg']}"})
+        out.append(
+            {
+                "loc": ["body", *loc],
+                "customer": index,
+                "field": name,
+                "msg": err["msg"],
+                "type": err["type"],
+                "message": f"customer {index}: field {name!r}: {err['msg']}"
+                if name
+                else f"customer {index}: {err['msg']}",
+            }
+        )
     return out
 
 
@@ -297,15 +348,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     service = Service(settings)
 
-    async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+    async def lifespan(app: FastAPI):
         service.queue = asyncio.Queue()
         worker = asyncio.create_task(service.worker())
         threading.Thread(target=service.load, name="model-loader", daemon=True).start()
         yield
         worker.cancel()
 
-    app = FastAPI(title="valuecube scoring API", version="1", lifespan=lifespan,
-                  description="Customer-value segments and churn risk from a registered valuecube model.")
+    app = FastAPI(
+        title="valuecube scoring API",
+        version="1",
+        lifespan=lifespan,
+        description="Customer-value segments and churn risk from a registered valuecube model.",
+    )
     app.state.service = service
 
     @app.get("/healthz", tags=["probes"])
@@ -317,7 +372,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def readyz() -> Response:
         """Readiness: 200 once the model is loaded, 503 while loading or after a failed load."""
         if service.loaded is not None:
-            return JSONResponse({"status": "ready", "model": service.loaded.name, "version": service.loaded.version})
+            return JSONResponse(
+                {"status": "ready", "model": service.loaded.name, "version": service.loaded.version}
+            )
         if service.error is not None:
             return _error(503, f"model failed to load: {service.error}", status="failed")
         return _error(503, "model loading", status="loading")
@@ -326,28 +383,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def model_info(request: Request) -> Response:
         """The served model: name, version, metrics, input schema and output fields."""
         if not _authorised(request, settings.token):
-            return _error(401, "missing or wrong bearer token (Authorization: Bearer <VALUECUBE_API_TOKEN>)")
+            return _error(
+                401, "missing or wrong bearer token (Authorization: Bearer <VALUECUBE_API_TOKEN>)"
+            )
         if service.loaded is None:
             return _error(503, service.error or "model loading")
         loaded, spec = service.loaded, service.loaded.config.input
-        return JSONResponse({
-            "name": loaded.name, "version": loaded.version, "uri": loaded.uri, "dataset": loaded.config.name,
-            "shape": spec.shape, "metrics": loaded.model.metadata.get("metrics", {}),
-            "input_columns": loaded.model.input_columns, "input_schema": service.schema,
-            "output_columns": list(OUTPUT_COLUMNS), "max_customers": settings.max_customers,
-            "churn_risk": {"cutoffs": list(CHURN_RISK_CUTOFFS), "labels": list(CHURN_RISK_LABELS)},
-        })
+        return JSONResponse(
+            {
+                "name": loaded.name,
+                "version": loaded.version,
+                "uri": loaded.uri,
+                "dataset": loaded.config.name,
+                "shape": spec.shape,
+                "metrics": loaded.model.metadata.get("metrics", {}),
+                "input_columns": loaded.model.input_columns,
+                "input_schema": service.schema,
+                "output_columns": list(OUTPUT_COLUMNS),
+                "max_customers": settings.max_customers,
+                "churn_risk": {
+                    "cutoffs": list(CHURN_RISK_CUTOFFS),
+                    "labels": list(CHURN_RISK_LABELS),
+                },
+            }
+        )
 
     @app.post("/v1/score", tags=["model"], responses={401: {}, 413: {}, 422: {}, 503: {}})
     async def score(request: Request) -> Response:
         """Score a JSON list of customers; one output object per customer, in order."""
         if not _authorised(request, settings.token):
-            return _error(401, "missing or wrong bearer token (Authorization: Bearer <VALUECUBE_API_TOKEN>)")
+            return _error(
+                401, "missing or wrong bearer token (Authorization: Bearer <VALUECUBE_API_TOKEN>)"
+            )
         if service.loaded is None or service.adapter is None:
             return _error(503, service.error or "model loading; retry shortly")
         body = await _read_body(request, settings.max_body_bytes)
         if body is None:
-            return _error(413, f"request body over {settings.max_body_bytes:,} bytes; send fewer customers per request")
+            return _error(
+                413,
+                f"request body over {settings.max_body_bytes:,} bytes; send fewer customers per request",
+            )
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -355,8 +430,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not isinstance(payload, list):
             return _error(422, "body must be a JSON list of customers, e.g. [{...}, {...}]")
         if len(payload) > settings.max_customers:
-            return _error(413, f"{len(payload)} customers in one request; at most {settings.max_customers} "
-                               f"({ENV_MAX_CUSTOMERS}); split the list")
+            return _error(
+                413,
+                f"{len(payload)} customers in one request; at most {settings.max_customers} "
+                f"({ENV_MAX_CUSTOMERS}); split the list",
+            )
         if not payload:
             return JSONResponse([])
         spec = service.loaded.config.input
@@ -366,24 +444,59 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             errors = _validation_errors(exc)
             return JSONResponse({"detail": errors}, status_code=422)
         id_field = spec.id_column if spec.shape == "customer_table" else CUSTOMER_ID
-        duplicated = pd.Index(list(map(itemgetter(id_field), customers))).duplicated(keep=False) if len(customers) > 1 else None
+        duplicated = (
+            pd.Index(list(map(itemgetter(id_field), customers))).duplicated(keep=False)
+            if len(customers) > 1
+            else None
+        )
         if duplicated is not None and duplicated.any():
-            return JSONResponse({"detail": [{"loc": ["body", int(i), id_field], "customer": int(i), "field": id_field,
-                                             "msg": f"duplicate customer id {customers[i][id_field]!r} in this request",
-                                             "type": "duplicate"} for i in np.flatnonzero(duplicated)]}, status_code=422)
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "loc": ["body", int(i), id_field],
+                            "customer": int(i),
+                            "field": id_field,
+                            "msg": f"duplicate customer id {customers[i][id_field]!r} in this request",
+                            "type": "duplicate",
+                        }
+                        for i in np.flatnonzero(duplicated)
+                    ]
+                },
+                status_code=422,
+            )
         records, unscorable = await service.submit(customers)
         if unscorable:
-            return JSONResponse({"detail": [{"loc": ["body", i], "customer": i, "field": None, "msg": reason,
-                                             "type": "unscorable"} for i, reason in sorted(unscorable.items())]},
-                                status_code=422)
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "loc": ["body", i],
+                            "customer": i,
+                            "field": None,
+                            "msg": reason,
+                            "type": "unscorable",
+                        }
+                        for i, reason in sorted(unscorable.items())
+                    ]
+                },
+                status_code=422,
+            )
         return JSONResponse(records)
 
     def openapi() -> dict[str, Any]:
         """OpenAPI with the request schema of the loaded model (generic until it is loaded)."""
-        if app.openapi_schema is not None and (service.schema is None or app.openapi_schema.get("x-model-loaded")):
+        if app.openapi_schema is not None and (
+            service.schema is None or app.openapi_schema.get("x-model-loaded")
+        ):
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        item: dict[str, Any] = {"type": "object", "description": "a customer in the model's input shape"}
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        item: dict[str, Any] = {
+            "type": "object",
+            "description": "a customer in the model's input shape",
+        }
         if service.schema is not None:
             item_schema = copy.deepcopy(service.schema)
             defs = dict(item_schema.pop("$defs", {}))
@@ -394,8 +507,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             schema["x-model-loaded"] = True
         schema["paths"]["/v1/score"]["post"]["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "array", "items": item,
-                                                        "maxItems": settings.max_customers}}},
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": item, "maxItems": settings.max_customers}
+                }
+            },
         }
         app.openapi_schema = schema
         return schema

@@ -56,10 +56,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.config import InputSpec
-from features.customers import CUSTOMER_ID, build_customer_table
-from features.factors import split_computable
-from features.inputs import (
+from valuecube.features.config import InputSpec
+from valuecube.features.customers import CUSTOMER_ID, build_customer_table
+from valuecube.features.factors import split_computable
+from valuecube.features.inputs import (
     LINE,
     MAX_LISTED,
     REASON,
@@ -70,9 +70,15 @@ from features.inputs import (
     text_rows,
     validate_chunk,
 )
-from features.io import AtomicFile, table_format
-from models.packaged import PREDICTION_COLUMNS, PSI_BINS, ChurnSegmentModel, population_stability_index, psi_bin_counts
-from serving.loading import LoadedModel, check_config, load_model
+from valuecube.features.io import AtomicFile, table_format
+from valuecube.models.packaged import (
+    PREDICTION_COLUMNS,
+    PSI_BINS,
+    ChurnSegmentModel,
+    population_stability_index,
+    psi_bin_counts,
+)
+from valuecube.serving.loading import LoadedModel, check_config, load_model
 
 DEFAULT_CHUNK_ROWS = 100_000
 CHURN_RISK_CUTOFFS = (0.3, 0.6)
@@ -106,21 +112,33 @@ class NothingScoredError(InputError):
 
 def churn_risk(probability: np.ndarray) -> np.ndarray:
     """The churn-risk band of each probability (see :data:`CHURN_RISK_CUTOFFS`)."""
-    bands = np.searchsorted(np.asarray(CHURN_RISK_CUTOFFS), np.asarray(probability, dtype=float), side="right")
+    bands = np.searchsorted(
+        np.asarray(CHURN_RISK_CUTOFFS), np.asarray(probability, dtype=float), side="right"
+    )
     return np.asarray(CHURN_RISK_LABELS, dtype=object)[bands]
 
 
-def finish(predictions: pd.DataFrame, name: str, version: str, scored_at: pd.Timestamp) -> pd.DataFrame:
+def finish(
+    predictions: pd.DataFrame, name: str, version: str, scored_at: pd.Timestamp
+) -> pd.DataFrame:
     """Model predictions → the output rows (:data:`OUTPUT_COLUMNS`): risk band and provenance added."""
     probability = predictions["churn_probability"].to_numpy()
-    return pd.DataFrame({  # the columns' arrays as they are: text stays Arrow strings, never Python objects
-        **{c: predictions[c].array for c in PREDICTION_COLUMNS},
-        CUSTOMER_ID: predictions[CUSTOMER_ID].astype("str").array,
-        "churn_risk": churn_risk(probability), "model_name": name, "model_version": version, "scored_at": scored_at,
-    }, index=pd.RangeIndex(len(predictions)))
+    return pd.DataFrame(
+        {  # the columns' arrays as they are: text stays Arrow strings, never Python objects
+            **{c: predictions[c].array for c in PREDICTION_COLUMNS},
+            CUSTOMER_ID: predictions[CUSTOMER_ID].astype("str").array,
+            "churn_risk": churn_risk(probability),
+            "model_name": name,
+            "model_version": version,
+            "scored_at": scored_at,
+        },
+        index=pd.RangeIndex(len(predictions)),
+    )
 
 
-def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+def score_customers(
+    model: ChurnSegmentModel, customers: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Score a per-customer table, setting aside customers whose factors cannot be computed.
 
     Returns ``(predictions, unscorable, factors)``: the model's
@@ -163,7 +181,11 @@ class DriftMonitor:
         out = {}
         for name, counts in self.counts.items():
             total = counts.sum()
-            out[name] = population_stability_index(self.model.reference[name], counts / total) if total else np.nan
+            out[name] = (
+                population_stability_index(self.model.reference[name], counts / total)
+                if total
+                else np.nan
+            )
         return pd.Series(out, name="psi", dtype=float)
 
 
@@ -189,7 +211,9 @@ class SeenIds:
             pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
             hit = self.ids[pos] == ids
             first_line[hit] = self.lines[pos[hit]]
-        if len(np.unique(ids)) < len(ids):  # duplicates inside this chunk: point them at their first line
+        if len(np.unique(ids)) < len(
+            ids
+        ):  # duplicates inside this chunk: point them at their first line
             codes = pd.factorize(pd.Index(ids))[0]
             dup_in_chunk = pd.Series(codes).duplicated(keep="first").to_numpy()
             first = pd.Series(lines).groupby(codes).transform("min").to_numpy()
@@ -211,16 +235,22 @@ def fixed_width_bytes(strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
     array = pc.cast(array, pa.large_binary())
     if len(array) == 0:
         return np.empty(0, dtype="S1")
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[
+        array.offset : array.offset + len(array) + 1
+    ]
     data = np.frombuffer(array.buffers()[2], dtype=np.uint8)
     lengths = np.diff(offsets)
     width = max(int(lengths.max()), 1)
     index = offsets[:-1, None] + np.arange(width)
-    padded = np.where(np.arange(width) < lengths[:, None], data[np.minimum(index, len(data) - 1)], 0).astype(np.uint8)
+    padded = np.where(
+        np.arange(width) < lengths[:, None], data[np.minimum(index, len(data) - 1)], 0
+    ).astype(np.uint8)
     return padded.view(f"S{width}").ravel()
 
 
-def split_duplicates(chunk: RawChunk, spec: InputSpec, seen: SeenIds) -> tuple[RawChunk, pd.DataFrame]:
+def split_duplicates(
+    chunk: RawChunk, spec: InputSpec, seen: SeenIds
+) -> tuple[RawChunk, pd.DataFrame]:
     """Take out rows whose id was already met (this chunk or earlier); return the rest and their rejects."""
     ids = pc.utf8_trim_whitespace(pc.cast(chunk.table.column(spec.id_column), pa.string()))
     present = pc.fill_null(pc.greater(pc.utf8_length(ids), 0), False).to_numpy(zero_copy_only=False)
@@ -233,8 +263,10 @@ def split_duplicates(chunk: RawChunk, spec: InputSpec, seen: SeenIds) -> tuple[R
         return chunk, pd.DataFrame()
     rejects = text_rows(chunk, spec, np.flatnonzero(dup))
     rejects.insert(0, LINE, rejects.index)
-    rejects[REASON] = [f"duplicate {spec.id_column} {v.decode()!r} (first on line {f})"
-                       for v, f in zip(raw[first > 0], first[first > 0])]  # only the duplicates: usually none
+    rejects[REASON] = [
+        f"duplicate {spec.id_column} {v.decode()!r} (first on line {f})"
+        for v, f in zip(raw[first > 0], first[first > 0])
+    ]  # only the duplicates: usually none
     keep = np.flatnonzero(~dup)
     kept = RawChunk(chunk.table.take(pa.array(keep, type=pa.int64())), chunk.lines[keep])
     return kept, rejects.reset_index(drop=True)
@@ -298,7 +330,9 @@ class AtomicWriter:
         self.parquet: pq.ParquetWriter | None = None
         self.rows = 0
         self.header_written = False
-        self.pending: threading.Thread | None = None  # one Parquet write in flight, overlapping the next chunk
+        self.pending: threading.Thread | None = (
+            None  # one Parquet write in flight, overlapping the next chunk
+        )
         self.error: BaseException | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -314,8 +348,12 @@ class AtomicWriter:
                 self.pending = threading.Thread(target=self._write, args=(table,), daemon=True)
                 self.pending.start()
         else:
-            frame.to_csv(self.handle, index=False, header=not self.header_written,
-                         date_format="%Y-%m-%dT%H:%M:%S.%fZ" if "scored_at" in frame.columns else None)
+            frame.to_csv(
+                self.handle,
+                index=False,
+                header=not self.header_written,
+                date_format="%Y-%m-%dT%H:%M:%S.%fZ" if "scored_at" in frame.columns else None,
+            )
             self.header_written = True
         self.rows += len(frame)
 
@@ -363,14 +401,22 @@ class AtomicWriter:
 
 def rejects_schema(raw_columns: list[str]) -> pa.Schema:
     """Rejects file: the line (null for customer-level rejects of a log), the reason, then the raw columns as text."""
-    return pa.schema([(LINE, pa.int64()), (REASON, pa.string()), *[(c, pa.string()) for c in raw_columns]])
+    return pa.schema(
+        [(LINE, pa.int64()), (REASON, pa.string()), *[(c, pa.string()) for c in raw_columns]]
+    )
 
 
 def _rejects_frame(rejects: pd.DataFrame, raw_columns: list[str]) -> pd.DataFrame:
     line = rejects[LINE] if LINE in rejects.columns else [pd.NA] * len(rejects)
-    out = pd.DataFrame({LINE: pd.array(line, dtype="Int64"), REASON: rejects[REASON].astype(object).to_numpy()})
+    out = pd.DataFrame(
+        {LINE: pd.array(line, dtype="Int64"), REASON: rejects[REASON].astype(object).to_numpy()}
+    )
     for c in raw_columns:
-        out[c] = rejects[c].astype(object).where(rejects[c].notna(), None).to_numpy() if c in rejects.columns else None
+        out[c] = (
+            rejects[c].astype(object).where(rejects[c].notna(), None).to_numpy()
+            if c in rejects.columns
+            else None
+        )
     return out
 
 
@@ -404,16 +450,27 @@ class ScoreResult:
     def summary(self) -> str:
         """One line of counts for the terminal or a log."""
         if self.shape == "customer_table":
-            return (f"rows read {self.rows_read:,} · scored {self.customers_scored:,} · rejected {self.rows_rejected:,}"
-                    + (f" (of which {self.customers_unscorable:,} with non-computable factors)" if self.customers_unscorable else ""))
+            return (
+                f"rows read {self.rows_read:,} · scored {self.customers_scored:,} · rejected {self.rows_rejected:,}"
+                + (
+                    f" (of which {self.customers_unscorable:,} with non-computable factors)"
+                    if self.customers_unscorable
+                    else ""
+                )
+            )
         as_of = f" at {self.as_of.date()}" if self.as_of is not None else ""
-        return (f"rows read {self.rows_read:,} · rows rejected {self.rows_rejected - self.customers_unscorable:,} · "
-                f"customers scored {self.customers_scored:,} · customers rejected (factors not computable) "
-                f"{self.customers_unscorable:,} · customers not yet active{as_of} {self.customers_excluded:,}")
+        return (
+            f"rows read {self.rows_read:,} · rows rejected {self.rows_rejected - self.customers_unscorable:,} · "
+            f"customers scored {self.customers_scored:,} · customers rejected (factors not computable) "
+            f"{self.customers_unscorable:,} · customers not yet active{as_of} {self.customers_excluded:,}"
+        )
 
     def check(self) -> None:
         """Raise if the row accounting does not add up (a bug, never an input problem)."""
-        if self.shape == "customer_table" and self.rows_read != self.customers_scored + self.rows_rejected:
+        if (
+            self.shape == "customer_table"
+            and self.rows_read != self.customers_scored + self.rows_rejected
+        ):
             raise AssertionError(f"row accounting broken: {self.summary()}")
 
 
@@ -426,7 +483,9 @@ class Progress:
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="rows", unit_scale=True, desc="scoring", file=sys.stderr)
+            self.bar = tqdm(
+                total=total, unit="rows", unit_scale=True, desc="scoring", file=sys.stderr
+            )
 
     def update(self, rows: int, result: ScoreResult, chunk: int) -> None:
         """Report one more chunk."""
@@ -451,9 +510,14 @@ def _input_rows(path: Path) -> int | None:
 
 
 def _strict_error(rejects: pd.DataFrame, path: Path) -> InputError:
-    listed = "\n".join(f"  line {line}: {reason}" for line, reason in rejects[[LINE, REASON]].head(MAX_LISTED).itertuples(index=False))
-    return InputError(f"{path}: invalid rows:\n{listed}\n"
-                      "Fix them, or pass --rejects PATH to write bad rows there and score the rest.")
+    listed = "\n".join(
+        f"  line {line}: {reason}"
+        for line, reason in rejects[[LINE, REASON]].head(MAX_LISTED).itertuples(index=False)
+    )
+    return InputError(
+        f"{path}: invalid rows:\n{listed}\n"
+        "Fix them, or pass --rejects PATH to write bad rows there and score the rest."
+    )
 
 
 class Sink:
@@ -466,7 +530,9 @@ class Sink:
     def open(self, output: Path) -> None:
         """Prepare the destination (nothing is visible there until :meth:`commit`)."""
 
-    def take(self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp) -> pd.Series:
+    def take(
+        self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp
+    ) -> pd.Series:
         """Handle one chunk; return the reasons of the unscorable customers (index = customer id)."""
         raise NotImplementedError
 
@@ -483,7 +549,9 @@ class LocalSink(Sink):
     def open(self, output: Path) -> None:
         self.writer = AtomicWriter(output, OUTPUT_SCHEMA)
 
-    def take(self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp) -> pd.Series:
+    def take(
+        self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp
+    ) -> pd.Series:
         predictions, unscorable, factors = score_customers(self.loaded.model, customers)
         self.drift.update(factors)
         self.writer.write(finish(predictions, self.loaded.name, self.loaded.version, scored_at))
@@ -532,22 +600,27 @@ def score_file(
     if rejects_path is not None:
         table_format(rejects_path)
     if as_of is not None and spec.shape != "transaction_log":
-        raise ValueError("--as-of applies to transaction-log models only; this model scores a customer table")
+        raise ValueError(
+            "--as-of applies to transaction-log models only; this model scores a customer table"
+        )
     result = ScoreResult(loaded.name, loaded.version, output, rejects_path, shape=spec.shape)
     result.warnings += check_config(loaded.config, config)
     scored_at = scored_at if scored_at is not None else pd.Timestamp.now(tz="UTC").floor("ms")
     drift = DriftMonitor(loaded.model)
     if engine == "spark":
-        from serving.spark import SparkSink
+        from valuecube.serving.spark import SparkSink
 
         sink: Sink = SparkSink(loaded, drift, master=spark_master, batch_rows=chunk_rows)
     else:
         sink = LocalSink(loaded, drift)
-    bar = Progress(_input_rows(input_path) if spec.shape == "customer_table" else None, enabled=progress)
+    bar = Progress(
+        _input_rows(input_path) if spec.shape == "customer_table" else None, enabled=progress
+    )
     source = str(input_path)
     state: dict[str, object] = {"rejects": None, "columns": []}
     sink.open(output)
     try:
+
         def reject(frame: pd.DataFrame) -> None:
             if not len(frame):
                 return
@@ -556,17 +629,26 @@ def score_file(
                 raise _strict_error(frame, input_path)
             state["rejects"].write(_rejects_frame(frame, state["columns"]))  # type: ignore[union-attr]
 
-        def emit(customers: pd.DataFrame, rows: pd.DataFrame, raw: Callable[[pd.Index], pd.DataFrame] | None) -> None:
+        def emit(
+            customers: pd.DataFrame,
+            rows: pd.DataFrame,
+            raw: Callable[[pd.Index], pd.DataFrame] | None,
+        ) -> None:
             unscorable = sink.take(customers, rows, scored_at)
             result.customers_scored += len(customers) - len(unscorable)
             result.customers_unscorable += len(unscorable)
             if len(unscorable):
-                frame = raw(unscorable.index) if raw else pd.DataFrame({spec.id_column: unscorable.index})
+                frame = (
+                    raw(unscorable.index)
+                    if raw
+                    else pd.DataFrame({spec.id_column: unscorable.index})
+                )
                 frame[REASON] = unscorable.to_numpy()
                 reject(frame)
 
         seen = SeenIds()
         kept: list[pd.DataFrame] = []
+
         def checked() -> Iterator[tuple[RawChunk, int, pd.DataFrame, ValidatedInput | None]]:
             """Read, de-duplicate and validate chunk after chunk (runs ahead in a background thread)."""
             for chunk in read_chunks(input_path, spec, chunk_rows):
@@ -587,13 +669,24 @@ def score_file(
                 reject(dups)
                 bar.update(n, result, number)
                 continue
-            reject(pd.concat([dups, validated.rejects], ignore_index=True).sort_values(LINE, kind="stable")
-                   if len(dups) else validated.rejects)
+            reject(
+                pd.concat([dups, validated.rejects], ignore_index=True).sort_values(
+                    LINE, kind="stable"
+                )
+                if len(dups)
+                else validated.rejects
+            )
             if spec.shape == "customer_table" and len(validated.data):
                 customers = build_customer_table(validated, spec, with_labels=False).table
-                rows = validated.data.drop(columns=[c for c in (spec.label_column,) if c in validated.data.columns])
+                rows = validated.data.drop(
+                    columns=[c for c in (spec.label_column,) if c in validated.data.columns]
+                )
                 lines = pd.Series(validated.data.index, index=customers.index)
-                emit(customers, rows, lambda ids, c=chunk, ln=lines: _raw_by_lines(c, spec, ln.loc[ids].to_numpy()))
+                emit(
+                    customers,
+                    rows,
+                    lambda ids, c=chunk, ln=lines: _raw_by_lines(c, spec, ln.loc[ids].to_numpy()),
+                )
             elif spec.shape == "transaction_log":
                 kept.append(validated.data)
             bar.update(n, result, number)
@@ -612,7 +705,9 @@ def score_file(
         sink.commit()
     except BaseException:
         sink.abort()
-        if isinstance(state["rejects"], AtomicWriter):  # keep the reasons when nothing could be scored
+        if isinstance(
+            state["rejects"], AtomicWriter
+        ):  # keep the reasons when nothing could be scored
             if sys.exc_info()[0] is NothingScoredError and result.rows_read:
                 state["rejects"].commit()
             else:
@@ -634,13 +729,23 @@ def _raw_by_lines(chunk: RawChunk, spec: InputSpec, lines: np.ndarray) -> pd.Dat
     return frame.reset_index(drop=True)
 
 
-def _score_log(loaded: LoadedModel, spec: InputSpec, data: pd.DataFrame, as_of: dt.date | str | None,
-               chunk_rows: int, result: ScoreResult, emit: Callable, source: str) -> None:
+def _score_log(
+    loaded: LoadedModel,
+    spec: InputSpec,
+    data: pd.DataFrame,
+    as_of: dt.date | str | None,
+    chunk_rows: int,
+    result: ScoreResult,
+    emit: Callable,
+    source: str,
+) -> None:
     """Build the per-customer table of a transaction log as of ``as_of`` and score it in chunks of customers."""
-    validated = ValidatedInput(data=data, rejects=pd.DataFrame({LINE: [], REASON: []}), rows_read=len(data), source=source)
+    validated = ValidatedInput(
+        data=data, rejects=pd.DataFrame({LINE: [], REASON: []}), rows_read=len(data), source=source
+    )
     built = build_customer_table(validated, spec, as_of=as_of, with_labels=False)
     result.as_of, result.customers_excluded = built.as_of, built.excluded
     table = built.table[loaded.model.metadata["customer_columns"]].astype("float64")
     for start in range(0, len(table), chunk_rows):
-        part = table.iloc[start:start + chunk_rows]
+        part = table.iloc[start : start + chunk_rows]
         emit(part, part.reset_index(), None)

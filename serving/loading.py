@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # heavy imports stay inside the functions (CLI start-up time)
     import mlflow.pyfunc
 
-    from features.config import DatasetConfig
-    from models.packaged import ChurnSegmentModel
+    from valuecube.features.config import DatasetConfig
+    from valuecube.models.packaged import ChurnSegmentModel
 
 LOCAL_STORE = Path("mlflow") / "mlflow.db"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
@@ -66,13 +66,16 @@ def resolve(model_uri: str) -> tuple[str, str, str]:
     Other URIs (``runs:/…``, a local path) load as they are, with the URI as
     the name and ``"unregistered"`` as the version.
     """
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+
+    from mlflow import MlflowClient
 
     match = _MODELS_URI.match(model_uri)
     if match is None:
         if model_uri.startswith("models:/"):
-            raise ModelLoadError(f"cannot parse {model_uri!r}; use models:/NAME@ALIAS or models:/NAME/VERSION")
+            raise ModelLoadError(
+                f"cannot parse {model_uri!r}; use models:/NAME@ALIAS or models:/NAME/VERSION"
+            )
         return model_uri, "unregistered", model_uri
     name, alias, version = match["name"], match["alias"], match["version"]
     client = MlflowClient()
@@ -80,7 +83,9 @@ def resolve(model_uri: str) -> tuple[str, str, str]:
         if alias is not None:
             version = str(client.get_model_version_by_alias(name, alias).version)
         elif version == "latest":
-            version = str(max(int(v.version) for v in client.search_model_versions(f"name='{name}'")))
+            version = str(
+                max(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+            )
         else:
             client.get_model_version(name, version)
     except (MlflowException, ValueError) as exc:
@@ -88,7 +93,9 @@ def resolve(model_uri: str) -> tuple[str, str, str]:
     return name, version, f"models:/{name}/{version}"
 
 
-def _explain(client: object, name: str, alias: str | None, version: str | None, exc: Exception) -> str:
+def _explain(
+    client: object, name: str, alias: str | None, version: str | None, exc: Exception
+) -> str:
     """A helpful message for a model that cannot be found, listing what exists."""
     from mlflow.exceptions import MlflowException
 
@@ -112,10 +119,10 @@ def load_model(model_uri: str) -> LoadedModel:
         When the store, the name, the alias or the version does not exist, or
         the URI is not a valuecube model.
     """
-    import mlflow
     from mlflow.exceptions import MlflowException
 
-    from models.packaged import ChurnSegmentModel, unwrap
+    import mlflow
+    from valuecube.models.packaged import ChurnSegmentModel, unwrap
 
     mlflow.set_tracking_uri(tracking_uri())
     name, version, pinned = resolve(model_uri)
@@ -137,7 +144,7 @@ def check_config(model_config: DatasetConfig, config_path: str | Path | None) ->
     input schema differs, naming the columns, because the file would then be
     read with a schema the model was not trained on.
     """
-    from features.config import load_config
+    from valuecube.features.config import load_config
 
     if config_path is None:
         return []
@@ -152,13 +159,24 @@ def check_config(model_config: DatasetConfig, config_path: str | Path | None) ->
                     f"column {col!r}: model {a.model_dump(exclude_defaults=True) if a else 'absent'}, "
                     f"--config {b.model_dump(exclude_defaults=True) if b else 'absent'}"
                 )
-        other = [k for k in type(ours).model_fields if k != "columns" and getattr(ours, k) != getattr(theirs, k)]
-        problems += [f"input.{k}: model {getattr(ours, k)!r}, --config {getattr(theirs, k)!r}" for k in other]
+        other = [
+            k
+            for k in type(ours).model_fields
+            if k != "columns" and getattr(ours, k) != getattr(theirs, k)
+        ]
+        problems += [
+            f"input.{k}: model {getattr(ours, k)!r}, --config {getattr(theirs, k)!r}" for k in other
+        ]
         raise ValueError(
             f"{config_path} does not match the model's input schema (dataset {model_config.name!r}):\n  "
             + "\n  ".join(problems)
             + "\nDrop --config (the model carries its own config) or pass the config the model was trained with."
         )
-    return [] if given.model_dump(exclude={"data", "description"}) == model_config.model_dump(
-        exclude={"data", "description"}
-    ) else [f"{config_path} differs from the model's config outside 'input' (factors/tree/…); the model scores with its own"]
+    return (
+        []
+        if given.model_dump(exclude={"data", "description"})
+        == model_config.model_dump(exclude={"data", "description"})
+        else [
+            f"{config_path} differs from the model's config outside 'input' (factors/tree/…); the model scores with its own"
+        ]
+    )

@@ -38,10 +38,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.factors import split_computable
-from models.packaged import PREDICTION_COLUMNS
-from serving.batch import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, OUTPUT_COLUMNS, DriftMonitor, Sink
-from serving.loading import LoadedModel
+from valuecube.features.factors import split_computable
+from valuecube.models.packaged import PREDICTION_COLUMNS
+from valuecube.serving.batch import (
+    CHURN_RISK_CUTOFFS,
+    CHURN_RISK_LABELS,
+    OUTPUT_COLUMNS,
+    DriftMonitor,
+    Sink,
+)
+from valuecube.serving.loading import LoadedModel
 
 RESULT_TYPE = (
     "customer_id string, cv_score double, pv_score double, ra_score double, "
@@ -49,7 +55,9 @@ RESULT_TYPE = (
 )
 
 
-def spark_session(master: str = "local[*]", *, shuffle_partitions: int = 8, batch_rows: int = 100_000):  # noqa: ANN201
+def spark_session(
+    master: str = "local[*]", *, shuffle_partitions: int = 8, batch_rows: int = 100_000
+):
     """A Spark session for scoring (Arrow on, UTC, workers on this Python unless PYSPARK_PYTHON says otherwise).
 
     Python workers inherit this process's environment: one intra-op thread
@@ -78,7 +86,7 @@ def spark_session(master: str = "local[*]", *, shuffle_partitions: int = 8, batc
     return spark
 
 
-def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp):  # noqa: ANN001, ANN201
+def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp):
     """Score a Spark DataFrame of model-input rows; return a Spark DataFrame with the output columns."""
     from mlflow.pyfunc import spark_udf
     from pyspark.sql import functions as F
@@ -104,7 +112,9 @@ def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp):
 class SparkSink(Sink):
     """Stage validated, scorable model-input rows as Parquet; score them with Spark on commit."""
 
-    def __init__(self, loaded: LoadedModel, drift: DriftMonitor, *, master: str, batch_rows: int) -> None:
+    def __init__(
+        self, loaded: LoadedModel, drift: DriftMonitor, *, master: str, batch_rows: int
+    ) -> None:
         super().__init__(loaded, drift)
         self.master = master
         self.batch_rows = batch_rows
@@ -116,13 +126,18 @@ class SparkSink(Sink):
         output.parent.mkdir(parents=True, exist_ok=True)
         self.staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
 
-    def take(self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp) -> pd.Series:
+    def take(
+        self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp
+    ) -> pd.Series:
         model = self.loaded.model
         factors = model.cube.factors(customers)
         ok, unscorable = split_computable(factors)
         self.drift.update(factors[ok])
         staged = rows[ok].reset_index(drop=True)
-        pq.write_table(pa.Table.from_pandas(staged, preserve_index=False), self.staging / f"part-{self.parts:05d}.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(staged, preserve_index=False),
+            self.staging / f"part-{self.parts:05d}.parquet",
+        )
         self.parts += 1
         self.scored_at = scored_at
         return unscorable
@@ -133,7 +148,9 @@ class SparkSink(Sink):
         tmp = self.output.parent / f".{self.output.name}.spark-{uuid.uuid4().hex[:8]}.partial"
         try:
             frame = spark.read.parquet(str(self.staging))
-            score_dataframe(spark, self.loaded, frame, self.scored_at or pd.Timestamp.now(tz="UTC")).write.parquet(str(tmp))
+            score_dataframe(
+                spark, self.loaded, frame, self.scored_at or pd.Timestamp.now(tz="UTC")
+            ).write.parquet(str(tmp))
             _replace_dir(tmp, self.output)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

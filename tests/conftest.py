@@ -6,8 +6,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
+
+import mlflow
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -36,14 +37,18 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def telco_model(mlflow_store: str):
     """A small network trained on the real Telco data and registered as ``test-telco`` (alias challenger)."""
-    from training.train import run_train
+    from valuecube.training.train import run_train
 
-    return run_train(TELCO_CONFIG, trials=2, max_epochs=15, seed=0, register_as="test-telco", experiment="tests")
+    return run_train(
+        TELCO_CONFIG, trials=2, max_epochs=15, seed=0, register_as="test-telco", experiment="tests"
+    )
 
 
 @pytest.fixture(scope="session")
 def cdnow_model(mlflow_store: str):
     """A small network trained on the real CDNOW log and registered as ``test-cdnow`` (alias challenger)."""
-    from training.train import run_train
+    from valuecube.training.train import run_train
 
-    return run_train(CDNOW_CONFIG, trials=1, max_epochs=10, seed=0, register_as="test-cdnow", experiment="tests")
+    return run_train(
+        CDNOW_CONFIG, trials=1, max_epochs=10, seed=0, register_as="test-cdnow", experiment="tests"
+    )

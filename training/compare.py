@@ -5,7 +5,7 @@ and per-customer tables (reading files and MLflow lives in
 :mod:`training.compare_cli`; drawing in :mod:`training.report`). The steps, in
 the order of the report, each usable alone (the notebook calls them one by one):
 
-1. :func:`score_customers` — fuzzy evaluation (memberships, VA scores,
+1. :func:`score_for_comparison` — fuzzy evaluation (memberships, VA scores,
    segment) and network outputs (segment probabilities, churn) per customer;
 2. :func:`segment_table` — segment sizes, churn rate, future spend under both
    classifiers; :func:`agreement` — confusion matrix, accuracy, Cohen's kappa;
@@ -34,15 +34,15 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 
-from features.factors import factor_problems
-from models.fuzzy import GRADES, SCORE_COLUMNS, FuzzyEvaluation
-from models.packaged import ChurnSegmentModel
-from models.segments import SEGMENT_CODES, assign_segments
-from models.value_cube import REASON
-from training import peers
-from training.evaluate import comparison_table, segment_agreement
-from training.segment import segment_summary
-from training.train import FUZZY, NETWORK
+from valuecube.features.factors import factor_problems
+from valuecube.features.inputs import REASON
+from valuecube.models.fuzzy import GRADES, SCORE_COLUMNS, FuzzyEvaluation
+from valuecube.models.packaged import ChurnSegmentModel
+from valuecube.models.segments import SEGMENT_CODES, assign_segments
+from valuecube.training import peers
+from valuecube.training.evaluate import comparison_table, segment_agreement
+from valuecube.training.peers import FUZZY, NETWORK
+from valuecube.training.segment import segment_summary
 
 CLASSIFIERS = ("fuzzy", "network")
 DIMENSION_LABELS = ("CV", "PV", "RA")
@@ -84,7 +84,7 @@ class ScoredCustomers:
         return "future_spend" in self.table
 
 
-def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> ScoredCustomers:
+def score_for_comparison(model: ChurnSegmentModel, customers: pd.DataFrame) -> ScoredCustomers:
     """Score per-customer rows with the model's frozen fuzzy cube and its network.
 
     Customers whose factors cannot be computed are set aside in ``rejected``
@@ -95,7 +95,9 @@ def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> Scored
     ok = (problems == "").to_numpy()
     rejected = pd.DataFrame({REASON: problems[~ok]})
     good, factors = customers[ok], factors[ok]
-    evaluation = model.cube.fuzzy_.evaluate(factors)  # memberships at every node, for the explanations
+    evaluation = model.cube.fuzzy_.evaluate(
+        factors
+    )  # memberships at every node, for the explanations
     X = model.design.transform(good)
     net = model.network
     proba = pd.DataFrame(net.predict_proba(X), index=good.index, columns=list(net.classes_))
@@ -104,7 +106,9 @@ def score_customers(model: ChurnSegmentModel, customers: pd.DataFrame) -> Scored
     table = pd.DataFrame(fuzzy.transform(factors), index=good.index, columns=list(SCORE_COLUMNS))
     table["segment_fuzzy"] = assign_segments(table.to_numpy(), fuzzy.threshold)
     table["segment_network"] = proba.columns.to_numpy()[np.argmax(proba.to_numpy(), axis=1)]
-    table["p_fuzzy_class"] = proba.to_numpy()[np.arange(len(good)), proba.columns.get_indexer(table["segment_fuzzy"])]
+    table["p_fuzzy_class"] = proba.to_numpy()[
+        np.arange(len(good)), proba.columns.get_indexer(table["segment_fuzzy"])
+    ]
     table["churn_probability"] = net.predict_churn_proba(X)
     for label in ("churn", "future_spend"):
         if label in good:
@@ -122,7 +126,9 @@ def segment_table(scored: ScoredCustomers) -> pd.DataFrame:
         frame = scored.table.rename(columns={f"segment_{name}": "segment"})
         parts[name] = segment_summary(frame).drop(columns="segment_name")
     joined = pd.concat(parts, axis=1).swaplevel(axis=1)
-    metrics = [m for m in parts["fuzzy"].columns if not m.startswith("mean_") or m == "mean_future_spend"]
+    metrics = [
+        m for m in parts["fuzzy"].columns if not m.startswith("mean_") or m == "mean_future_spend"
+    ]
     return joined[[(m, c) for m in metrics for c in CLASSIFIERS]]
 
 
@@ -130,7 +136,9 @@ def agreement(scored: ScoredCustomers) -> tuple[pd.DataFrame, dict[str, float]]:
     """Confusion matrix (rows: fuzzy, columns: network; all eight segments) and accuracy, macro-F1, kappa."""
     fuzzy, network = scored.table["segment_fuzzy"], scored.table["segment_network"]
     codes = pd.CategoricalDtype(list(SEGMENT_CODES))
-    matrix = pd.crosstab(fuzzy.astype(codes).rename("fuzzy"), network.astype(codes).rename("network"), dropna=False)
+    matrix = pd.crosstab(
+        fuzzy.astype(codes).rename("fuzzy"), network.astype(codes).rename("network"), dropna=False
+    )
     return matrix, segment_agreement(fuzzy.to_numpy(), network.to_numpy())
 
 
@@ -155,11 +163,15 @@ def disagreements(scored: ScoredCustomers, top: int = 10) -> pd.DataFrame:
         "VA score": t.loc[ids, list(SCORE_COLUMNS)].set_axis(list(DIMENSION_LABELS), axis=1),
     }
     for d, label in enumerate(DIMENSION_LABELS):
-        parts[f"{label} membership"] = pd.DataFrame(scored.evaluation.dimensions[pos, d, :], index=ids, columns=list(GRADES))
+        parts[f"{label} membership"] = pd.DataFrame(
+            scored.evaluation.dimensions[pos, d, :], index=ids, columns=list(GRADES)
+        )
     parts["factor"] = scored.factors.loc[ids]
     parts["network P(segment)"] = scored.proba.loc[ids]
     churn = ["churn_probability"] + (["churn"] if "churn" in t else [])
-    parts["churn"] = t.loc[ids, churn].set_axis(["network P(churn)", "observed"][: len(churn)], axis=1)
+    parts["churn"] = t.loc[ids, churn].set_axis(
+        ["network P(churn)", "observed"][: len(churn)], axis=1
+    )
     return pd.concat(parts, axis=1)
 
 
@@ -176,7 +188,9 @@ def churn_scores(
     y = train.table["churn"].to_numpy()
     fitted = peers.fit_peers(train.X.to_numpy(), y, seed=seed)
     scores = {NETWORK: scored.table["churn_probability"].to_numpy()}
-    scores.update({name: est.predict_proba(scored.X.to_numpy())[:, 1] for name, est in fitted.items()})
+    scores.update(
+        {name: est.predict_proba(scored.X.to_numpy())[:, 1] for name, est in fitted.items()}
+    )
     fuzzy = peers.fuzzy_churn_peer(seed).fit(train.table[list(SCORE_COLUMNS)].to_numpy(), y)
     scores[FUZZY] = fuzzy.predict_proba(scored.table[list(SCORE_COLUMNS)].to_numpy())[:, 1]
     return scores
@@ -188,7 +202,9 @@ def gain_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -
     ``targeted``: share of customers contacted; ``captured``: share of all
     churners among them; ``lift`` = captured / targeted (1 = random targeting).
     """
-    y = np.asarray(y_true, dtype=float)[np.argsort(-np.asarray(probability, dtype=float), kind="stable")]
+    y = np.asarray(y_true, dtype=float)[
+        np.argsort(-np.asarray(probability, dtype=float), kind="stable")
+    ]
     targeted = np.linspace(0.0, 1.0, points)
     cumulative = np.concatenate([[0.0], np.cumsum(y)])
     captured = cumulative[np.ceil(targeted * len(y)).astype(int)] / max(y.sum(), 1.0)
@@ -196,19 +212,25 @@ def gain_curve(y_true: np.ndarray, probability: np.ndarray, points: int = 101) -
     return pd.DataFrame({"targeted": targeted, "captured": captured, "lift": lift})
 
 
-def calibration(y_true: np.ndarray, scores: dict[str, np.ndarray], n_bins: int = 10) -> pd.DataFrame:
+def calibration(
+    y_true: np.ndarray, scores: dict[str, np.ndarray], n_bins: int = 10
+) -> pd.DataFrame:
     """Reliability-diagram points per model (sklearn's ``calibration_curve``, equal-count bins)."""
     rows = []
     for name, p in scores.items():
         observed, predicted = calibration_curve(y_true, p, n_bins=n_bins, strategy="quantile")
-        rows.append(pd.DataFrame({"model": name, "mean_predicted": predicted, "observed_rate": observed}))
+        rows.append(
+            pd.DataFrame({"model": name, "mean_predicted": predicted, "observed_rate": observed})
+        )
     return pd.concat(rows, ignore_index=True)
 
 
 def top_lift(y_true: np.ndarray, probability: np.ndarray, share: float = 0.1) -> float:
     """Churn rate among the ``share`` of customers with the highest probability, over the overall rate."""
     y = np.asarray(y_true, dtype=float)
-    top = np.argsort(-np.asarray(probability, dtype=float), kind="stable")[: max(int(np.ceil(share * len(y))), 1)]
+    top = np.argsort(-np.asarray(probability, dtype=float), kind="stable")[
+        : max(int(np.ceil(share * len(y))), 1)
+    ]
     return float(y[top].mean() / y.mean())
 
 
@@ -219,7 +241,9 @@ def churn_table(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFra
     return table
 
 
-def potential_value_scores(model: ChurnSegmentModel, customers: pd.DataFrame, scored: ScoredCustomers) -> pd.DataFrame:
+def potential_value_scores(
+    model: ChurnSegmentModel, customers: pd.DataFrame, scored: ScoredCustomers
+) -> pd.DataFrame:
     """The potential-value scores of the scored customers: ``pv_score``, the PV factors, and BG/NBD's outputs.
 
     BG/NBD expected purchases and CLV are added when the model has a BG/NBD
@@ -232,7 +256,9 @@ def potential_value_scores(model: ChurnSegmentModel, customers: pd.DataFrame, sc
     if bgnbd is not None:
         read = {model.config.factors[f].column for f in pv}
         extra = bgnbd.transform(customers.loc[scored.table.index])
-        frame = frame.join(extra[[c for c in BGNBD_VALUE_COLUMNS if c not in read]].add_prefix("bgnbd_"))
+        frame = frame.join(
+            extra[[c for c in BGNBD_VALUE_COLUMNS if c not in read]].add_prefix("bgnbd_")
+        )
     return frame
 
 
@@ -268,7 +294,9 @@ class _GroupedChurn:
     at a time.
     """
 
-    def __init__(self, model: ChurnSegmentModel, X: pd.DataFrame, groups: dict[str, list[int]]) -> None:
+    def __init__(
+        self, model: ChurnSegmentModel, X: pd.DataFrame, groups: dict[str, list[int]]
+    ) -> None:
         self.network, self.X, self.groups = model.network, X, list(groups.values())
 
     def fit(self, X: Any = None, y: Any = None) -> _GroupedChurn:
@@ -301,11 +329,18 @@ def permutation_importances(
     groups = input_groups(list(scored.X.columns))
     rows = np.tile(np.arange(len(scored.X))[:, None], (1, len(groups)))
     result = permutation_importance(
-        _GroupedChurn(model, scored.X, groups), rows, scored.table["churn"].to_numpy(),
-        scoring=_roc_auc, n_repeats=n_repeats, random_state=seed,
+        _GroupedChurn(model, scored.X, groups),
+        rows,
+        scored.table["churn"].to_numpy(),
+        scoring=_roc_auc,
+        n_repeats=n_repeats,
+        random_state=seed,
     )
     return (
-        pd.DataFrame({"importance": result.importances_mean, "std": result.importances_std}, index=list(groups))
+        pd.DataFrame(
+            {"importance": result.importances_mean, "std": result.importances_std},
+            index=list(groups),
+        )
         .rename_axis("input")
         .sort_values("importance", ascending=False)
     )
@@ -325,7 +360,9 @@ def reference_inputs(train_X: pd.DataFrame) -> pd.Series:
     return reference
 
 
-def median_substitution(model: ChurnSegmentModel, X: pd.DataFrame, reference: pd.Series) -> pd.DataFrame:
+def median_substitution(
+    model: ChurnSegmentModel, X: pd.DataFrame, reference: pd.Series
+) -> pd.DataFrame:
     """Per customer and input group: churn probability minus that with the group set to the training reference.
 
     Positive: this customer's own value of the group pushes churn up compared
@@ -336,7 +373,9 @@ def median_substitution(model: ChurnSegmentModel, X: pd.DataFrame, reference: pd
     out = {}
     for label, cols in input_groups(list(X.columns)).items():
         changed = X.copy()
-        changed.iloc[:, cols] = np.broadcast_to(reference.iloc[cols].to_numpy(), (len(X), len(cols)))
+        changed.iloc[:, cols] = np.broadcast_to(
+            reference.iloc[cols].to_numpy(), (len(X), len(cols))
+        )
         out[label] = base - model.network.predict_churn_proba(changed)
     return pd.DataFrame(out, index=X.index).T.rename_axis("input")
 
@@ -360,12 +399,17 @@ class Comparison:
     @property
     def headline(self) -> dict[str, float]:
         """The numbers to read first: size, agreement, churn ROC-AUC per model, PV ↔ future spend."""
-        out = {"customers": float(len(self.scored.table)), "segment_accuracy": self.agreement["segment_accuracy"],
-               "cohen_kappa": self.agreement["segment_kappa"]}
+        out = {
+            "customers": float(len(self.scored.table)),
+            "segment_accuracy": self.agreement["segment_accuracy"],
+            "cohen_kappa": self.agreement["segment_kappa"],
+        }
         if self.churn_metrics is not None:
             out.update({f"roc_auc_{m}": float(v) for m, v in self.churn_metrics["roc_auc"].items()})
         if self.value_correlations is not None:
-            out["spearman_pv_future_spend"] = float(self.value_correlations.loc["pv_score", "spearman"])
+            out["spearman_pv_future_spend"] = float(
+                self.value_correlations.loc["pv_score", "spearman"]
+            )
         return out
 
 
@@ -379,18 +423,28 @@ def compare_model(
     seed: int = 0,
 ) -> Comparison:
     """Run every step on ``customers`` (labels used where present); peers and references from ``train_customers``."""
-    scored = score_customers(model, customers)
-    train = score_customers(model, train_customers)
+    scored = score_for_comparison(model, customers)
+    train = score_for_comparison(model, train_customers)
     confusion, agree = agreement(scored)
     table = disagreements(scored, top)
-    local = median_substitution(model, scored.X.loc[table.index], reference_inputs(train.X)) if len(table) else None
+    local = (
+        median_substitution(model, scored.X.loc[table.index], reference_inputs(train.X))
+        if len(table)
+        else None
+    )
     parts: dict[str, Any] = {}
     if scored.has_churn:
         y = scored.table["churn"].to_numpy()
         parts["churn_scores"] = churn_scores(model, scored, train, seed)
         parts["churn_metrics"] = churn_table(y, parts["churn_scores"])
-        parts["importances"] = permutation_importances(model, scored, n_repeats=n_repeats, seed=seed)
+        parts["importances"] = permutation_importances(
+            model, scored, n_repeats=n_repeats, seed=seed
+        )
     if scored.has_future_spend:
         parts["value_scores"] = potential_value_scores(model, customers, scored)
-        parts["value_correlations"] = value_correlations(parts["value_scores"], scored.table["future_spend"])
-    return Comparison(scored, segment_table(scored), confusion, agree, table, local_effects=local, **parts)
+        parts["value_correlations"] = value_correlations(
+            parts["value_scores"], scored.table["future_spend"]
+        )
+    return Comparison(
+        scored, segment_table(scored), confusion, agree, table, local_effects=local, **parts
+    )

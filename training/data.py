@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.config import DatasetConfig
-from features.customers import CUSTOMER_ID, LABEL_COLUMNS, CustomerTable, build_customer_table
-from features.inputs import load_input
-from training.splits import Split, split_customers
+from valuecube.features.config import DatasetConfig
+from valuecube.features.customers import (
+    CUSTOMER_ID,
+    LABEL_COLUMNS,
+    CustomerTable,
+    build_customer_table,
+)
+from valuecube.features.inputs import load_input
+from valuecube.training.splits import Split, split_customers
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,11 @@ class TrainingData:
     def model_input(self, ids: pd.Index) -> pd.DataFrame:
         """The packaged model's input for these customers (a customer-id column for logs)."""
         rows = self.rows.loc[ids]
-        return rows.reset_index() if self.config.input.shape == "transaction_log" else rows.reset_index(drop=True)
+        return (
+            rows.reset_index()
+            if self.config.input.shape == "transaction_log"
+            else rows.reset_index(drop=True)
+        )
 
 
 def resolve_input(config: DatasetConfig, input_path: str | Path | None) -> Path:
@@ -46,7 +55,9 @@ def resolve_input(config: DatasetConfig, input_path: str | Path | None) -> Path:
     return Path(input_path or config.data)
 
 
-def load_training_data(config: DatasetConfig, input_path: str | Path | None = None, *, seed: int = 0) -> TrainingData:
+def load_training_data(
+    config: DatasetConfig, input_path: str | Path | None = None, *, seed: int = 0
+) -> TrainingData:
     """Load and validate the input strictly, build labelled customers and split them (seeded)."""
     source = resolve_input(config, input_path)
     validated = load_input(source, config.input, strict=True)
@@ -57,18 +68,27 @@ def load_training_data(config: DatasetConfig, input_path: str | Path | None = No
         )
     if config.input.shape == "customer_table":
         spec = config.input
-        rows = validated.data.drop(columns=[c for c in (spec.label_column,) if c in validated.data.columns])
+        rows = validated.data.drop(
+            columns=[c for c in (spec.label_column,) if c in validated.data.columns]
+        )
         # what a caller sends the packaged model: numbers and text (categories as their labels, not Categorical)
-        types = {c: "float64" if s.type in ("int", "float") else "str" for c, s in spec.columns.items()
-                 if c in rows.columns and s.type in ("int", "float", "category")}
+        types = {
+            c: "float64" if s.type in ("int", "float") else "str"
+            for c, s in spec.columns.items()
+            if c in rows.columns and s.type in ("int", "float", "category")
+        }
         rows = rows.astype(types)
         rows.index = customers.table.index
     else:
-        rows = customers.table.drop(columns=[c for c in LABEL_COLUMNS if c in customers.table.columns])
+        rows = customers.table.drop(
+            columns=[c for c in LABEL_COLUMNS if c in customers.table.columns]
+        )
         # float64 like the customer-table columns above: the packaged model's signature is inferred from
         # these rows, and an integer column there (e.g. frequency) made MLflow reject a NaN or inf with a
         # type error naming no row, before the model's own check could name the row and column.
         numeric = rows.select_dtypes(include="number").columns
         rows = rows.astype({c: "float64" for c in numeric})
     rows.index.name = CUSTOMER_ID
-    return TrainingData(config, source, customers, rows, split_customers(customers.table, seed=seed))
+    return TrainingData(
+        config, source, customers, rows, split_customers(customers.table, seed=seed)
+    )

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
     ConfusionMatrixDisplay,
     RocCurveDisplay,
     accuracy_score,
@@ -22,7 +22,7 @@ from sklearn.metrics import (  # noqa: E402
     roc_auc_score,
 )
 
-from models.segments import SEGMENT_CODES  # noqa: E402
+from valuecube.models.segments import SEGMENT_CODES
 
 
 def churn_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
@@ -45,7 +45,9 @@ def segment_agreement(reference: np.ndarray, predicted: np.ndarray) -> dict[str,
     }
 
 
-def plot_roc(y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, title: str = "Churn ROC (test)") -> Path:
+def plot_roc(
+    y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, title: str = "Churn ROC (test)"
+) -> Path:
     """ROC curves of several churn scores on one axis."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for name, p in scores.items():
@@ -62,7 +64,9 @@ def plot_confusion(reference: np.ndarray, predicted: np.ndarray, path: Path, tit
     """Confusion matrix over the eight segments (rows: reference, columns: predicted)."""
     labels = [c for c in SEGMENT_CODES if c in set(reference) | set(predicted)]
     fig, ax = plt.subplots(figsize=(7, 6))
-    ConfusionMatrixDisplay.from_predictions(reference, predicted, labels=labels, ax=ax, xticks_rotation=45, colorbar=False)
+    ConfusionMatrixDisplay.from_predictions(
+        reference, predicted, labels=labels, ax=ax, xticks_rotation=45, colorbar=False
+    )
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -72,4 +76,6 @@ def plot_confusion(reference: np.ndarray, predicted: np.ndarray, path: Path, tit
 
 def comparison_table(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFrame:
     """One row of churn metrics per model."""
-    return pd.DataFrame({name: churn_metrics(y_true, p) for name, p in scores.items()}).T.rename_axis("model")
+    return pd.DataFrame(
+        {name: churn_metrics(y_true, p) for name, p in scores.items()}
+    ).T.rename_axis("model")

@@ -16,20 +16,35 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+NETWORK = "bp_network"  # the BP network, as named in runs, tables and reports
+FUZZY = "fuzzy_baseline"  # the fuzzy value cube used as a churn score
+
 PEER_NAMES = ("logistic_regression", "lightgbm")
 
 
 def logistic_peer(C: float = 1.0, seed: int = 0) -> Pipeline:
     """Standardise, then an L2 logistic regression."""
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed))
+    return make_pipeline(
+        StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    )
 
 
 def lightgbm_peer(seed: int = 0, **params: Any) -> lgb.LGBMClassifier:
     """A small, regularised gradient-boosted tree model (deterministic, 1 thread per fit)."""
     defaults = dict(
-        n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=30, subsample=0.8,
-        subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, random_state=seed, verbose=-1,
-        deterministic=True, force_row_wise=True, n_jobs=1,
+        n_estimators=300,
+        learning_rate=0.03,
+        num_leaves=15,
+        min_child_samples=30,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=seed,
+        verbose=-1,
+        deterministic=True,
+        force_row_wise=True,
+        n_jobs=1,
     )
     return lgb.LGBMClassifier(**{**defaults, **params})
 

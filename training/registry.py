@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mlflow
 import numpy as np
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.metrics import roc_auc_score
 
-from models.packaged import unwrap
-from training.data import load_training_data
+import mlflow
+from mlflow import MlflowClient
+from valuecube.models.packaged import unwrap
+from valuecube.training.data import load_training_data
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -60,23 +60,44 @@ def promote(name: str) -> Promotion:
     client = MlflowClient()
     challenger = _version_by_alias(client, name, CHALLENGER)
     if challenger is None:
-        raise ValueError(f"registered model {name!r} has no {CHALLENGER!r} alias; run `valuecube train` first")
+        raise ValueError(
+            f"registered model {name!r} has no {CHALLENGER!r} alias; run `valuecube train` first"
+        )
     champion = _version_by_alias(client, name, CHAMPION)
     if champion is None:
         client.set_registered_model_alias(name, CHAMPION, challenger)
-        return Promotion(True, f"no champion yet: version {challenger} becomes champion", challenger, None)
+        return Promotion(
+            True, f"no champion yet: version {challenger} becomes champion", challenger, None
+        )
     if champion == challenger:
-        return Promotion(False, f"version {challenger} is already the champion", challenger, champion)
+        return Promotion(
+            False, f"version {challenger} is already the champion", challenger, champion
+        )
 
     model = unwrap(mlflow.pyfunc.load_model(f"models:/{name}/{challenger}"))
-    data = load_training_data(model.config, model.metadata["input"], seed=int(model.metadata["seed"]))
+    data = load_training_data(
+        model.config, model.metadata["input"], seed=int(model.metadata["seed"])
+    )
     rows, churn = data.model_input(data.split.test), data.churn.loc[data.split.test].to_numpy()
     challenger_auc = evaluate_version(name, challenger, rows, churn)
     champion_auc = evaluate_version(name, champion, rows, churn)
-    facts = dict(challenger=challenger, champion_before=champion, challenger_auc=challenger_auc, champion_auc=champion_auc)
+    facts = dict(
+        challenger=challenger,
+        champion_before=champion,
+        challenger_auc=challenger_auc,
+        champion_auc=champion_auc,
+    )
     if challenger_auc >= champion_auc:
         client.set_registered_model_alias(name, CHAMPION, challenger)
-        return Promotion(True, f"challenger v{challenger} AUC {challenger_auc:.4f} ≥ champion v{champion} "
-                               f"AUC {champion_auc:.4f}: promoted", **facts)
-    return Promotion(False, f"challenger v{challenger} AUC {challenger_auc:.4f} < champion v{champion} "
-                            f"AUC {champion_auc:.4f} on the same {len(churn)} test customers: aliases unchanged", **facts)
+        return Promotion(
+            True,
+            f"challenger v{challenger} AUC {challenger_auc:.4f} ≥ champion v{champion} "
+            f"AUC {champion_auc:.4f}: promoted",
+            **facts,
+        )
+    return Promotion(
+        False,
+        f"challenger v{challenger} AUC {challenger_auc:.4f} < champion v{champion} "
+        f"AUC {champion_auc:.4f} on the same {len(churn)} test customers: aliases unchanged",
+        **facts,
+    )

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.config import DatasetConfig, load_config
-from features.customers import CUSTOMER_ID, CustomerTable, build_customer_table
-from features.inputs import LINE, REASON, load_input
-from features.io import write_table
-from models.segments import SEGMENTS
-from models.value_cube import ValueCube
+from valuecube.features.config import DatasetConfig, load_config
+from valuecube.features.customers import CUSTOMER_ID, CustomerTable, build_customer_table
+from valuecube.features.inputs import LINE, REASON, load_input
+from valuecube.features.io import write_table
+from valuecube.models.segments import SEGMENTS
+from valuecube.models.value_cube import ValueCube
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def run_segment(
     validated = load_input(input_path, cfg.input, strict=rejects_path is None)
     customers = build_customer_table(validated, cfg.input)
     cube = ValueCube(cfg).fit(customers.table)
-    scored, unscorable = cube.score(customers.table)
+    scored, unscorable = cube.segment(customers.table)
     scored = scored.join(customers.labels)
     scored.index.name = CUSTOMER_ID
     scored = scored.reset_index()
@@ -84,5 +84,9 @@ def run_segment(
         write_table(scored, output)
     if rejects_path is not None:
         ordered = [LINE, CUSTOMER_ID, REASON]
-        write_table(rejects[ordered + [c for c in rejects.columns if c not in ordered]], rejects_path)
-    return SegmentResult(cfg, cube, customers, scored, rejects, validated.rows_read, len(validated.rejects))
+        write_table(
+            rejects[ordered + [c for c in rejects.columns if c not in ordered]], rejects_path
+        )
+    return SegmentResult(
+        cfg, cube, customers, scored, rejects, validated.rows_read, len(validated.rejects)
+    )

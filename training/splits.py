@@ -30,7 +30,11 @@ def split_customers(
     ids = table.index.to_numpy(dtype=object)
     stratify = table["churn"].to_numpy() if "churn" in table.columns else None
     rest, test, strat_rest, _ = train_test_split(
-        ids, stratify if stratify is not None else ids, test_size=test_size, random_state=seed, stratify=stratify
+        ids,
+        stratify if stratify is not None else ids,
+        test_size=test_size,
+        random_state=seed,
+        stratify=stratify,
     )
     strat_rest = strat_rest if stratify is not None else None
     train, validation = train_test_split(

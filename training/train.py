@@ -13,35 +13,54 @@ One parent MLflow run per call, holding:
 
 from __future__ import annotations
 
+import importlib
 import json
+import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import optuna
 import pandas as pd
 from mlflow.models import infer_signature
 from optuna_integration.mlflow import MLflowCallback
 
-from features.config import DatasetConfig, load_config
-from models.design import NetworkDesign
-from models.network import BPNetworkClassifier
-from models.packaged import ChurnSegmentModel, ValueCubePyfunc
-from models.value_cube import ValueCube
-from training import peers
-from training.data import TrainingData, load_training_data
-from training.evaluate import comparison_table, plot_confusion, plot_roc, segment_agreement
-from training.registry import CHALLENGER, register_challenger
-from training.tracking import configure_tracking, ensure_experiment
-from training.tuning import OBJECTIVE, create_study, make_objective, params_from_trial, torch_threads
+import mlflow
+from valuecube.features.config import DatasetConfig, load_config
+from valuecube.models.design import NetworkDesign
+from valuecube.models.network import BPNetworkClassifier
+from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc
+from valuecube.models.value_cube import ValueCube
+from valuecube.training import peers
+from valuecube.training.data import TrainingData, load_training_data
+from valuecube.training.evaluate import (
+    comparison_table,
+    plot_confusion,
+    plot_roc,
+    segment_agreement,
+)
+from valuecube.training.peers import FUZZY, NETWORK
+from valuecube.training.registry import CHALLENGER, register_challenger
+from valuecube.training.tracking import configure_tracking, ensure_experiment
+from valuecube.training.tuning import (
+    OBJECTIVE,
+    create_study,
+    make_objective,
+    params_from_trial,
+    torch_threads,
+)
 
-PACKAGE_DIRS = ("features", "models")
-NETWORK = "bp_network"
-FUZZY = "fuzzy_baseline"
+SHIPPED_SUBPACKAGES = ("features", "models")  # what a logged model needs to unpickle and predict
+_SHIPPED_INIT = (
+    '"""valuecube as shipped in a logged MLflow model: the subpackages the model needs."""\n\n'
+    "from pkgutil import extend_path\n\n"
+    "__path__ = extend_path(__path__, __name__)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +80,36 @@ class TrainResult:
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    names = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "lifetimes", "pydantic", "pyyaml", "mlflow")
+    names = (
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scipy",
+        "scikit-learn",
+        "lifetimes",
+        "pydantic",
+        "pyyaml",
+        "mlflow",
+    )
     return [f"{n}=={version(n)}" for n in names] + ["torch==2.13.0"]
 
 
-def _package_paths() -> list[str]:
-    root = Path(__file__).resolve().parent.parent
-    return [str(root / d) for d in PACKAGE_DIRS]
+@contextmanager
+def _model_code() -> Iterator[list[str]]:
+    """The code a logged model ships: a ``valuecube`` package with the subpackages it unpickles.
+
+    MLflow puts the model's ``code/`` folder first on ``sys.path``; the
+    package's ``__init__`` extends its ``__path__`` so that an installed
+    ``valuecube`` still provides the subpackages the model does not carry.
+    """
+    with tempfile.TemporaryDirectory(prefix="valuecube-code-") as tmp:
+        package = Path(tmp) / "valuecube"
+        package.mkdir()
+        (package / "__init__.py").write_text(_SHIPPED_INIT)
+        for name in SHIPPED_SUBPACKAGES:
+            source = Path(importlib.import_module(f"valuecube.{name}").__path__[0])
+            shutil.copytree(source, package / name, ignore=shutil.ignore_patterns("__pycache__"))
+        yield [str(package)]
 
 
 def run_train(
@@ -100,43 +142,90 @@ def run_train(
 
     with mlflow.start_run(run_name=f"train-{cfg.name}") as parent:
         mlflow.log_params(
-            {"dataset": cfg.name, "input": str(data.source), "seed": seed, "trials": trials, "max_epochs": max_epochs,
-             "n_train": len(split.train), "n_validation": len(split.validation), "n_test": len(split.test),
-             "n_inputs": len(design.columns_)}
+            {
+                "dataset": cfg.name,
+                "input": str(data.source),
+                "seed": seed,
+                "trials": trials,
+                "max_epochs": max_epochs,
+                "n_train": len(split.train),
+                "n_validation": len(split.validation),
+                "n_test": len(split.test),
+                "n_inputs": len(design.columns_),
+            }
         )
         if config_path is not None:
             mlflow.log_artifact(str(config_path), artifact_path="config")
 
-        study = _tune(cfg, parts, trials=trials, storage=storage, seed=seed, max_epochs=max_epochs,
-                      patience=patience, show_progress=show_progress)
+        study = _tune(
+            cfg,
+            parts,
+            trials=trials,
+            storage=storage,
+            seed=seed,
+            max_epochs=max_epochs,
+            patience=patience,
+            show_progress=show_progress,
+        )
         best = params_from_trial(study.best_trial.params)
 
         with mlflow.start_run(run_name=NETWORK, nested=True) as net_run:
             mlflow.log_params({k: str(v) for k, v in best.items()})
-            network = BPNetworkClassifier(**best, max_epochs=max_epochs, patience=patience, random_state=seed)
+            network = BPNetworkClassifier(
+                **best, max_epochs=max_epochs, patience=patience, random_state=seed
+            )
             X, y = parts["train"]["X"], parts["train"]["y"]
             with torch_threads():
-                network.fit(X, y, eval_set=(parts["validation"]["X"], parts["validation"]["y"]),
-                            on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch))
+                network.fit(
+                    X,
+                    y,
+                    eval_set=(parts["validation"]["X"], parts["validation"]["y"]),
+                    on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch),
+                )
             test = parts["test"]
             scores = {NETWORK: network.predict_churn_proba(test["X"])}
-            agreement = segment_agreement(test["y"]["segment"].to_numpy(), network.predict(test["X"]))
-            net_metrics = {f"test_churn_{k}": v for k, v in comparison_table(test["y"]["churn"], scores).loc[NETWORK].items()}
-            mlflow.log_metrics({**net_metrics, **{f"test_{k}": v for k, v in agreement.items()},
-                                "best_segment_epoch": network.best_segment_epoch_,
-                                "best_churn_epoch": network.best_churn_epoch_})
+            agreement = segment_agreement(
+                test["y"]["segment"].to_numpy(), network.predict(test["X"])
+            )
+            net_metrics = {
+                f"test_churn_{k}": v
+                for k, v in comparison_table(test["y"]["churn"], scores).loc[NETWORK].items()
+            }
+            mlflow.log_metrics(
+                {
+                    **net_metrics,
+                    **{f"test_{k}": v for k, v in agreement.items()},
+                    "best_segment_epoch": network.best_segment_epoch_,
+                    "best_churn_epoch": network.best_churn_epoch_,
+                }
+            )
             model = ChurnSegmentModel(
-                cfg, cube, design, network, ChurnSegmentModel.reference_distribution(cube, table.loc[split.train]),
+                cfg,
+                cube,
+                design,
+                network,
+                ChurnSegmentModel.reference_distribution(cube, table.loc[split.train]),
                 metadata={
-                    "dataset": cfg.name, "input": str(data.source), "seed": seed, "run_id": net_run.info.run_id,
-                    "customer_columns": [] if cfg.input.shape == "customer_table" else list(data.rows.columns),
+                    "dataset": cfg.name,
+                    "input": str(data.source),
+                    "seed": seed,
+                    "run_id": net_run.info.run_id,
+                    "customer_columns": []
+                    if cfg.input.shape == "customer_table"
+                    else list(data.rows.columns),
                     "metrics": {**net_metrics, **{f"test_{k}": v for k, v in agreement.items()}},
                 },
             )
             info = _log_model(model, data)
             version = register_challenger(
-                name, info.model_uri, tags={"dataset": cfg.name, "input": str(data.source), "seed": str(seed),
-                                           **{k: f"{v:.6f}" for k, v in net_metrics.items()}},
+                name,
+                info.model_uri,
+                tags={
+                    "dataset": cfg.name,
+                    "input": str(data.source),
+                    "seed": str(seed),
+                    **{k: f"{v:.6f}" for k, v in net_metrics.items()},
+                },
             )
 
         scores.update(_peer_runs(parts, seed))
@@ -146,47 +235,94 @@ def run_train(
             comparison.to_csv(tmp / "comparison.csv")
             (tmp / "segment_agreement.json").write_text(json.dumps(agreement, indent=2))
             plot_roc(test["y"]["churn"], scores, tmp / "roc.png")
-            plot_confusion(test["y"]["segment"].to_numpy(), network.predict(test["X"]), tmp / "confusion_matrix.png",
-                           "Segments on test: fuzzy (rows) × network (columns)")
+            plot_confusion(
+                test["y"]["segment"].to_numpy(),
+                network.predict(test["X"]),
+                tmp / "confusion_matrix.png",
+                "Segments on test: fuzzy (rows) × network (columns)",
+            )
             mlflow.log_artifacts(str(tmp), artifact_path="comparison")
             client = mlflow.MlflowClient()
             for f in ("roc.png", "confusion_matrix.png"):
                 client.log_artifact(net_run.info.run_id, str(tmp / f), artifact_path="plots")
-        mlflow.log_metrics({f"test_churn_roc_auc_{m}": comparison.loc[m, "roc_auc"] for m in comparison.index})
+        mlflow.log_metrics(
+            {f"test_churn_roc_auc_{m}": comparison.loc[m, "roc_auc"] for m in comparison.index}
+        )
 
-    return TrainResult(model, comparison, agreement, parent.info.run_id, f"models:/{name}@{CHALLENGER}", name,
-                       version, study)
+    return TrainResult(
+        model,
+        comparison,
+        agreement,
+        parent.info.run_id,
+        f"models:/{name}@{CHALLENGER}",
+        name,
+        version,
+        study,
+    )
 
 
-def _part(data: TrainingData, cube: ValueCube, design: NetworkDesign, ids: pd.Index) -> dict[str, Any]:
+def _part(
+    data: TrainingData, cube: ValueCube, design: NetworkDesign, ids: pd.Index
+) -> dict[str, Any]:
     customers = data.customers.table.loc[ids]
     scores = cube.fuzzy_.transform(cube.factors(customers))
     return {
         "X": design.transform(customers),
-        "y": pd.DataFrame({"segment": cube.fuzzy_.predict(cube.factors(customers)), "churn": customers["churn"].to_numpy()},
-                          index=ids),
+        "y": pd.DataFrame(
+            {
+                "segment": cube.fuzzy_.predict(cube.factors(customers)),
+                "churn": customers["churn"].to_numpy(),
+            },
+            index=ids,
+        ),
         "scores": scores,
     }
 
 
-def _tune(cfg: DatasetConfig, parts: dict, *, trials: int, storage: str | None, seed: int, max_epochs: int,
-          patience: int, show_progress: bool) -> optuna.Study:
+def _tune(
+    cfg: DatasetConfig,
+    parts: dict,
+    *,
+    trials: int,
+    storage: str | None,
+    seed: int,
+    max_epochs: int,
+    patience: int,
+    show_progress: bool,
+) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = create_study(f"valuecube-{cfg.name}", storage=storage, seed=seed)
-    callback = MLflowCallback(metric_name=OBJECTIVE, create_experiment=False, mlflow_kwargs={"nested": True})
-    objective = callback.track_in_mlflow()(
-        make_objective(parts["train"]["X"], parts["train"]["y"], parts["validation"]["X"], parts["validation"]["y"],
-                       seed=seed, max_epochs=max_epochs, patience=patience)
+    callback = MLflowCallback(
+        metric_name=OBJECTIVE, create_experiment=False, mlflow_kwargs={"nested": True}
     )
-    study.optimize(objective, n_trials=trials, callbacks=[callback], show_progress_bar=show_progress)
+    objective = callback.track_in_mlflow()(
+        make_objective(
+            parts["train"]["X"],
+            parts["train"]["y"],
+            parts["validation"]["X"],
+            parts["validation"]["y"],
+            seed=seed,
+            max_epochs=max_epochs,
+            patience=patience,
+        )
+    )
+    study.optimize(
+        objective, n_trials=trials, callbacks=[callback], show_progress_bar=show_progress
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "optuna_trials.csv"
         study.trials_dataframe().to_csv(path, index=False)
         mlflow.log_artifact(str(path), artifact_path="optuna")
     states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
-    mlflow.log_dict({"best_params": study.best_trial.params, "best_value": study.best_value, "trial_states": states},
-                    "optuna/summary.json")
+    mlflow.log_dict(
+        {
+            "best_params": study.best_trial.params,
+            "best_value": study.best_value,
+            "trial_states": states,
+        },
+        "optuna/summary.json",
+    )
     mlflow.log_metric(f"best_{OBJECTIVE}", study.best_value)
     return study
 
@@ -194,26 +330,31 @@ def _tune(cfg: DatasetConfig, parts: dict, *, trials: int, storage: str | None, 
 def _log_model(model: ChurnSegmentModel, data: TrainingData) -> mlflow.models.model.ModelInfo:
     example = data.model_input(data.split.train[:5])
     signature = infer_signature(example, model.predict(example))
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=ValueCubePyfunc(model),
-        code_paths=_package_paths(),
-        signature=signature,
-        input_example=example,
-        pip_requirements=_requirements(),
-    )
+    with _model_code() as code_paths:
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ValueCubePyfunc(model),
+            code_paths=code_paths,
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
 
 
 def _peer_runs(parts: dict, seed: int) -> dict[str, np.ndarray]:
     train, test = parts["train"], parts["test"]
     fitted = peers.fit_peers(train["X"].to_numpy(), train["y"]["churn"].to_numpy(), seed=seed)
-    fitted[FUZZY] = peers.fuzzy_churn_peer(seed).fit(train["scores"], train["y"]["churn"].to_numpy())
+    fitted[FUZZY] = peers.fuzzy_churn_peer(seed).fit(
+        train["scores"], train["y"]["churn"].to_numpy()
+    )
     out = {}
     for peer_name, estimator in fitted.items():
         X_test = test["scores"] if peer_name == FUZZY else test["X"].to_numpy()
         out[peer_name] = estimator.predict_proba(X_test)[:, 1]
         with mlflow.start_run(run_name=peer_name, nested=True):
             mlflow.log_params({"peer": peer_name, "seed": seed})
-            metrics = comparison_table(test["y"]["churn"], {peer_name: out[peer_name]}).loc[peer_name]
+            metrics = comparison_table(test["y"]["churn"], {peer_name: out[peer_name]}).loc[
+                peer_name
+            ]
             mlflow.log_metrics({f"test_churn_{k}": v for k, v in metrics.items()})
     return out

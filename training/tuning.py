@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import mlflow
 import numpy as np
 import optuna
 import pandas as pd
 import torch
 
-from models.network import BPNetworkClassifier
+import mlflow
+from valuecube.models.network import BPNetworkClassifier
 
 OBJECTIVE = "val_objective"
 TORCH_THREADS = 1
@@ -52,7 +52,9 @@ def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
     is not searched.
     """
     n_layers = trial.suggest_int("n_layers", 1, 3)
-    hidden = tuple(trial.suggest_categorical(f"units_{i}", [16, 32, 64, 128]) for i in range(n_layers))
+    hidden = tuple(
+        trial.suggest_categorical(f"units_{i}", [16, 32, 64, 128]) for i in range(n_layers)
+    )
     return {
         "hidden_layers": hidden,
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
@@ -106,9 +108,9 @@ def make_objective(
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
         with torch_threads():
-            BPNetworkClassifier(**params, max_epochs=max_epochs, patience=patience, random_state=seed).fit(
-                X_train, y_train, eval_set=(X_val, y_val), on_epoch=on_epoch
-            )
+            BPNetworkClassifier(
+                **params, max_epochs=max_epochs, patience=patience, random_state=seed
+            ).fit(X_train, y_train, eval_set=(X_val, y_val), on_epoch=on_epoch)
         return snapshot_objective(history)
 
     return objective

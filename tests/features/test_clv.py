@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from features.clv import (
+from valuecube.features.clv import (
     BetaGeoValue,
     clv_profit,
     clv_revenue,
@@ -23,7 +23,7 @@ S0 = (0.6, 0.3, 0.1)
 P = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.25, 0.15, 0.6]]
 
 
-# --- deterministic models (DESIGN §2.6 checks) -------------------------------------------
+# --- deterministic models (docs/methods.md §2.6 checks) -------------------------------------------
 
 
 def test_revenue_model_check():

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import CDNOW_CONFIG, TELCO_CONFIG
 
-from features.config import DIMENSIONS, ConfigError, DatasetConfig, load_config
+from valuecube.features.config import DIMENSIONS, ConfigError, DatasetConfig, load_config
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:
@@ -42,7 +42,9 @@ def test_unknown_key_named(tmp_path, telco_raw) -> None:
 
 
 def test_undefined_tree_factor(tmp_path, telco_raw) -> None:
-    telco_raw["tree"]["relative_advantage"]["indicators"]["financial"]["factors"] = {"ghost_factor": "cost"}
+    telco_raw["tree"]["relative_advantage"]["indicators"]["financial"]["factors"] = {
+        "ghost_factor": "cost"
+    }
     with pytest.raises(ConfigError, match="ghost_factor"):
         load_config(_write(tmp_path, telco_raw))
 
@@ -55,13 +57,18 @@ def test_comparison_size_mismatch(tmp_path, telco_raw) -> None:
 
 
 def test_bad_direction_and_bad_factor_form(tmp_path, telco_raw) -> None:
-    telco_raw["tree"]["relative_advantage"]["indicators"]["financial"]["factors"] = {"price_per_service": "cheap"}
+    telco_raw["tree"]["relative_advantage"]["indicators"]["financial"]["factors"] = {
+        "price_per_service": "cheap"
+    }
     with pytest.raises(ConfigError, match="price_per_service"):
         load_config(_write(tmp_path, telco_raw))
 
 
 def test_factor_with_two_forms(tmp_path, telco_raw) -> None:
-    telco_raw["factors"]["monthly_charges"] = {"column": "monthlycharges", "expr": "monthlycharges * 2"}
+    telco_raw["factors"]["monthly_charges"] = {
+        "column": "monthlycharges",
+        "expr": "monthlycharges * 2",
+    }
     with pytest.raises(ConfigError, match="factors.monthly_charges"):
         load_config(_write(tmp_path, telco_raw))
 
@@ -106,7 +113,10 @@ def test_threshold_out_of_range(tmp_path, telco_raw) -> None:
     "edit, words",
     [
         (lambda m: m.pop("Two year"), ["factors.contract_months.map", "'Two year'"]),
-        (lambda m: m.update({"Three year": 36}), ["factors.contract_months.map", "'Three year'", "not values"]),
+        (
+            lambda m: m.update({"Three year": 36}),
+            ["factors.contract_months.map", "'Three year'", "not values"],
+        ),
     ],
 )
 def test_category_map_must_match_declared_values(tmp_path, telco_raw, edit, words) -> None:

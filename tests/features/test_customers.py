@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
 
-from features.config import load_config
-from features.customers import CUSTOMER_ID, build_customer_table
-from features.inputs import load_input
+from valuecube.features.config import load_config
+from valuecube.features.customers import CUSTOMER_ID, build_customer_table
+from valuecube.features.inputs import load_input
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,16 @@ import pandas as pd
 import pytest
 from conftest import TELCO_CONFIG, TELCO_CSV
 
-from features.config import FactorSpec, load_config
-from features.customers import build_customer_table
-from features.factors import category_codes, compute_factor, compute_factors, factor_problems, split_computable
-from features.inputs import load_input
+from valuecube.features.config import FactorSpec, load_config
+from valuecube.features.customers import build_customer_table
+from valuecube.features.factors import (
+    category_codes,
+    compute_factor,
+    compute_factors,
+    factor_problems,
+    split_computable,
+)
+from valuecube.features.inputs import load_input
 
 TABLE = pd.DataFrame(
     {
@@ -28,11 +34,15 @@ def test_column_and_map() -> None:
     assert compute_factor(TABLE, "f", FactorSpec(column="a")).tolist() == [1.0, 2.0, 0.0]
     mapped = compute_factor(TABLE, "p", FactorSpec(column="plan", map={"gold": 3, "basic": 1}))
     assert mapped.iloc[:2].tolist() == [3.0, 1.0] and np.isnan(mapped.iloc[2])
-    filled = compute_factor(TABLE, "p", FactorSpec(column="plan", map={"gold": 3, "basic": 1}, fill=0))
+    filled = compute_factor(
+        TABLE, "p", FactorSpec(column="plan", map={"gold": 3, "basic": 1}, fill=0)
+    )
     assert filled.tolist() == [3.0, 1.0, 0.0] and filled.name == "p"
 
 
-@pytest.mark.parametrize("dtype", [object, "string", "str", "category", pd.CategoricalDtype(["Yes", "No", "Maybe"])])
+@pytest.mark.parametrize(
+    "dtype", [object, "string", "str", "category", pd.CategoricalDtype(["Yes", "No", "Maybe"])]
+)
 def test_category_codes_any_string_dtype(dtype) -> None:
     values = pd.Series(["No", "Yes", None, "Maybe", "Yes"], dtype=dtype)
     assert category_codes(values, ["Yes", "No"]).tolist() == [1, 0, -1, -1, 0]
@@ -43,13 +53,18 @@ def test_category_codes_any_string_dtype(dtype) -> None:
 def test_category_codes_compares_as_text() -> None:
     """A numeric column matches the text of its values (as count_of always did)."""
     assert category_codes(pd.Series([1, 0, 1]), ["1"]).tolist() == [0, -1, 0]
-    assert compute_factor(pd.DataFrame({"flag": [1, 0, 1]}), "n", FactorSpec(count_of=["flag"], value="1")).tolist() == [
-        1.0, 0.0, 1.0]
+    assert compute_factor(
+        pd.DataFrame({"flag": [1, 0, 1]}), "n", FactorSpec(count_of=["flag"], value="1")
+    ).tolist() == [1.0, 0.0, 1.0]
 
 
 def test_count_of() -> None:
     assert compute_factor(TABLE, "n", FactorSpec(count_of=["x", "y"])).tolist() == [2.0, 1.0, 1.0]
-    assert compute_factor(TABLE, "n", FactorSpec(count_of=["y"], value="No internet")).tolist() == [0.0, 0.0, 1.0]
+    assert compute_factor(TABLE, "n", FactorSpec(count_of=["y"], value="No internet")).tolist() == [
+        0.0,
+        0.0,
+        1.0,
+    ]
 
 
 def test_expr_fill_and_earlier_factor() -> None:
@@ -61,12 +76,18 @@ def test_expr_fill_and_earlier_factor() -> None:
     }
     out = compute_factors(TABLE, specs)
     assert list(out.columns) == list(specs) and out.index.equals(TABLE.index)
-    assert out["ratio"].iloc[0] == 0.5 and np.isinf(out["ratio"].iloc[1]) and np.isnan(out["ratio"].iloc[2])
+    assert (
+        out["ratio"].iloc[0] == 0.5
+        and np.isinf(out["ratio"].iloc[1])
+        and np.isnan(out["ratio"].iloc[2])
+    )
     assert out["ratio0"].tolist() == [0.5, -1.0, -1.0]
     assert out["uses_factor"].tolist() == [4.0, 4.0, 0.0]
     problems = factor_problems(out)
     assert problems["c1"] == ""
-    assert "ratio" in problems["c2"] and "ratio0" not in problems["c2"].replace("ratio,", "").split(": ")[1].split(", ")
+    assert "ratio" in problems["c2"] and "ratio0" not in problems["c2"].replace("ratio,", "").split(
+        ": "
+    )[1].split(", ")
     assert problems["c3"].startswith("factor(s) not computable")
 
 
@@ -76,10 +97,15 @@ def test_factor_problems_all_good() -> None:
 
 
 def test_split_computable_words_only_the_bad_rows() -> None:
-    factors = pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": [1.0, 2.0, np.inf]}, index=["x", "y", "z"])
+    factors = pd.DataFrame(
+        {"a": [1.0, np.nan, 3.0], "b": [1.0, 2.0, np.inf]}, index=["x", "y", "z"]
+    )
     ok, reasons = split_computable(factors)
     assert ok.tolist() == [True, False, False]
-    assert reasons.to_dict() == {"y": "factor(s) not computable (non-finite): a", "z": "factor(s) not computable (non-finite): b"}
+    assert reasons.to_dict() == {
+        "y": "factor(s) not computable (non-finite): a",
+        "z": "factor(s) not computable (non-finite): b",
+    }
     ok, reasons = split_computable(factors.loc[["x"]])
     assert ok.tolist() == [True] and reasons.empty
 
@@ -99,4 +125,6 @@ def test_telco_factors_real() -> None:
     if zero.any():
         assert (f.loc[zero, "charge_trend"] == 0).all()
     row = table.iloc[0]
-    assert f["charge_trend"].iloc[0] == pytest.approx(row["monthlycharges"] * row["tenure"] / row["totalcharges"] - 1)
+    assert f["charge_trend"].iloc[0] == pytest.approx(
+        row["monthlycharges"] * row["tenure"] / row["totalcharges"] - 1
+    )

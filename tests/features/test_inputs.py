@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
 
-from features.config import load_config
-from features.inputs import (
+from valuecube.features.config import load_config
+from valuecube.features.inputs import (
     LINE,
     REASON,
     InputError,
@@ -119,7 +119,9 @@ def test_missing_column(tmp_path, telco_lines) -> None:
 
 
 def test_misnamed_column_suggests(tmp_path) -> None:
-    frame = pd.read_csv(TELCO_CSV, dtype=str, nrows=20).rename(columns={"monthlycharges": "monthly_charges"})
+    frame = pd.read_csv(TELCO_CSV, dtype=str, nrows=20).rename(
+        columns={"monthlycharges": "monthly_charges"}
+    )
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     for strict in (True, False):
@@ -152,7 +154,9 @@ def test_empty_and_header_only(tmp_path) -> None:
 
 
 def test_all_rows_bad_in_rejects_mode(tmp_path, telco_lines) -> None:
-    lines = [telco_lines[0]] + [_edit(line, "tenure", "x", telco_lines[0]) for line in telco_lines[1:4]]
+    lines = [telco_lines[0]] + [
+        _edit(line, "tenure", "x", telco_lines[0]) for line in telco_lines[1:4]
+    ]
     path = _telco_file(tmp_path, lines, 3)
     with pytest.raises(InputError, match="none of the 3 rows"):
         load_input(path, TELCO, strict=False)
@@ -165,8 +169,11 @@ def _cdnow_file(tmp_path: Path, n: int = 40) -> tuple[Path, list[str]]:
 
 @pytest.mark.parametrize(
     "field, value, column, word",
-    [(1, "19971345", "date", "unparseable date"), (3, "-3.50", "dollar_value", "below the minimum"),
-     (2, "two", "number_of_cds", "not a finite number")],
+    [
+        (1, "19971345", "date", "unparseable date"),
+        (3, "-3.50", "dollar_value", "below the minimum"),
+        (2, "two", "number_of_cds", "not a finite number"),
+    ],
 )
 def test_cdnow_bad_cell(tmp_path, field, value, column, word) -> None:
     path, lines = _cdnow_file(tmp_path)
@@ -208,7 +215,9 @@ def test_validate_direct() -> None:
 
 def test_blank_lines_keep_true_line_numbers(tmp_path, telco_lines) -> None:
     lines = list(telco_lines[:11])
-    lines[8] = _edit(lines[8], "tenure", "ten", lines[0])  # file line 9 before the blank lines go in
+    lines[8] = _edit(
+        lines[8], "tenure", "ten", lines[0]
+    )  # file line 9 before the blank lines go in
     lines[3:3] = ["", "   "]  # two blank lines after file line 3: the bad row is now on line 11
     path = tmp_path / "blank.csv"
     path.write_text("\n".join(lines) + "\n\n\n")
@@ -249,14 +258,19 @@ def test_parquet_with_typed_date_column(tmp_path, as_dates) -> None:
     frame.to_parquet(pq, index=False)
     result = load_input(pq, CDNOW, strict=True)
     assert result.rejects.empty and len(result.data) == 60
-    pd.testing.assert_series_equal(result.data["date"].reset_index(drop=True), text["date"].reset_index(drop=True),
-                                   check_dtype=False)
+    pd.testing.assert_series_equal(
+        result.data["date"].reset_index(drop=True),
+        text["date"].reset_index(drop=True),
+        check_dtype=False,
+    )
 
 
-def _same(fast, slow) -> None:  # noqa: ANN001
+def _same(fast, slow) -> None:
     """Same typed rows and the same rejects (line, reason) from the fast path and the row-by-row check."""
     assert fast.rows_read == slow.rows_read
-    pd.testing.assert_frame_equal(fast.data.astype(object), slow.data.astype(object), check_index_type=False)
+    pd.testing.assert_frame_equal(
+        fast.data.astype(object), slow.data.astype(object), check_index_type=False
+    )
     a = fast.rejects[[LINE, REASON]].astype(str).sort_values(LINE).reset_index(drop=True)
     b = slow.rejects[[LINE, REASON]].astype(str).sort_values(LINE).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
@@ -265,10 +279,20 @@ def _same(fast, slow) -> None:  # noqa: ANN001
 def _mixed_telco(n: int = 60) -> pd.DataFrame:
     raw = pd.read_csv(TELCO_CSV, dtype=str, keep_default_na=False).head(n)
     edits = {
-        3: ("gender", ""), 5: ("tenure", "abc"), 7: ("monthlycharges", "NaN"), 9: ("monthlycharges", "-5.5"),
-        11: ("contract", "Weekly"), 13: ("customerid", raw.loc[40, "customerid"]), 15: ("customerid", " "),
-        17: ("seniorcitizen", "2"), 19: ("partner", " Yes"), 21: ("tenure", "-0"), 23: ("totalcharges", " "),
-        25: ("tenure", "1e1"), 27: ("customerid", " " + raw.loc[44, "customerid"]), 29: ("tenure", "3.5"),
+        3: ("gender", ""),
+        5: ("tenure", "abc"),
+        7: ("monthlycharges", "NaN"),
+        9: ("monthlycharges", "-5.5"),
+        11: ("contract", "Weekly"),
+        13: ("customerid", raw.loc[40, "customerid"]),
+        15: ("customerid", " "),
+        17: ("seniorcitizen", "2"),
+        19: ("partner", " Yes"),
+        21: ("tenure", "-0"),
+        23: ("totalcharges", " "),
+        25: ("tenure", "1e1"),
+        27: ("customerid", " " + raw.loc[44, "customerid"]),
+        29: ("tenure", "3.5"),
     }
     for row, (column, value) in edits.items():
         raw.loc[row, column] = value
@@ -296,13 +320,15 @@ def test_fast_path_equals_row_by_row_typed() -> None:
     typed["totalcharges"] = pd.to_numeric(typed["totalcharges"].str.strip().replace("", None))
     typed.loc[2, "monthlycharges"] = np.nan
     typed.loc[4, "tenure"] = -3
-    typed.loc[5, "totalcharges"] = None          # blank → the config's missing value (0)
+    typed.loc[5, "totalcharges"] = None  # blank → the config's missing value (0)
     typed.loc[6, "gender"] = None
-    typed.loc[7, "partner"] = " Yes"             # edge whitespace: stripped
+    typed.loc[7, "partner"] = " Yes"  # edge whitespace: stripped
     chunk = RawChunk(pa.Table.from_pandas(typed, preserve_index=False), np.arange(2, 32))
     typed.index = pd.RangeIndex(2, len(typed) + 2, name=LINE)
     text = typed.astype("string").astype(object).where(typed.notna(), None)
-    slow = _validate_rows(typed, TELCO, "x")  # reasons quote the values as given: -3 typed, '-3' as text
+    slow = _validate_rows(
+        typed, TELCO, "x"
+    )  # reasons quote the values as given: -3 typed, '-3' as text
     assert len(slow.rejects) == 3
     _same(validate(typed, TELCO, source="x"), slow)
     _same(validate_chunk(chunk, TELCO, "x"), _validate_rows(text, TELCO, "x"))

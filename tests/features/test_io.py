@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.io import table_format, write_table
+from valuecube.features.io import table_format, write_table
 
 FRAME = pd.DataFrame({"customer_id": ["a", "b"], "cv_score": [1.5, 8.25]})
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from features.lifecycle import LIFECYCLE_STAGES, lifecycle_stage
+from valuecube.features.lifecycle import LIFECYCLE_STAGES, lifecycle_stage
 
 
 def test_stages_are_in_lifecycle_order():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from features.transactions import customer_features, holdout_only_customers
+from valuecube.features.transactions import customer_features, holdout_only_customers
 
 CDNOW = Path(__file__).resolve().parents[2] / "data" / "cdnow_master.txt"
 T = pd.Timestamp

@@ -1,11 +1,11 @@
-"""AHP weights and consistency (DESIGN.md §2.2 worked example)."""
+"""AHP weights and consistency (docs/methods.md §2.2 worked example)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from models.ahp import InconsistentJudgementsError, ahp_weights, node_weights
+from valuecube.models.ahp import InconsistentJudgementsError, ahp_weights, node_weights
 
 SAATY = [[1, 3, 5], [1 / 3, 1, 3], [1 / 5, 1 / 3, 1]]
 

@@ -8,10 +8,10 @@ import pytest
 from conftest import CDNOW_CONFIG, TELCO_CONFIG
 from sklearn.exceptions import NotFittedError
 
-from features.config import load_config
-from models.design import NetworkDesign
-from models.value_cube import ValueCube
-from training.data import load_training_data
+from valuecube.features.config import load_config
+from valuecube.models.design import NetworkDesign
+from valuecube.models.value_cube import ValueCube
+from valuecube.training.data import load_training_data
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,9 @@ def test_onehot_columns_for_declared_categories(telco) -> None:
             continue
         cols = [f"c:{name}={v}" for v in spec.values]
         assert all(c in design.columns_ for c in cols), name
-        np.testing.assert_allclose(X[cols].sum(axis=1), 1.0, err_msg=name)  # exactly one level per customer
+        np.testing.assert_allclose(
+            X[cols].sum(axis=1), 1.0, err_msg=name
+        )  # exactly one level per customer
     assert not any(c.startswith("c:churn=") or c.startswith("x:churn") for c in design.columns_)
     assert not any("customerid" in c for c in design.columns_)
     assert "c:contract=Two year" in design.columns_

@@ -1,4 +1,4 @@
-"""Fuzzy comprehensive evaluation (DESIGN.md §2.3) and the FuzzyValueClassifier on real Telco factors."""
+"""Fuzzy comprehensive evaluation (docs/methods.md §2.3) and the FuzzyValueClassifier on real Telco factors."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 from conftest import TELCO_CONFIG, TELCO_CSV
 from sklearn.base import clone
 
-from features.config import load_config
-from features.customers import build_customer_table
-from features.factors import compute_factors
-from features.inputs import load_input
-from models.ahp import InconsistentJudgementsError
-from models.fuzzy import (
+from valuecube.features.config import load_config
+from valuecube.features.customers import build_customer_table
+from valuecube.features.factors import compute_factors
+from valuecube.features.inputs import load_input
+from valuecube.models.ahp import InconsistentJudgementsError
+from valuecube.models.fuzzy import (
     AUTHORITY,
     GRADES,
     FuzzyValueClassifier,
@@ -21,9 +21,9 @@ from models.fuzzy import (
     compose,
     data_memberships,
     expert_memberships,
-    score,
+    va_score,
 )
-from models.segments import SEGMENT_CODES
+from valuecube.models.segments import SEGMENT_CODES
 
 W = [AUTHORITY["high"], AUTHORITY["fairly high"], AUTHORITY["ordinary"], AUTHORITY["ordinary"]]
 A = np.array([0.4, 0.3, 0.2, 0.1])
@@ -49,7 +49,7 @@ def test_expert_memberships_rows() -> None:
 def test_worked_example_weighted_average() -> None:
     b = compose(A, expert_memberships(VOTES, W))
     np.testing.assert_allclose(np.round(b, 4), [0.2140, 0.3512, 0.3605, 0.0744, 0.0])
-    assert round(float(score(b)), 4) == 6.4093
+    assert round(float(va_score(b)), 4) == 6.4093
 
 
 def test_zadeh_operator_by_hand() -> None:
@@ -58,7 +58,7 @@ def test_zadeh_operator_by_hand() -> None:
     raw = np.array([max(min(A[p], r[p, q]) for p in range(4)) for q in range(5)])
     np.testing.assert_allclose(b, raw / raw.sum())
     assert b.sum() == pytest.approx(1.0)
-    assert 1.0 <= float(score(b)) <= 9.0
+    assert 1.0 <= float(va_score(b)) <= 9.0
     # hand numbers: column "high" = max(min(.4, 2.3/4.3), 0, 0, 0) = 0.4
     assert raw[0] == pytest.approx(0.4)
 
@@ -76,9 +76,9 @@ def test_data_memberships_partition_unity() -> None:
     u = np.linspace(0, 1, 101)
     m = data_memberships(u)
     np.testing.assert_allclose(m.sum(axis=1), 1.0)
-    np.testing.assert_allclose(score(m), 1 + 8 * u)
+    np.testing.assert_allclose(va_score(m), 1 + 8 * u)
     # clipped outside [0, 1]
-    np.testing.assert_allclose(score(data_memberships(np.array([-0.5, 1.5]))), [1.0, 9.0])
+    np.testing.assert_allclose(va_score(data_memberships(np.array([-0.5, 1.5]))), [1.0, 9.0])
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,9 @@ def test_clone_and_params(telco) -> None:
     cfg, factors = telco
     clf = FuzzyValueClassifier(cfg.tree, threshold=6.0, operator="zadeh")
     params = clf.get_params()
-    assert params["threshold"] == 6.0 and params["operator"] == "zadeh" and params["tree"] is cfg.tree
+    assert (
+        params["threshold"] == 6.0 and params["operator"] == "zadeh" and params["tree"] is cfg.tree
+    )
     copy = clone(clf)
     assert copy.get_params()["threshold"] == 6.0 and not hasattr(copy, "knots_")
     copy.fit(factors)
@@ -104,7 +106,9 @@ def test_clone_and_params(telco) -> None:
 @pytest.mark.parametrize("operator", ["weighted_average", "zadeh"])
 def test_scores_in_range_and_batch_independent(telco, normalization, operator) -> None:
     cfg, factors = telco
-    clf = FuzzyValueClassifier(cfg.tree, normalization=normalization, operator=operator).fit(factors)
+    clf = FuzzyValueClassifier(cfg.tree, normalization=normalization, operator=operator).fit(
+        factors
+    )
     scores = clf.transform(factors)
     assert scores.shape == (len(factors), 3)
     assert scores.min() >= 1.0 and scores.max() <= 9.0
@@ -142,7 +146,7 @@ def test_cost_direction_reverses(telco) -> None:
     ev = clf.evaluate(factors)
     b = ev.indicators[("relative_advantage", "financial")]
     u = ev.normalized["price_per_service"].to_numpy()
-    np.testing.assert_allclose(score(b), 1 + 8 * (1 - u))
+    np.testing.assert_allclose(va_score(b), 1 + 8 * (1 - u))
     np.testing.assert_allclose(ev.dimensions.sum(axis=2), 1.0)
     weights = clf.effective_weights()
     np.testing.assert_allclose(weights.groupby("dimension")["weight"].sum(), 1.0)
@@ -179,16 +183,18 @@ def test_v_is_evaluation_set() -> None:
 
 def test_transform_equals_full_evaluation_for_weighted_average():
     """The linear shortcut of transform gives the two-level evaluation's scores."""
-    from features.config import load_config
-    from features.customers import build_customer_table
-    from features.inputs import load_input
-    from models.value_cube import ValueCube
+    from valuecube.features.config import load_config
+    from valuecube.features.customers import build_customer_table
+    from valuecube.features.inputs import load_input
+    from valuecube.models.value_cube import ValueCube
 
     cfg = load_config(TELCO_CONFIG)
     table = build_customer_table(load_input(TELCO_CSV, cfg.input, strict=True), cfg.input).table
     cube = ValueCube(cfg).fit(table)
     factors = cube.factors(table)
-    np.testing.assert_allclose(cube.fuzzy_.transform(factors), cube.fuzzy_.evaluate(factors).scores, atol=1e-12)
+    np.testing.assert_allclose(
+        cube.fuzzy_.transform(factors), cube.fuzzy_.evaluate(factors).scores, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("operator", ["weighted_average", "zadeh"])
@@ -203,7 +209,7 @@ def test_every_customer_alone_equals_batch_bit_for_bit(telco, operator) -> None:
     assert (alone != batch[list(rows)]).any(axis=1).sum() == 0
     # the fast scores agree with the full membership evaluation, and so do the segments
     np.testing.assert_allclose(batch, clf.evaluate(factors).scores, rtol=0, atol=1e-12)
-    from models.segments import assign_segments
+    from valuecube.models.segments import assign_segments
 
     assert (clf.predict(factors) == assign_segments(clf.evaluate(factors).scores)).all()
 
@@ -216,4 +222,10 @@ def test_fit_returns_self_and_fitted_attributes(telco) -> None:
     learned = {k for k in vars(clf) if k.endswith("_")}
     assert {"feature_names_in_", "n_features_in_", "knots_", "weights_", "classes_"} <= learned
     assert list(clf.feature_names_in_) == cfg.tree.factor_names() and clf.n_features_in_ == 11
-    assert set(clf.get_params()) == {"tree", "threshold", "operator", "normalization", "n_quantiles"}
+    assert set(clf.get_params()) == {
+        "tree",
+        "threshold",
+        "operator",
+        "normalization",
+        "n_quantiles",
+    }

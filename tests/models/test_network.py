@@ -11,8 +11,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from models.network import BPNetworkClassifier
-from models.segments import SEGMENT_CODES
+from valuecube.models.network import BPNetworkClassifier
+from valuecube.models.segments import SEGMENT_CODES
 
 
 def value_cube_problem(n_rows: int, n_noise: int = 2, seed: int = 0):
@@ -282,9 +282,13 @@ def test_churn_logit_alone_equals_the_full_forward(overfitting, head):
     """The churn snapshot's shortcut (no hidden layers for the wide head) gives the forward pass's numbers."""
     params, X, y, X_val, y_val = overfitting
     net = BPNetworkClassifier(**{**params, "churn_head": head}).fit(X, y, eval_set=(X_val, y_val))
-    x = torch.as_tensor((np.asarray(X_val) - net.input_mean_) / net.input_scale_, dtype=torch.float32)
+    x = torch.as_tensor(
+        (np.asarray(X_val) - net.input_mean_) / net.input_scale_, dtype=torch.float32
+    )
     with torch.inference_mode():
-        torch.testing.assert_close(net.module_.churn.churn_logit(x), net.module_.churn(x)[1], rtol=0, atol=0)
+        torch.testing.assert_close(
+            net.module_.churn.churn_logit(x), net.module_.churn(x)[1], rtol=0, atol=0
+        )
     np.testing.assert_array_equal(net.predict_with_churn(X_val)[1], net.predict_churn_proba(X_val))
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import CDNOW_CONFIG, TELCO_CONFIG
 
-from features.config import load_config
-from features.inputs import InputError
-from models.packaged import PREDICTION_COLUMNS, ChurnSegmentModel, unwrap
-from training.data import load_training_data
+import mlflow
+from valuecube.features.config import load_config
+from valuecube.features.inputs import InputError
+from valuecube.models.packaged import PREDICTION_COLUMNS, ChurnSegmentModel, unwrap
+from valuecube.training.data import load_training_data
 
 FLOATS = ["cv_score", "pv_score", "ra_score", "churn_probability"]
 
@@ -45,7 +45,9 @@ def _assert_same(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-6) -> None:
     for col in ("customer_id", "segment", "segment_model"):
         assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
     for col in FLOATS:
-        np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), atol=atol, rtol=0, err_msg=col)
+        np.testing.assert_allclose(
+            a[col].to_numpy(float), b[col].to_numpy(float), atol=atol, rtol=0, err_msg=col
+        )
 
 
 def test_telco_pyfunc_round_trip(telco_model, telco_pyfunc, telco_rows) -> None:
@@ -97,13 +99,17 @@ def test_cdnow_non_finite_rejected(cdnow_model, cdnow_pyfunc, cdnow_rows, value)
     assert column in message, message
 
 
-def test_in_memory_model_errors_are_input_errors(telco_model, cdnow_model, telco_rows, cdnow_rows) -> None:
+def test_in_memory_model_errors_are_input_errors(
+    telco_model, cdnow_model, telco_rows, cdnow_rows
+) -> None:
     rows = telco_rows.copy()
     rows.loc[0, "monthlycharges"] = np.nan
     with pytest.raises(InputError, match="monthlycharges"):
         telco_model.model.predict(rows)
     with pytest.raises(InputError, match="missing column"):
-        cdnow_model.model.predict(cdnow_rows.drop(columns=cdnow_model.model.metadata["customer_columns"][:1]))
+        cdnow_model.model.predict(
+            cdnow_rows.drop(columns=cdnow_model.model.metadata["customer_columns"][:1])
+        )
     dup = pd.concat([cdnow_rows.iloc[[0]], cdnow_rows.iloc[[0]]], ignore_index=True)
     with pytest.raises(InputError, match="duplicate"):
         cdnow_model.model.predict(dup)

@@ -1,11 +1,11 @@
-"""The eight segments of the value cube (DESIGN.md §2.4)."""
+"""The eight segments of the value cube (docs/methods.md §2.4)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from models.segments import (
+from valuecube.models.segments import (
     BY_CODE,
     SEGMENT_CODES,
     SEGMENTS,
@@ -14,7 +14,7 @@ from models.segments import (
     segment_index,
 )
 
-# (CV high, PV high, RA high) -> (segment name, policy), as the DESIGN table
+# (CV high, PV high, RA high) -> (segment name, policy), as the segment table of docs/methods.md
 TABLE = {
     (True, True, True): ("key attack-and-defend", "invest most: grow and protect"),
     (True, True, False): ("attack-and-defend", "grow, and build the capability they need"),
@@ -49,7 +49,16 @@ def test_threshold_counts_as_high() -> None:
 
 
 def test_original_names() -> None:
-    assert [s.original_name for s in SEGMENTS] == ["关键攻守型", "攻守型", "关键维持型", "维持型", "关键发展型", "发展型", "弃守型", "放弃型"]
+    assert [s.original_name for s in SEGMENTS] == [
+        "关键攻守型",
+        "攻守型",
+        "关键维持型",
+        "维持型",
+        "关键发展型",
+        "发展型",
+        "弃守型",
+        "放弃型",
+    ]
 
 
 def test_describe_unknown_code_is_missing() -> None:

@@ -40,7 +40,9 @@ def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-6) -> 
     if "churn_risk" in a.columns and "churn_risk" in b.columns:
         assert a["churn_risk"].astype(str).tolist() == b["churn_risk"].astype(str).tolist()
     for col in FLOATS:
-        np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), atol=atol, rtol=0, err_msg=col)
+        np.testing.assert_allclose(
+            a[col].to_numpy(float), b[col].to_numpy(float), atol=atol, rtol=0, err_msg=col
+        )
 
 
 @pytest.fixture(scope="session")
@@ -75,17 +77,38 @@ def api_server(telco_uri: str) -> Iterator[str]:
         yield _SERVER["url"]
         return
     port = _free_port()
-    env = {**os.environ, "VALUECUBE_API_TOKEN": API_TOKEN, "VALUECUBE_API_MAX_CUSTOMERS": str(API_MAX_CUSTOMERS)}
+    env = {
+        **os.environ,
+        "VALUECUBE_API_TOKEN": API_TOKEN,
+        "VALUECUBE_API_MAX_CUSTOMERS": str(API_MAX_CUSTOMERS),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "valuecube", "serve", "--model", telco_uri, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "valuecube",
+            "serve",
+            "--model",
+            telco_uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the API server exited with {proc.returncode}: {proc.stderr.read()[-3000:]}")
+                raise RuntimeError(
+                    f"the API server exited with {proc.returncode}: {proc.stderr.read()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                     break

@@ -9,10 +9,15 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from serving_fixtures import API_MAX_CUSTOMERS, API_TOKEN, api_server, assert_same_scores, telco_rows, telco_uri  # noqa: F401
+from serving_fixtures import (
+    API_MAX_CUSTOMERS,
+    API_TOKEN,
+    assert_same_scores,
+    telco_rows,
+)
 
-from serving.batch import OUTPUT_COLUMNS
-from serving.loading import load_model
+from valuecube.serving.batch import OUTPUT_COLUMNS
+from valuecube.serving.loading import load_model
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -39,13 +44,21 @@ def test_probes_docs_and_model_info(client: httpx.Client, telco_uri: str) -> Non
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
-    body = schema["paths"]["/v1/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = schema["paths"]["/v1/score"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     assert body["maxItems"] == API_MAX_CUSTOMERS
     item = schema["components"]["schemas"][body["items"]["$ref"].rsplit("/", 1)[1]]
     assert item["properties"]["contract"]["enum"] == ["Month-to-month", "One year", "Two year"]
     info = client.get("/v1/model", headers=AUTH).json()
-    assert info["name"] == "test-telco" and info["version"] and info["output_columns"] == list(OUTPUT_COLUMNS)
-    assert "test_churn_roc_auc" in info["metrics"] and "tenure" in info["input_schema"]["properties"]
+    assert (
+        info["name"] == "test-telco"
+        and info["version"]
+        and info["output_columns"] == list(OUTPUT_COLUMNS)
+    )
+    assert (
+        "test_churn_roc_auc" in info["metrics"] and "tenure" in info["input_schema"]["properties"]
+    )
 
 
 def test_score_equals_the_model(client: httpx.Client, telco_uri: str) -> None:
@@ -53,7 +66,10 @@ def test_score_equals_the_model(client: httpx.Client, telco_uri: str) -> None:
     response = client.post("/v1/score", json=customers_json(rows), headers=AUTH)
     assert response.status_code == 200
     got = pd.DataFrame(response.json())
-    assert list(got.columns) == list(OUTPUT_COLUMNS) and got["customer_id"].tolist() == rows["customerid"].tolist()
+    assert (
+        list(got.columns) == list(OUTPUT_COLUMNS)
+        and got["customer_id"].tolist() == rows["customerid"].tolist()
+    )
     assert_same_scores(got.drop(columns="churn_risk"), load_model(telco_uri).model.predict(rows))
 
 
@@ -69,8 +85,14 @@ def test_401_without_or_with_a_wrong_token(client: httpx.Client) -> None:
 def test_413_over_the_limits(client: httpx.Client) -> None:
     payload = customers_json(telco_rows(API_MAX_CUSTOMERS + 1, seed=13))
     too_many = client.post("/v1/score", json=payload, headers=AUTH)
-    assert too_many.status_code == 413 and f"at most {API_MAX_CUSTOMERS}" in too_many.json()["detail"]
-    huge = client.post("/v1/score", content=b"[" + b" " * 2_000_000 + b"]", headers={**AUTH, "content-type": "application/json"})
+    assert (
+        too_many.status_code == 413 and f"at most {API_MAX_CUSTOMERS}" in too_many.json()["detail"]
+    )
+    huge = client.post(
+        "/v1/score",
+        content=b"[" + b" " * 2_000_000 + b"]",
+        headers={**AUTH, "content-type": "application/json"},
+    )
     assert huge.status_code == 413
 
 
@@ -98,11 +120,19 @@ def test_concurrent_requests_are_batched_correctly(client: httpx.Client) -> None
     """Requests scored together (the same customer in several) each get their own customers back."""
     rows = telco_rows(8, seed=16)
     payloads = [customers_json(rows.iloc[[i % 8]]) for i in range(48)]
-    expected = pd.DataFrame(client.post("/v1/score", json=customers_json(rows), headers=AUTH).json()).set_index("customer_id")
+    expected = pd.DataFrame(
+        client.post("/v1/score", json=customers_json(rows), headers=AUTH).json()
+    ).set_index("customer_id")
     with ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(lambda p: client.post("/v1/score", json=p, headers=AUTH), payloads))
+        responses = list(
+            pool.map(lambda p: client.post("/v1/score", json=p, headers=AUTH), payloads)
+        )
     assert [r.status_code for r in responses] == [200] * 48
     for i, r in enumerate(responses):
         (record,) = r.json()
         assert record["customer_id"] == rows["customerid"].iloc[i % 8]
-        np.testing.assert_allclose(record["churn_probability"], expected.loc[record["customer_id"], "churn_probability"], atol=1e-6)
+        np.testing.assert_allclose(
+            record["churn_probability"],
+            expected.loc[record["customer_id"], "churn_probability"],
+            atol=1e-6,
+        )

@@ -10,9 +10,9 @@ import pytest
 from serving_fixtures import API_TOKEN, api_server, assert_same_scores, telco_rows, telco_uri  # noqa: F401
 from typer.testing import CliRunner
 
-from serving.batch import OUTPUT_COLUMNS, score_file
-from serving.loading import load_model
 from valuecube.cli import app
+from valuecube.serving.batch import OUTPUT_COLUMNS, score_file
+from valuecube.serving.loading import load_model
 
 pytestmark = pytest.mark.slow
 N_ROWS = 100_000
@@ -21,7 +21,7 @@ N_ROWS = 100_000
 @pytest.fixture(scope="module")
 def spark():
     """One local[2] session for the module (small shuffle partitions)."""
-    from serving.spark import spark_session
+    from valuecube.serving.spark import spark_session
 
     session = spark_session("local[2]", shuffle_partitions=4)
     yield session
@@ -31,24 +31,49 @@ def spark():
 @pytest.fixture(scope="module")
 def big_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = telco_rows(N_ROWS, seed=21)
-    rows.loc[17, "tenure"] = "x"                       # a few bad rows: both engines reject them alike
+    rows.loc[17, "tenure"] = "x"  # a few bad rows: both engines reject them alike
     rows.loc[99_000, "customerid"] = rows.loc[5, "customerid"]
     path = tmp_path_factory.mktemp("spark") / "customers.parquet"
     rows.to_parquet(path, index=False)
     return path
 
 
-def test_spark_equals_local_cli_and_api(spark, telco_uri: str, big_input: Path, api_server: str, tmp_path: Path) -> None:
+def test_spark_equals_local_cli_and_api(
+    spark, telco_uri: str, big_input: Path, api_server: str, tmp_path: Path
+) -> None:
     local_out, local_rej = tmp_path / "local.parquet", tmp_path / "local_rejects.csv"
-    result = CliRunner().invoke(app, ["score", "-m", telco_uri, "-i", str(big_input), "-o", str(local_out),
-                                      "--rejects", str(local_rej)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "-m",
+            telco_uri,
+            "-i",
+            str(big_input),
+            "-o",
+            str(local_out),
+            "--rejects",
+            str(local_rej),
+        ],
+    )
     assert result.exit_code == 0, result.output
 
     spark_out, spark_rej = tmp_path / "spark.parquet", tmp_path / "spark_rejects.csv"
     loaded = load_model(telco_uri)
-    outcome = score_file(loaded, big_input, spark_out, rejects=spark_rej, engine="spark", spark_master="local[2]",
-                         progress=False)
-    assert (outcome.rows_read, outcome.customers_scored, outcome.rows_rejected) == (N_ROWS, N_ROWS - 2, 2)
+    outcome = score_file(
+        loaded,
+        big_input,
+        spark_out,
+        rejects=spark_rej,
+        engine="spark",
+        spark_master="local[2]",
+        progress=False,
+    )
+    assert (outcome.rows_read, outcome.customers_scored, outcome.rows_rejected) == (
+        N_ROWS,
+        N_ROWS - 2,
+        2,
+    )
     assert spark_out.is_dir() and list(spark_out.glob("part-*.parquet"))
     assert not list(tmp_path.glob(".*"))  # no staging or temporary folders left
 
@@ -61,8 +86,12 @@ def test_spark_equals_local_cli_and_api(spark, telco_uri: str, big_input: Path, 
     sample = telco_rows(N_ROWS, seed=21).iloc[[0, 1, 2, 50_000, 99_999]]
     from test_api import customers_json
 
-    response = httpx.post(f"{api_server}/v1/score", json=customers_json(sample),
-                          headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=60)
+    response = httpx.post(
+        f"{api_server}/v1/score",
+        json=customers_json(sample),
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=60,
+    )
     assert response.status_code == 200
     api = pd.DataFrame(response.json())
     assert_same_scores(api, remote[remote["customer_id"].isin(sample["customerid"])], atol=1e-6)

@@ -11,12 +11,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import mlflow
 import pytest
-from conftest import ROOT, TELCO_CONFIG
+from conftest import TELCO_CONFIG
 
-from features.config import load_config
-from training.data import load_training_data
+import mlflow
+from valuecube.features.config import load_config
+from valuecube.training.data import load_training_data
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 
@@ -37,16 +37,33 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     log = open(root / "server.log", "w")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     proc = subprocess.Popen(
-        [str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{root / 'db.sqlite'}",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env, start_new_session=True,
+        [
+            str(MLFLOW),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'db.sqlite'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+        env=env,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited {proc.returncode}: {(root / 'server.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"mlflow server exited {proc.returncode}: {(root / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(uri + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -54,7 +71,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy in 90 s: {(root / 'server.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"mlflow server not healthy in 90 s: {(root / 'server.log').read_text()[-2000:]}"
+                )
             time.sleep(0.5)
         yield uri
     finally:
@@ -84,17 +103,27 @@ def keep_tracking_uri():
 
 
 def test_train_and_load_through_server(server, keep_tracking_uri) -> None:
-    from training.train import run_train
+    from valuecube.training.train import run_train
 
-    result = run_train(TELCO_CONFIG, tracking_uri=server, trials=1, max_epochs=3, seed=0, register_as="server-telco",
-                       experiment="server-tests")
+    result = run_train(
+        TELCO_CONFIG,
+        tracking_uri=server,
+        trials=1,
+        max_epochs=3,
+        seed=0,
+        register_as="server-telco",
+        experiment="server-tests",
+    )
     assert mlflow.get_tracking_uri() == server
     data = load_training_data(load_config(TELCO_CONFIG), seed=0)
     rows = data.model_input(data.split.test[:5])
 
     mlflow.set_tracking_uri(server)
     client = mlflow.MlflowClient()
-    assert str(client.get_model_version_by_alias("server-telco", "challenger").version) == result.version
+    assert (
+        str(client.get_model_version_by_alias("server-telco", "challenger").version)
+        == result.version
+    )
     loaded = mlflow.pyfunc.load_model("models:/server-telco@challenger")
     got = loaded.predict(rows)
     expected = result.model.predict(rows)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from conftest import TELCO_CONFIG
-from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from training.registry import CHALLENGER, CHAMPION, promote, register_challenger
-from training.train import run_train
+from mlflow import MlflowClient
 from valuecube.cli import app
+from valuecube.training.registry import CHALLENGER, CHAMPION, promote, register_challenger
+from valuecube.training.train import run_train
 
 GATE = "gate-telco"
 runner = CliRunner()
@@ -29,7 +29,9 @@ def test_challenger_alias_and_tags(telco_model) -> None:
     assert str(mv.version) == telco_model.version
     assert telco_model.model_uri == "models:/test-telco@challenger"
     assert mv.tags["dataset"] == "telco" and mv.tags["seed"] == "0"
-    assert float(mv.tags["test_churn_roc_auc"]) == pytest.approx(telco_model.comparison.loc["bp_network", "roc_auc"], abs=1e-6)
+    assert float(mv.tags["test_churn_roc_auc"]) == pytest.approx(
+        telco_model.comparison.loc["bp_network", "roc_auc"], abs=1e-6
+    )
 
 
 def test_promote_without_challenger_is_an_error(mlflow_store) -> None:
@@ -56,7 +58,9 @@ def test_promotion_gate_both_ways(telco_model, mlflow_store) -> None:
     assert _alias(GATE, CHAMPION) == v1
 
     # 2. a worse challenger (one epoch) under the same name: refused, champion unchanged.
-    worse = run_train(TELCO_CONFIG, trials=1, max_epochs=1, seed=0, register_as=GATE, experiment="tests-gate")
+    worse = run_train(
+        TELCO_CONFIG, trials=1, max_epochs=1, seed=0, register_as=GATE, experiment="tests-gate"
+    )
     assert _alias(GATE, CHALLENGER) == worse.version != v1
     refused = promote(GATE)
     assert not refused.promoted, refused
@@ -66,8 +70,12 @@ def test_promotion_gate_both_ways(telco_model, mlflow_store) -> None:
     assert _alias(GATE, CHAMPION) == v1
     assert _alias(GATE, CHALLENGER) == worse.version
     # the re-evaluated AUCs are the ones logged at training time (same test customers).
-    assert refused.challenger_auc == pytest.approx(worse.comparison.loc["bp_network", "roc_auc"], abs=1e-6)
-    assert refused.champion_auc == pytest.approx(telco_model.comparison.loc["bp_network", "roc_auc"], abs=1e-6)
+    assert refused.challenger_auc == pytest.approx(
+        worse.comparison.loc["bp_network", "roc_auc"], abs=1e-6
+    )
+    assert refused.champion_auc == pytest.approx(
+        telco_model.comparison.loc["bp_network", "roc_auc"], abs=1e-6
+    )
 
     # the CLI refuses the same way, with exit code 2 and the reason.
     result = runner.invoke(app, ["promote", "--model", GATE])
@@ -104,11 +112,31 @@ def test_cli_train_then_promote_in_a_subprocess(mlflow_store, tmp_path) -> None:
     name = "cli-e2e-telco"
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*cli, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-                              check=False)
+        return subprocess.run(
+            [*cli, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+        )
 
-    trained = run("train", "-c", str(ROOT / "configs/telco.yaml"), "-i", str(small), "--trials", "1", "--max-epochs",
-                  "2", "--register-as", name, "--experiment", "tests-cli")
+    trained = run(
+        "train",
+        "-c",
+        str(ROOT / "configs/telco.yaml"),
+        "-i",
+        str(small),
+        "--trials",
+        "1",
+        "--max-epochs",
+        "2",
+        "--register-as",
+        name,
+        "--experiment",
+        "tests-cli",
+    )
     assert trained.returncode == 0, trained.stdout + trained.stderr
     out = " ".join(trained.stdout.split())
     assert f"registered {name} version 1 as models:/{name}@challenger" in out, out
@@ -121,5 +149,7 @@ def test_cli_train_then_promote_in_a_subprocess(mlflow_store, tmp_path) -> None:
     assert "no champion yet" in promoted.stdout
     assert _alias(name, CHAMPION) == "1"
 
-    again = runner.invoke(app, ["promote", "--model", name])  # in-process: the same store through the environment
+    again = runner.invoke(
+        app, ["promote", "--model", name]
+    )  # in-process: the same store through the environment
     assert again.exit_code == 2 and "already the champion" in again.output

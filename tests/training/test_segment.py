@@ -6,17 +6,31 @@ import pandas as pd
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
 
-from features.inputs import InputError
-from models.segments import SEGMENT_CODES
-from training.segment import run_segment, segment_summary
+from valuecube.features.inputs import InputError
+from valuecube.models.segments import SEGMENT_CODES
+from valuecube.training.segment import run_segment, segment_summary
 
-COLUMNS = ["customer_id", "cv_score", "pv_score", "ra_score", "segment", "segment_name", "policy", "clv", "lifecycle_stage"]
+COLUMNS = [
+    "customer_id",
+    "cv_score",
+    "pv_score",
+    "ra_score",
+    "segment",
+    "segment_name",
+    "policy",
+    "clv",
+    "lifecycle_stage",
+]
 
 
 def _bad_telco(tmp_path, n: int = 200):
     lines = TELCO_CSV.read_text().splitlines()[: n + 1]
     header = lines[0].split(",")
-    for line_no, col, val in ((5, "monthlycharges", "abc"), (12, "contract", "Forever"), (30, "tenure", "-1")):
+    for line_no, col, val in (
+        (5, "monthlycharges", "abc"),
+        (12, "contract", "Forever"),
+        (30, "tenure", "-1"),
+    ):
         cells = lines[line_no - 1].split(",")
         cells[header.index(col)] = val
         lines[line_no - 1] = ",".join(cells)
@@ -25,12 +39,18 @@ def _bad_telco(tmp_path, n: int = 200):
     return path
 
 
-@pytest.mark.parametrize("config, data, n", [(TELCO_CONFIG, TELCO_CSV, 3930), (CDNOW_CONFIG, CDNOW_TXT, 18856)])
+@pytest.mark.parametrize(
+    "config, data, n", [(TELCO_CONFIG, TELCO_CSV, 3930), (CDNOW_CONFIG, CDNOW_TXT, 18856)]
+)
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_segment_both_datasets(tmp_path, config, data, n, suffix) -> None:
     out = tmp_path / f"seg{suffix}"
     result = run_segment(config, data, output=out)
-    back = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out, dtype={"customer_id": str})
+    back = (
+        pd.read_parquet(out)
+        if suffix == ".parquet"
+        else pd.read_csv(out, dtype={"customer_id": str})
+    )
     assert list(back.columns[: len(COLUMNS)]) == COLUMNS
     assert len(back) == n == len(result.scored) and back["customer_id"].is_unique
     assert back["segment"].isin(SEGMENT_CODES).all()
@@ -66,7 +86,13 @@ def test_strict_bad_row_writes_nothing(tmp_path) -> None:
 
 
 def test_segment_summary_labels() -> None:
-    scored = pd.DataFrame({"segment": ["release", "release", "maintain"], "churn": [1, 0, 0], "cv_score": [1.0, 2.0, 6.0]})
+    scored = pd.DataFrame(
+        {
+            "segment": ["release", "release", "maintain"],
+            "churn": [1, 0, 0],
+            "cv_score": [1.0, 2.0, 6.0],
+        }
+    )
     s = segment_summary(scored)
     assert s.loc["release", "customers"] == 2 and s.loc["release", "churn_rate"] == 0.5
     assert s.loc["key_develop", "customers"] == 0 and len(s) == 8

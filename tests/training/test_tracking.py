@@ -5,13 +5,18 @@ from __future__ import annotations
 import socket
 import time
 
-import mlflow
 import pytest
 from conftest import TELCO_CONFIG
 from typer.testing import CliRunner
 
-from training.tracking import TrackingError, check_server, configure_tracking, default_tracking_uri
+import mlflow
 from valuecube.cli import app
+from valuecube.training.tracking import (
+    TrackingError,
+    check_server,
+    configure_tracking,
+    default_tracking_uri,
+)
 
 
 def _closed_port() -> int:
@@ -38,7 +43,7 @@ def test_check_server_names_the_uri(dead_uri) -> None:
 
 
 def test_run_train_fails_fast_on_unreachable_server(dead_uri, restore_tracking_uri) -> None:
-    from training.train import run_train
+    from valuecube.training.train import run_train
 
     start = time.monotonic()
     with pytest.raises(TrackingError) as info:
@@ -51,13 +56,19 @@ def test_run_train_fails_fast_on_unreachable_server(dead_uri, restore_tracking_u
 def test_cli_train_unreachable_server_exits_1(dead_uri, monkeypatch, restore_tracking_uri) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", dead_uri)
     start = time.monotonic()
-    result = CliRunner().invoke(app, ["train", "-c", str(TELCO_CONFIG), "--trials", "1", "--max-epochs", "1"])
+    result = CliRunner().invoke(
+        app, ["train", "-c", str(TELCO_CONFIG), "--trials", "1", "--max-epochs", "1"]
+    )
     assert time.monotonic() - start < 10
     assert result.exit_code == 1, result.output
-    assert dead_uri in " ".join(result.output.split()).replace(" ", "") or dead_uri in result.output.replace("\n", "")
+    assert dead_uri in " ".join(result.output.split()).replace(
+        " ", ""
+    ) or dead_uri in result.output.replace("\n", "")
 
 
-def test_cli_promote_unreachable_server_exits_1(dead_uri, monkeypatch, restore_tracking_uri) -> None:
+def test_cli_promote_unreachable_server_exits_1(
+    dead_uri, monkeypatch, restore_tracking_uri
+) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", dead_uri)
     result = CliRunner().invoke(app, ["promote", "--model", "whatever"])
     assert result.exit_code == 1, result.output
@@ -69,7 +80,9 @@ def test_configure_tracking_precedence(tmp_path, monkeypatch, restore_tracking_u
     env = f"sqlite:///{tmp_path / 'b.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env)
     assert configure_tracking(explicit) == explicit and mlflow.get_tracking_uri() == explicit
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", env)  # mlflow.set_tracking_uri also rewrites the variable
+    monkeypatch.setenv(
+        "MLFLOW_TRACKING_URI", env
+    )  # mlflow.set_tracking_uri also rewrites the variable
     assert configure_tracking() == env
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     monkeypatch.chdir(tmp_path)
@@ -79,4 +92,7 @@ def test_configure_tracking_precedence(tmp_path, monkeypatch, restore_tracking_u
 
 
 def test_default_tracking_uri(tmp_path) -> None:
-    assert default_tracking_uri(tmp_path) == f"sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
+    assert (
+        default_tracking_uri(tmp_path)
+        == f"sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
+    )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import TELCO_CONFIG
-from mlflow import MlflowClient
 
-from features.config import load_config
-from training.data import load_training_data
-from training.train import FUZZY, NETWORK, TrainResult, run_train
+import mlflow
+from mlflow import MlflowClient
+from valuecube.features.config import load_config
+from valuecube.training.data import load_training_data
+from valuecube.training.peers import FUZZY, NETWORK
+from valuecube.training.train import TrainResult, run_train
 
 PEERS = {"logistic_regression", "lightgbm", FUZZY}
 
@@ -75,10 +75,14 @@ def test_nested_runs(telco_model: TrainResult, children: pd.DataFrame) -> None:
         assert len(client.get_metric_history(run_id, "val_objective")) > 1
     net = children[children["tags.mlflow.runName"] == NETWORK].iloc[0]
     assert len(client.get_metric_history(net["run_id"], "val_loss")) > 1
-    assert net["metrics.test_churn_roc_auc"] == pytest.approx(telco_model.comparison.loc[NETWORK, "roc_auc"])
+    assert net["metrics.test_churn_roc_auc"] == pytest.approx(
+        telco_model.comparison.loc[NETWORK, "roc_auc"]
+    )
     for peer in PEERS:
         row = children[children["tags.mlflow.runName"] == peer].iloc[0]
-        assert row["metrics.test_churn_roc_auc"] == pytest.approx(telco_model.comparison.loc[peer, "roc_auc"])
+        assert row["metrics.test_churn_roc_auc"] == pytest.approx(
+            telco_model.comparison.loc[peer, "roc_auc"]
+        )
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
@@ -88,16 +92,26 @@ def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> se
     return out
 
 
-def test_parent_run_artifacts_and_params(telco_model: TrainResult, children: pd.DataFrame, tmp_path) -> None:
+def test_parent_run_artifacts_and_params(
+    telco_model: TrainResult, children: pd.DataFrame, tmp_path
+) -> None:
     client = MlflowClient()
     files = _artifacts(client, telco_model.run_id)
-    assert {"config/telco.yaml", "optuna/summary.json", "optuna/optuna_trials.csv", "comparison/comparison.csv",
-            "comparison/roc.png", "comparison/confusion_matrix.png", "comparison/segment_agreement.json"} <= files
+    assert {
+        "config/telco.yaml",
+        "optuna/summary.json",
+        "optuna/optuna_trials.csv",
+        "comparison/comparison.csv",
+        "comparison/roc.png",
+        "comparison/confusion_matrix.png",
+        "comparison/segment_agreement.json",
+    } <= files
     summary = mlflow.artifacts.load_dict(f"runs:/{telco_model.run_id}/optuna/summary.json")
     assert summary["best_params"] == telco_model.study.best_trial.params
     assert summary["best_value"] == pytest.approx(telco_model.study.best_value)
-    local = mlflow.artifacts.download_artifacts(run_id=telco_model.run_id, artifact_path="comparison/comparison.csv",
-                                                dst_path=str(tmp_path))
+    local = mlflow.artifacts.download_artifacts(
+        run_id=telco_model.run_id, artifact_path="comparison/comparison.csv", dst_path=str(tmp_path)
+    )
     logged = pd.read_csv(local, index_col=0)
     pd.testing.assert_frame_equal(logged, telco_model.comparison, check_names=False, atol=1e-9)
     params = client.get_run(telco_model.run_id).data.params
@@ -106,4 +120,6 @@ def test_parent_run_artifacts_and_params(telco_model: TrainResult, children: pd.
     assert {"plots/roc.png", "plots/confusion_matrix.png"} <= _artifacts(client, net_id)
     metrics = client.get_run(telco_model.run_id).data.metrics
     for m in telco_model.comparison.index:
-        assert metrics[f"test_churn_roc_auc_{m}"] == pytest.approx(telco_model.comparison.loc[m, "roc_auc"])
+        assert metrics[f"test_churn_roc_auc_{m}"] == pytest.approx(
+            telco_model.comparison.loc[m, "roc_auc"]
+        )

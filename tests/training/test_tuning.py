@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 
-import mlflow
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
 import torch
-from mlflow import MlflowClient
 
-from models.network import BPNetworkClassifier
-from training.tuning import (
+import mlflow
+from mlflow import MlflowClient
+from valuecube.models.network import BPNetworkClassifier
+from valuecube.training.tuning import (
     OBJECTIVE,
     create_study,
     make_objective,
@@ -23,8 +23,15 @@ from training.tuning import (
     torch_threads,
 )
 
-FLAT = {"n_layers": 2, "units_0": 32, "units_1": 16, "dropout": 0.1, "learning_rate": 3e-3, "weight_decay": 1e-4,
-        "batch_size": 64}
+FLAT = {
+    "n_layers": 2,
+    "units_0": 32,
+    "units_1": 16,
+    "dropout": 0.1,
+    "learning_rate": 3e-3,
+    "weight_decay": 1e-4,
+    "batch_size": 64,
+}
 
 
 def _data(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -87,14 +94,25 @@ def test_objective_returns_best_epoch_and_logs_every_epoch(mlflow_store, data) -
     assert [m.step for m in sorted(history, key=lambda m: m.step)] == [0, 1, 2, 3]
     assert value == pytest.approx(min(m.value for m in history))
     # the value is what the network's two snapshots score on validation
-    lowest = {name: min(m.value for m in client.get_metric_history(run.info.run_id, name))
-              for name in ("val_segment_logloss", "val_churn_logloss")}
+    lowest = {
+        name: min(m.value for m in client.get_metric_history(run.info.run_id, name))
+        for name in ("val_segment_logloss", "val_churn_logloss")
+    }
     assert value == pytest.approx(sum(lowest.values()))
-    for name in ("val_churn_logloss", "val_segment_logloss", "val_loss", "train_loss", "val_churn_auc"):
+    for name in (
+        "val_churn_logloss",
+        "val_segment_logloss",
+        "val_loss",
+        "train_loss",
+        "val_churn_auc",
+    ):
         assert len(client.get_metric_history(run.info.run_id, name)) == 4, name
     assert math.isfinite(value)
     # same seed, same data: the same value (and no MLflow run is needed)
-    assert make_objective(*data, seed=0, max_epochs=4, patience=10)(optuna.trial.FixedTrial(FLAT)) == value
+    assert (
+        make_objective(*data, seed=0, max_epochs=4, patience=10)(optuna.trial.FixedTrial(FLAT))
+        == value
+    )
 
 
 def test_objective_prunes(data) -> None:

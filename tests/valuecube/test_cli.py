@@ -14,7 +14,17 @@ from typer.testing import CliRunner
 from valuecube.cli import app
 
 runner = CliRunner()
-COLUMNS = ["customer_id", "cv_score", "pv_score", "ra_score", "segment", "segment_name", "policy", "clv", "lifecycle_stage"]
+COLUMNS = [
+    "customer_id",
+    "cv_score",
+    "pv_score",
+    "ra_score",
+    "segment",
+    "segment_name",
+    "policy",
+    "clv",
+    "lifecycle_stage",
+]
 
 
 def _bad_telco(tmp_path: Path) -> Path:
@@ -38,14 +48,19 @@ def test_help_lists_segment() -> None:
     assert sub.exit_code == 0 and "--rejects" in sub.output
 
 
-@pytest.mark.parametrize("config, data, suffix, n", [(TELCO_CONFIG, TELCO_CSV, ".parquet", 3930), (CDNOW_CONFIG, CDNOW_TXT, ".csv", 18856)])
+@pytest.mark.parametrize(
+    "config, data, suffix, n",
+    [(TELCO_CONFIG, TELCO_CSV, ".parquet", 3930), (CDNOW_CONFIG, CDNOW_TXT, ".csv", 18856)],
+)
 def test_segment_command(tmp_path, config, data, suffix, n) -> None:
     out = tmp_path / f"out{suffix}"
     result = runner.invoke(app, ["segment", "-c", str(config), "-i", str(data), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert f"customers scored {n:,}" in result.output and "rows rejected 0" in result.output
     # the per-segment summary lists the segment codes that occur
-    back_codes = set((pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out))["segment"])
+    back_codes = set(
+        (pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out))["segment"]
+    )
     assert back_codes and all(code in result.output for code in back_codes)
     back = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     assert list(back.columns[: len(COLUMNS)]) == COLUMNS and len(back) == n
@@ -53,7 +68,20 @@ def test_segment_command(tmp_path, config, data, suffix, n) -> None:
 
 def test_rejects_option(tmp_path) -> None:
     out, rej = tmp_path / "out.csv", tmp_path / "rej.parquet"
-    result = runner.invoke(app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(_bad_telco(tmp_path)), "-o", str(out), "--rejects", str(rej)])
+    result = runner.invoke(
+        app,
+        [
+            "segment",
+            "-c",
+            str(TELCO_CONFIG),
+            "-i",
+            str(_bad_telco(tmp_path)),
+            "-o",
+            str(out),
+            "--rejects",
+            str(rej),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "rows read 100" in result.output and "rows rejected 2" in result.output
     scored, rejects = pd.read_csv(out), pd.read_parquet(rej)
@@ -64,7 +92,9 @@ def test_rejects_option(tmp_path) -> None:
 
 def test_bad_row_without_rejects_fails(tmp_path) -> None:
     out = tmp_path / "out.csv"
-    result = runner.invoke(app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(_bad_telco(tmp_path)), "-o", str(out)])
+    result = runner.invoke(
+        app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(_bad_telco(tmp_path)), "-o", str(out)]
+    )
     assert result.exit_code == 1
     text = " ".join(result.output.split())
     assert "line 9" in text and "totalcharges" in text and "--rejects" in text
@@ -73,9 +103,23 @@ def test_bad_row_without_rejects_fails(tmp_path) -> None:
 
 
 def test_bad_output_format_and_missing_input(tmp_path) -> None:
-    result = runner.invoke(app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(TELCO_CSV), "-o", str(tmp_path / "o.xlsx")])
+    result = runner.invoke(
+        app,
+        ["segment", "-c", str(TELCO_CONFIG), "-i", str(TELCO_CSV), "-o", str(tmp_path / "o.xlsx")],
+    )
     assert result.exit_code == 1 and "unknown output format" in result.output
-    result = runner.invoke(app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "segment",
+            "-c",
+            str(TELCO_CONFIG),
+            "-i",
+            str(tmp_path / "nope.csv"),
+            "-o",
+            str(tmp_path / "o.csv"),
+        ],
+    )
     assert result.exit_code == 1 and "not found" in result.output
     assert not (tmp_path / "o.csv").exists()
 
@@ -85,7 +129,11 @@ def test_subprocess_entry_point(tmp_path) -> None:
     out = tmp_path / "seg.csv"
     proc = subprocess.run(
         [str(exe), "segment", "-c", str(TELCO_CONFIG), "-i", str(TELCO_CSV), "-o", str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "customers scored 3,930" in proc.stdout
@@ -101,7 +149,9 @@ def test_error_shows_file_values_verbatim(tmp_path) -> None:
     lines[4] = ",".join(cells)
     path = tmp_path / "markup.csv"
     path.write_text("\n".join(lines) + "\n")
-    result = runner.invoke(app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(path), "-o", str(tmp_path / "o.csv")])
+    result = runner.invoke(
+        app, ["segment", "-c", str(TELCO_CONFIG), "-i", str(path), "-o", str(tmp_path / "o.csv")]
+    )
     assert result.exit_code == 1
     text = " ".join(result.output.split())
     assert "'[bold]Fem'" in text and "line 5" in text and "gender" in text

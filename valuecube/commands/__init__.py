@@ -1,0 +1,1 @@
+"""One module per ``valuecube`` subcommand; :mod:`valuecube.cli` assembles them."""

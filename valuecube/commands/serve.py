@@ -1,0 +1,71 @@
+"""The ``serve`` command: the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from valuecube.console import err, fail
+
+
+def serve(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="MLflow model URI, e.g. models:/valuecube-telco@champion."
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
+    max_customers: Annotated[
+        int | None,
+        typer.Option(
+            "--max-customers",
+            min=1,
+            help="Most customers per request (default $VALUECUBE_API_MAX_CUSTOMERS, else 1000).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn worker processes (each loads the model).")
+    ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log every request (off by default: it costs ~10% of throughput).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the model over HTTP (FastAPI + uvicorn): POST /v1/score, GET /v1/model, /healthz, /readyz, /docs.
+
+    Set VALUECUBE_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/*.
+
+    Example: valuecube serve -m models:/valuecube-telco@champion --port 8000
+    """
+    import uvicorn
+
+    from valuecube.serving.api import ENV_MAX_CUSTOMERS, ENV_MODEL
+    from valuecube.serving.loading import ModelLoadError, resolve, tracking_uri
+
+    try:  # fail fast on a wrong name or alias; the model itself loads in the server, in the background
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri())
+        name, version, _ = resolve(model)
+    except ModelLoadError as exc:
+        fail(str(exc))
+    os.environ[ENV_MODEL] = model
+    if max_customers is not None:
+        os.environ[ENV_MAX_CUSTOMERS] = str(max_customers)
+    err.print(f"serving {name} version {version} on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(
+        "valuecube.serving.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
