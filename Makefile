@@ -36,6 +36,7 @@ $(CHROMIUM): | $(BIN)/python
 	@touch $(CHROMIUM)
 
 test: $(STAMP) $(CHROMIUM)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -120,7 +120,8 @@ def main() -> None:
     )
     print(
         f"fitted on {len(real):,} real Telco customers; scoring {n:,} synthetic customers "
-        f"({factors.shape[1]} factors, {fuzzy.n_features_in_} of them in the tree) · repeats {args.repeats} (median) · seed {args.seed}"
+        f"({factors.shape[1]} factors, {fuzzy.n_features_in_} of them in the tree) · "
+        f"repeats {args.repeats} (median) · seed {args.seed}"
     )
 
     def scoring() -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +140,9 @@ def main() -> None:
 
     rate_a = n / t_a
     print(
-        f"(a) fuzzy scoring, transform + predict on the factor frame: median {t_a:.3f} s wall · "
-        f"{rate_a:,.0f} customers/s · target {TARGET:,} → {'MET' if rate_a >= TARGET else 'MISSED'} "
+        f"(a) fuzzy scoring, transform + predict on the factor frame: "
+        f"median {t_a:.3f} s wall · {rate_a:,.0f} customers/s · "
+        f"target {TARGET:,} → {'MET' if rate_a >= TARGET else 'MISSED'} "
         f"(CPU time {c_a:.3f} s → {n / c_a:,.0f} customers per CPU-second)"
     )
     print(
@@ -148,8 +150,9 @@ def main() -> None:
         f"predict alone {t_predict:.3f} s ({n / t_predict:,.0f}/s)"
     )
     print(
-        f"(b) full ValueCube.score from the customer table (factors, scores, segments, CLV, lifecycle): "
-        f"median {t_b:.3f} s wall · {n / t_b:,.0f} customers/s (CPU time {c_b:.3f} s) · {len(rejected):,} rejected"
+        f"(b) full ValueCube.segment from the customer table "
+        f"(factors, scores, segments, CLV, lifecycle): median {t_b:.3f} s wall · "
+        f"{n / t_b:,.0f} customers/s (CPU time {c_b:.3f} s) · {len(rejected):,} rejected"
     )
     print(
         "segments: " + ", ".join(f"{k} {v:,}" for k, v in pd.Series(codes).value_counts().items())

@@ -22,7 +22,8 @@ app = typer.Typer(
     help=(
         "Customer-value segmentation (AHP + fuzzy value cube) and churn prediction.\n\n"
         "Typical flow: `segment` a dataset with the fuzzy baseline, `train` the network "
-        "(tracked in MLflow), `promote` it, then `score` customers in batch or `serve` them over HTTP."
+        "(tracked in MLflow), `promote` it, then `score` customers in batch "
+        "or `serve` them over HTTP."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

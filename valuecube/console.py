@@ -77,6 +77,6 @@ def _fmt(value: object) -> str:
 
 
 def fail(message: str, code: int = 1) -> None:
-    """Print one ``error:`` line on stderr (``message`` is shown literally) and exit with ``code``."""
+    """Print one ``error:`` line on stderr (``message`` shown literally); exit with ``code``."""
     err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)

@@ -51,7 +51,7 @@ def test_vectorised_over_customers_with_custom_thresholds():
 
 @pytest.mark.parametrize("decline_below", [0.05, 0.1])
 def test_thresholds_must_be_ordered(decline_below):
-    with pytest.raises(ValueError, match="decline_below .* must be less than growth_above"):
+    with pytest.raises(ValueError, match=r"decline_below .* must be less than growth_above"):
         lifecycle_stage([5.0], [0.0], new_below=3, growth_above=0.05, decline_below=decline_below)
 
 
