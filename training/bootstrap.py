@@ -43,7 +43,7 @@ def _row(value: float, samples: np.ndarray, level: float) -> dict[str, float]:
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """ROC-AUC per row of (resamples, n) labels and scores (Mann–Whitney with mid-ranks for ties)."""
+    """ROC-AUC per row of (resamples, n) labels and scores (Mann–Whitney, mid-ranks)."""
     ranks = rankdata(p, axis=1)
     positives = y.sum(axis=1)
     negatives = y.shape[1] - positives
@@ -111,7 +111,7 @@ def churn_intervals(
 
 
 def _kappa(codes: np.ndarray, n_classes: int) -> tuple[float, float]:
-    """Accuracy and Cohen's kappa from pair codes ``fuzzy * n_classes + network`` (docs/methods.md §3.1)."""
+    """Accuracy and Cohen's kappa from pair codes ``fuzzy * k + network`` (docs/methods.md §3.1)."""
     matrix = np.bincount(codes, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
     n = matrix.sum()
     observed = np.trace(matrix) / n
@@ -128,7 +128,7 @@ def agreement_intervals(
     seed: int = 0,
     level: float = LEVEL,
 ) -> pd.DataFrame:
-    """Intervals of segment accuracy and Cohen's kappa between two segmentations (index: the two names)."""
+    """Intervals of segment accuracy and Cohen's kappa between two segmentations."""
     labels, inverse = np.unique(
         np.concatenate([np.asarray(fuzzy), np.asarray(network)]), return_inverse=True
     )
@@ -153,7 +153,7 @@ def spearman_intervals(
     seed: int = 0,
     level: float = LEVEL,
 ) -> pd.DataFrame:
-    """Intervals of each candidate score's Spearman ρ with realised future spend (index: the scores)."""
+    """Intervals of each candidate score's Spearman ρ with realised future spend."""
     spend = future_spend.loc[candidates.index].to_numpy(dtype=float)
     idx = resample_indices(len(spend), n_resamples, seed)
     full = np.arange(len(spend))[None, :]

@@ -58,7 +58,7 @@ BGNBD_VALUE_COLUMNS = ("expected_purchases", "clv")
 
 @dataclass(frozen=True)
 class ScoredCustomers:
-    """Both classifiers' view of the same customers (index: customer id, in the same order everywhere).
+    """Both classifiers' view of the same customers (index: customer id, one order).
 
     ``table``: VA scores, ``segment_fuzzy``, ``segment_network``,
     ``p_fuzzy_class`` (the network's probability of the fuzzy segment),
@@ -122,7 +122,7 @@ def score_for_comparison(model: ChurnSegmentModel, customers: pd.DataFrame) -> S
 
 
 def segment_table(scored: ScoredCustomers) -> pd.DataFrame:
-    """Per segment (all eight, table order) under both classifiers: customers, share, churn rate, future spend.
+    """Per segment (all eight) under both classifiers: customers, share, churn rate, future spend.
 
     Columns are a (metric, classifier) MultiIndex, e.g. ``("churn_rate", "network")``.
     """
@@ -138,7 +138,7 @@ def segment_table(scored: ScoredCustomers) -> pd.DataFrame:
 
 
 def agreement(scored: ScoredCustomers) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Confusion matrix (rows: fuzzy, columns: network; all eight segments) and accuracy, macro-F1, kappa."""
+    """Confusion matrix (rows fuzzy, columns network; all eight) and accuracy, macro-F1, kappa."""
     fuzzy, network = scored.table["segment_fuzzy"], scored.table["segment_network"]
     codes = pd.CategoricalDtype(list(SEGMENT_CODES))
     matrix = pd.crosstab(
@@ -148,7 +148,7 @@ def agreement(scored: ScoredCustomers) -> tuple[pd.DataFrame, dict[str, float]]:
 
 
 def disagreements(scored: ScoredCustomers, top: int = 10) -> pd.DataFrame:
-    """The ``top`` customers whose fuzzy segment the network finds least likely, with the reasons on both sides.
+    """The ``top`` customers whose fuzzy segment the network finds least likely, with reasons.
 
     Only customers the two classifiers place differently, sorted by the
     network's probability of the fuzzy segment (lowest first). Columns are a
@@ -231,7 +231,7 @@ def calibration(
 
 
 def top_lift(y_true: np.ndarray, probability: np.ndarray, share: float = 0.1) -> float:
-    """Churn rate among the ``share`` of customers with the highest probability, over the overall rate."""
+    """Churn rate among the ``share`` of customers scored highest, over the overall rate."""
     y = np.asarray(y_true, dtype=float)
     top = np.argsort(-np.asarray(probability, dtype=float), kind="stable")[
         : max(int(np.ceil(share * len(y))), 1)
@@ -240,7 +240,7 @@ def top_lift(y_true: np.ndarray, probability: np.ndarray, share: float = 0.1) ->
 
 
 def churn_table(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Churn metrics per model (:func:`training.evaluate.comparison_table`) plus the top-decile lift."""
+    """Churn metrics per model (``evaluate.comparison_table``) and the top-decile lift."""
     table = comparison_table(y_true, scores)
     table["top_decile_lift"] = [top_lift(y_true, scores[m]) for m in table.index]
     return table
@@ -249,7 +249,7 @@ def churn_table(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFra
 def potential_value_scores(
     model: ChurnSegmentModel, customers: pd.DataFrame, scored: ScoredCustomers
 ) -> pd.DataFrame:
-    """The potential-value scores of the scored customers: ``pv_score``, the PV factors, and BG/NBD's outputs.
+    """The potential-value scores : ``pv_score``, the PV factors, BG/NBD's outputs.
 
     BG/NBD expected purchases and CLV are added when the model has a BG/NBD
     fit (transaction logs) and no PV factor already reads that column.
@@ -268,7 +268,7 @@ def potential_value_scores(
 
 
 def value_correlations(candidates: pd.DataFrame, future_spend: pd.Series) -> pd.DataFrame:
-    """Spearman rank correlation (and p-value) of each candidate score with realised future spend."""
+    """Spearman rank correlation (and p-value) of each candidate with realised future spend."""
     rows = {}
     for name, values in candidates.items():
         rho, p = spearmanr(values.to_numpy(), future_spend.loc[candidates.index].to_numpy())
@@ -303,7 +303,7 @@ class Comparison:
 
     @property
     def headline(self) -> dict[str, float]:
-        """The numbers to read first: size, agreement, churn ROC-AUC per model, PV ↔ future spend."""
+        """The numbers to read first: size, agreement, churn ROC-AUC per model, PV vs spend."""
         out = {
             "customers": float(len(self.scored.table)),
             "segment_accuracy": self.agreement["segment_accuracy"],
@@ -321,7 +321,7 @@ class Comparison:
 def with_intervals(
     comparison: Comparison, *, n_resamples: int = bootstrap.N_RESAMPLES, seed: int = 0
 ) -> Comparison:
-    """The comparison with bootstrap intervals on agreement, churn metrics and value correlations."""
+    """The comparison with bootstrap intervals on agreement, churn metrics and value ranking."""
     c, t = comparison, comparison.scored.table
     parts: dict[str, Any] = {
         "agreement_intervals": bootstrap.agreement_intervals(
@@ -353,7 +353,7 @@ def compare_model(
     n_resamples: int = bootstrap.N_RESAMPLES,
     seed: int = 0,
 ) -> Comparison:
-    """Run every step on ``customers`` (labels used where present); peers and references from ``train_customers``."""
+    """Every step on ``customers`` (labels where present); peers fit on ``train_customers``."""
     scored = score_for_comparison(model, customers)
     train = score_for_comparison(model, train_customers)
     confusion, agree = agreement(scored)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ComparisonInputs:
-    """The customers to compare on, the model's training customers (for peers and references), and which is which."""
+    """The customers to compare on, the model's training customers (for peers), a description."""
 
     customers: pd.DataFrame
     train_customers: pd.DataFrame
@@ -41,7 +41,7 @@ def _date(ms: int | None) -> str:
 
 
 def model_identity(uri: str, model: ChurnSegmentModel) -> dict[str, str]:
-    """Name, version, aliases, run id, training data and dates of a model, from its URI, metadata and MLflow."""
+    """Name, version, aliases, run id, training data and dates of a model."""
     import mlflow.exceptions
 
     client = mlflow.MlflowClient()

@@ -99,7 +99,7 @@ def permutation_importances(
 
 
 def reference_inputs(train_X: pd.DataFrame) -> pd.Series:
-    """A typical training customer's inputs: the median of each input, the most common level of a category.
+    """A typical training customer's inputs: each input's median, a category's most common level.
 
     A categorical column's one-hot group takes its most frequent pattern (a
     per-column median of one-hot columns could switch every level off).
@@ -115,7 +115,7 @@ def reference_inputs(train_X: pd.DataFrame) -> pd.Series:
 def median_substitution(
     model: ChurnSegmentModel, X: pd.DataFrame, reference: pd.Series
 ) -> pd.DataFrame:
-    """Per customer and input group: churn probability minus that with the group set to the training reference.
+    """Per customer and input group: churn probability minus that with the group at the reference.
 
     Positive: this customer's own value of the group pushes churn up compared
     with a typical customer (:func:`reference_inputs`); one group changed at a

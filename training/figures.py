@@ -93,7 +93,7 @@ def segment_legend(fig: Figure, codes: list[str]) -> None:
 
 
 def cube_projections(scored: ScoredCustomers, seed: int = 0) -> Figure:
-    """Customers by each pair of VA scores, coloured by fuzzy (top row) and network (bottom) segment."""
+    """Customers by each pair of VA scores, coloured by fuzzy (top) and network (bottom) segment."""
     t = _sample(scored.table, seed)
     fig, axes = plt.subplots(2, 3, figsize=(11.5, 8.2), sharex=True, sharey=True)
     cols = ["cv_score", "pv_score", "ra_score"]
@@ -196,7 +196,7 @@ def roc_figure(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
 
 
 def gain_figure(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
-    """Cumulative gain (share of churners reached) and lift against the share of customers targeted."""
+    """Cumulative gain (share of churners reached) and lift against the share contacted."""
     fig, (gain, lift) = plt.subplots(1, 2, figsize=(11, 4.4))
     for name, p in scores.items():
         curve = gain_curve(y_true, p)
@@ -264,7 +264,7 @@ def churn_by_segment_figure(segments: pd.DataFrame) -> Figure:
 def value_figure(
     segments: pd.DataFrame, correlations: pd.DataFrame, spend_label: str = "mean future spend"
 ) -> Figure:
-    """Mean realised future spend per segment (both classifiers) and each PV score's Spearman with it."""
+    """Mean realised future spend per segment (both classifiers) and each PV score's Spearman ρ."""
     fig, (bars, rho) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.1, 1]})
     _paired_bars(bars, segments, "mean_future_spend", spend_label)
     bars.set_title("spend realised in the holdout, per segment", fontsize=10)

@@ -35,7 +35,7 @@ def pct(share: float, digits: int = 1) -> str:
 
 
 def number(value: float, digits: int = 3) -> str:
-    """A value to at most ``digits`` decimals, trailing zeros dropped (20.750 → "20.75"); NaN → "–"."""
+    """A value to at most ``digits`` decimals, no trailing zeros (20.750 → "20.75"); NaN → "–"."""
     if value is None or math.isnan(value):
         return "–"
     text = f"{value:,.{digits}f}"

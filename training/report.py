@@ -50,7 +50,7 @@ _ENV = Environment(
 
 
 class Section(Protocol):
-    """An extra report section: a title and trusted HTML (rendered as is, after the built-in ones)."""
+    """An extra report section: a title and trusted HTML (rendered as is, after the others)."""
 
     title: str
     html: str
@@ -418,7 +418,7 @@ def render_report(
 
 
 def write_report(text: str, path: str | Path) -> Path:
-    """Write the HTML atomically; the file is readable by others (a report is meant to be shared)."""
+    """Write the HTML atomically; readable by others (a report is meant to be shared)."""
     path = Path(path)
     with AtomicFile(path) as file:
         file.handle.write(text.encode("utf-8"))

@@ -183,7 +183,8 @@ def _value_decision(c: Comparison) -> Decision:
     )
     if clear:
         evidence += (
-            f", above the PV score's {with_interval('spearman', pv['value'], pv['low'], pv['high'])}"
+            ", above the PV score's "
+            f"{with_interval('spearman', pv['value'], pv['low'], pv['high'])}"
             ": consider re-weighting the PV tree towards it"
         )
     elif best != "pv_score":
@@ -225,7 +226,7 @@ def _warnings(c: Comparison) -> list[str]:
 
 
 def build_verdict(comparison: Comparison) -> Verdict:
-    """The verdict of a comparison with intervals (:func:`~valuecube.training.compare.with_intervals`)."""
+    """The verdict of a comparison with intervals (``compare.with_intervals``)."""
     if comparison.agreement_intervals is None:
         raise ValueError("the comparison has no intervals; run compare.with_intervals first")
     decisions = (

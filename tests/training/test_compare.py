@@ -1,4 +1,4 @@
-"""The model-vs-fuzzy comparison, its intervals, verdict and HTML report, on the session's real models."""
+"""The model-vs-fuzzy comparison, its intervals, verdict and report, on real models."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_disagreements_explain_the_fuzzy_rule(telco) -> None:
         (t["segment_fuzzy"] != t["segment_network"]) & ~t.index.isin(table.index), "p_fuzzy_class"
     ]
     assert others.empty or p.max() <= others.min()
-    for d, label in enumerate(compare.DIMENSION_LABELS):
+    for label in compare.DIMENSION_LABELS:
         b = table[f"{label} membership"].to_numpy()
         np.testing.assert_allclose(b.sum(axis=1), 1.0, atol=1e-9)
         np.testing.assert_allclose(b @ V, table[("VA score", label)], atol=1e-6)
@@ -182,7 +182,7 @@ def test_cdnow_value_section(cdnow_model) -> None:
 
 
 def test_unlabelled_input_compares_every_row(telco, tmp_path: Path) -> None:
-    """A scoring file without labels: every row is compared; churn sections say why they are empty."""
+    """A scoring file without labels: all rows compared; churn sections say why they are empty."""
     raw = pd.read_csv(TELCO_CSV, nrows=120).drop(columns="churn")
     path = tmp_path / "new_customers.csv"
     raw.to_csv(path, index=False)
@@ -217,7 +217,7 @@ def test_report_is_self_contained(telco) -> None:
 
 
 def test_bootstrap_matches_the_point_metrics(telco) -> None:
-    """The intervals' values equal the metrics on all customers; each interval contains its value."""
+    """The intervals' values are the metrics on all customers; each interval contains its value."""
     r = telco.result
     metrics = r.churn_intervals.metrics
     for name in r.churn_scores:
@@ -242,7 +242,7 @@ def test_bootstrap_matches_the_point_metrics(telco) -> None:
 
 
 def test_paired_bootstrap_is_narrower_than_unpaired() -> None:
-    """Two scores that differ by a constant on the same customers: the paired difference is exact."""
+    """Two scores that rank the same customers alike: the paired difference is exactly zero."""
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 500)
     p = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)

@@ -1,4 +1,4 @@
-"""A real look at the report: `valuecube compare` writes it, headless Chromium renders it at 1,400 px.
+"""The report as a reader sees it: `valuecube compare` writes it, headless Chromium at 1,400 px.
 
 Checks what a reader would notice: the verdict comes first, every image
 loads, and no table or image runs off the page. Keeps a full-page screenshot
