@@ -168,7 +168,8 @@ def _value_decision(c: Comparison) -> Decision:
             title,
             "not assessable",
             "These customers have no realised future spend (only transaction logs with a "
-            "holdout window do); the CLV of segment is an estimate this report cannot check.",
+            "holdout window do); the clv that valuecube segment writes is an estimate this report "
+            "cannot check.",
         )
     v = c.value_intervals
     best = str(v["value"].idxmax())
