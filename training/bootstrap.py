@@ -149,11 +149,17 @@ def spearman_intervals(
     candidates: pd.DataFrame,
     future_spend: pd.Series,
     *,
+    reference: str = "pv_score",
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     level: float = LEVEL,
 ) -> pd.DataFrame:
-    """Intervals of each candidate score's Spearman ρ with realised future spend."""
+    """Intervals of each candidate's Spearman ρ with realised future spend, and of its lead.
+
+    Columns ``value``, ``low``, ``high`` (ρ) and, when ``reference`` is a
+    candidate, ``lead``, ``lead_low``, ``lead_high``: ρ(candidate) −
+    ρ(reference) on the same resamples.
+    """
     spend = future_spend.loc[candidates.index].to_numpy(dtype=float)
     idx = resample_indices(len(spend), n_resamples, seed)
     full = np.arange(len(spend))[None, :]
@@ -165,8 +171,13 @@ def spearman_intervals(
         with np.errstate(invalid="ignore", divide="ignore"):
             return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
 
-    rows = {}
+    point, samples = {}, {}
     for name, values in candidates.items():
         v = values.to_numpy(dtype=float)
-        rows[name] = _row(rho(v, full)[0], rho(v, idx), level)
+        point[name], samples[name] = rho(v, full)[0], rho(v, idx)
+    rows = {name: _row(point[name], samples[name], level) for name in candidates}
+    if reference in point:
+        for name in candidates:
+            lead = _row(point[name] - point[reference], samples[name] - samples[reference], level)
+            rows[name].update(lead=lead["value"], lead_low=lead["low"], lead_high=lead["high"])
     return pd.DataFrame(rows).T.rename_axis("score")

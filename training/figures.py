@@ -57,6 +57,8 @@ MODEL_STYLES = {
 CLASSIFIER_STYLES = {"fuzzy": MODEL_STYLES[FUZZY], "network": MODEL_STYLES[NETWORK]}
 CLASSIFIER_LABELS = {"fuzzy": "fuzzy rule", "network": "BP network"}
 REFERENCE = "#8a8f98"
+NEUTRAL, NEGATIVE = "#5c6b7a", "#9b2226"
+"""Bars that belong to no model or segment: positive and negative values."""
 MAX_POINTS = 2500
 """Scatter plots draw at most this many customers (a seeded sample) to keep the file small."""
 
@@ -269,11 +271,11 @@ def value_figure(
     _paired_bars(bars, segments, "mean_future_spend", spend_label)
     bars.set_title("spend realised in the holdout, per segment", fontsize=10)
     c = correlations["spearman"]
-    rho.barh(c.index, c, color=[MODEL_STYLES[FUZZY].colour if v >= 0 else "#9b2226" for v in c])
+    rho.barh(c.index, c, color=[NEUTRAL if v >= 0 else NEGATIVE for v in c])
     rho.axvline(0, c=REFERENCE, lw=0.8)
     rho.invert_yaxis()
     rho.set(xlabel="Spearman ρ with spend realised in the holdout")
-    rho.set_title("how well each potential-value score ranks future spend", fontsize=10)
+    rho.set_title("rank correlation of each PV score with future spend", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -219,16 +219,24 @@ def value_table(c: Comparison) -> Table | None:
     if c.value_intervals is None:
         return None
     v, p = c.value_intervals, c.value_correlations["p_value"]
-    rows = [
-        [
-            Cell(name, "l"),
+    lead = "lead" in v
+    rows = []
+    for name, r in v.iterrows():
+        row = [
+            Cell(str(name), "l"),
             Cell(f"{r['value']:+.3f}"),
             Cell(interval("spearman", r["low"], r["high"])),
             Cell(f"{p[name]:.1e}"),
         ]
-        for name, r in v.iterrows()
-    ]
-    return Table(["score", "Spearman ρ", "95 % interval", "p-value"], rows)
+        if lead:
+            clear = r["lead_low"] > 0 or r["lead_high"] < 0
+            text = (
+                "–" if name == "pv_score" else difference(r["lead"], r["lead_low"], r["lead_high"])
+            )
+            row.append(Cell(text, "hl" if clear and name != "pv_score" else ""))
+        rows.append(row)
+    header = ["score", "Spearman ρ", "95 % interval", "p-value"]
+    return Table(header + (["ρ − ρ(PV score), same customers"] if lead else []), rows)
 
 
 def importance_table(c: Comparison) -> Table | None:

@@ -69,6 +69,13 @@ class Verdict:
         return out + [f"warning: {w}" for w in self.warnings]
 
 
+def the(name: str, start: bool = False) -> str:
+    """A model's name as the subject or object of a sentence ("the BP network", "LightGBM")."""
+    label = model_label(name)
+    text = label if name == "lightgbm" else f"the {label}"
+    return text[0].upper() + text[1:] if start else text
+
+
 def _diff(c: Comparison, model: str, versus: str, name: str) -> pd.Series:
     return c.churn_intervals.differences.loc[(model, versus, name)]
 
@@ -93,7 +100,7 @@ def _churn_decision(c: Comparison) -> Decision:
         d = _diff(c, best, choice, "roc_auc")
         reason = "the model already served" if choice == NETWORK else "the simpler one"
         evidence += (
-            f". The {model_label(best)}'s ROC-AUC differs from it by "
+            f". {the(best, True)}'s ROC-AUC differs from it by "
             f"{difference(d['value'], d['low'], d['high'])} on the same customers: a tie at "
             f"this sample size, so use {reason}"
         )
@@ -101,10 +108,11 @@ def _churn_decision(c: Comparison) -> Decision:
         others = [x for x in auc.sort_values(ascending=False).index if x != best]
         if others:
             d = _diff(c, best, others[0], "roc_auc")
-            tie = "a tie" if d["low"] <= 0 else "a clear lead"
+            lead = difference(d["value"], d["low"], d["high"])
             evidence += (
-                f"; ahead of {model_label(others[0])} by "
-                f"{difference(d['value'], d['low'], d['high'])} ({tie})"
+                f"; {the(others[0])} is within {lead} of it: a tie"
+                if d["low"] <= 0
+                else f"; ahead of {the(others[0])} by {lead}"
             )
     brier = m.xs("brier", level="metric")["value"]
     if str(brier.idxmin()) != choice:
@@ -112,11 +120,11 @@ def _churn_decision(c: Comparison) -> Decision:
         if d["low"] > 0:
             evidence += (
                 f". Its probabilities are less well calibrated than "
-                f"{model_label(str(brier.idxmin()))}'s (Brier "
+                f"{the(str(brier.idxmin()))}'s (Brier "
                 f"{difference(d['value'], d['low'], d['high'])}): rank with it, but read "
                 "expected losses from the better-calibrated score"
             )
-    return Decision(title, f"use the {model_label(choice)}", evidence + ".")
+    return Decision(title, f"use {the(choice)}", evidence + ".")
 
 
 def _borderline(c: Comparison) -> float:
@@ -173,26 +181,25 @@ def _value_decision(c: Comparison) -> Decision:
         )
     v = c.value_intervals
     best = str(v["value"].idxmax())
-    pv = v.loc["pv_score"]
-    b = v.loc[best]
-    clear = best != "pv_score" and b["low"] > pv["high"]
+    clear = best != "pv_score" and v.loc[best, "lead_low"] > 0
     choice = best if clear else "pv_score"
     row = v.loc[choice]
     evidence = (
-        f"Spearman ρ with the spend realised in the holdout "
+        "Spearman ρ with the spend realised in the holdout "
         f"{with_interval('spearman', row['value'], row['low'], row['high'])}"
     )
-    if clear:
-        evidence += (
-            ", above the PV score's "
-            f"{with_interval('spearman', pv['value'], pv['low'], pv['high'])}"
-            ": consider re-weighting the PV tree towards it"
-        )
-    elif best != "pv_score":
-        evidence += (
-            f"; {best} ranks at {metric('spearman', b['value'])}, within the interval: no clear "
-            "winner, so keep the score the segments are built on"
-        )
+    if best != "pv_score":
+        lead = difference(v.loc[best, "lead"], v.loc[best, "lead_low"], v.loc[best, "lead_high"])
+        if clear:
+            evidence += (
+                f"; it ranks spend better than the PV score by {lead} on the same customers: "
+                "consider re-weighting the PV tree towards it"
+            )
+        else:
+            evidence += (
+                f"; {best} differs from it by {lead} on the same customers, a tie: keep the "
+                "score the segments are built on"
+            )
     return Decision(title, f"rank customers by {choice}", evidence + ".")
 
 
@@ -213,15 +220,14 @@ def _warnings(c: Comparison) -> list[str]:
             d = _diff(c, model, versus, "roc_auc")
             if d["high"] < 0:
                 out.append(
-                    f"The {model_label(model)} ranks churners worse than the "
-                    f"{model_label(versus)}: ROC-AUC {difference(d['value'], d['low'], d['high'])}."
+                    f"{the(model, True)} ranks churners worse than {the(versus)}: ROC-AUC "
+                    f"{difference(d['value'], d['low'], d['high'])}."
                 )
             d = _diff(c, model, versus, "brier")
             if d["low"] > 0:
                 out.append(
-                    f"The {model_label(model)}'s churn probabilities are further from the outcomes "
-                    f"than the {model_label(versus)}'s: Brier "
-                    f"{difference(d['value'], d['low'], d['high'])}."
+                    f"{the(model, True)}'s churn probabilities are further from the outcomes "
+                    f"than {the(versus)}'s: Brier {difference(d['value'], d['low'], d['high'])}."
                 )
     return out
 
