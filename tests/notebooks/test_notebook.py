@@ -8,9 +8,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from conftest import ROOT
 from nbclient import NotebookClient
 
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "notebooks" / "compare_model_vs_fuzzy.py"
 NOTEBOOK = SOURCE.with_suffix(".ipynb")
 

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TELCO_CSV
 from sklearn.metrics import cohen_kappa_score
 
 from valuecube.models.fuzzy import V
@@ -20,6 +19,8 @@ from valuecube.training.compare_inputs import comparison_inputs, load_packaged_m
 from valuecube.training.data import load_training_data
 from valuecube.training.report import headline_text, render_report, write_report
 from valuecube.training.verdict import build_verdict
+
+TELCO_CSV = Path(__file__).resolve().parents[2] / "data" / "telco_churn.csv"
 
 
 @pytest.fixture(scope="module")
