@@ -41,8 +41,13 @@ _ENV = Environment(
 class Section(Protocol):
     """An extra report section: a title and trusted HTML (rendered as is, after the others)."""
 
-    title: str
-    html: str
+    @property
+    def title(self) -> str:
+        """The section's heading."""
+
+    @property
+    def html(self) -> str:
+        """The section's body, trusted HTML."""
 
 
 def _figure(fig: object, alt: str) -> dict[str, object]:
