@@ -17,8 +17,12 @@
 # # The BP network against the fuzzy value cube, step by step
 #
 # The same comparison as `valuecube compare` (and its HTML report), one step at
-# a time. Every computation is a function of `training.compare` (figures:
-# `training.report`), so this notebook and the report cannot drift apart.
+# a time, with the same library functions: loading from
+# `valuecube.training.compare_inputs`, computations from
+# `valuecube.training.compare`, intervals and verdict from
+# `valuecube.training.verdict`, charts from `valuecube.training.figures`, the
+# page from `valuecube.training.report`; so this notebook and the report cannot
+# drift apart.
 # This file is the source of truth; the `.ipynb` is generated from it
 # (`jupytext --sync notebooks/compare_model_vs_fuzzy.py`).
 #
@@ -39,6 +43,35 @@
 # %%
 import os
 
+import pandas as pd
+from IPython.display import HTML, display
+
+from valuecube.training import compare, explanations
+from valuecube.training.compare_inputs import comparison_inputs, load_packaged_model
+from valuecube.training.figures import (
+    calibration_figure,
+    churn_by_segment_figure,
+    confusion_figure,
+    cube_projections,
+    display_size,
+    figure_uri,
+    gain_figure,
+    importance_figure,
+    roc_figure,
+    segment_sizes_figure,
+    value_figure,
+)
+from valuecube.training.report import headline_text, render_report, write_report
+from valuecube.training.verdict import build_verdict
+
+
+def show(fig):
+    """Display a report figure inline, as the report embeds it."""
+    width, _ = display_size(fig)
+    display(HTML(f'<img width="{width}" src="{figure_uri(fig)}">'))
+
+
+# %%
 MODEL_URI = os.environ.get("VC_MODEL_URI", "models:/valuecube-telco@challenger")
 CONFIG = os.environ.get("VC_CONFIG") or None
 INPUT = os.environ.get("VC_INPUT") or None
@@ -46,35 +79,6 @@ MAX_ROWS = int(os.environ["VC_MAX_ROWS"]) if os.environ.get("VC_MAX_ROWS") else 
 REPEATS = int(os.environ.get("VC_REPEATS", "3"))
 OUTPUT = os.environ.get("VC_OUTPUT", "out/compare_report.html")
 SEED = 0
-
-# %%
-import pandas as pd
-from IPython.display import HTML, display
-
-from valuecube.training import compare
-from valuecube.training.compare_inputs import comparison_inputs, load_packaged_model
-from valuecube.training.report import (
-    calibration_figure,
-    churn_by_segment_figure,
-    confusion_figure,
-    cube_3d,
-    cube_projections,
-    figure_uri,
-    gain_figure,
-    headline_text,
-    importance_figure,
-    render_report,
-    roc_figure,
-    segment_sizes_figure,
-    value_figure,
-    write_report,
-)
-
-
-def show(fig):
-    """Display a report figure inline, as the report embeds it."""
-    display(HTML(f'<img src="{figure_uri(fig)}">'))
-
 
 # %% [markdown]
 # ## The model and the customers
@@ -104,7 +108,6 @@ scored.table.head()
 # %%
 segments = compare.segment_table(scored)
 show(cube_projections(scored))
-show(cube_3d(scored))
 show(segment_sizes_figure(segments))
 segments[["customers", "share"]]
 
@@ -167,16 +170,47 @@ display(value_correlations)
 # %%
 importances = None
 if scored.has_churn:
-    importances = compare.permutation_importances(model, scored, n_repeats=REPEATS, seed=SEED)
+    importances = explanations.permutation_importances(model, scored, n_repeats=REPEATS, seed=SEED)
     show(importance_figure(importances))
 display(importances)
 
 # %%
 local_effects = None
 if len(disagreements):
-    reference = compare.reference_inputs(train.X)
-    local_effects = compare.median_substitution(model, scored.X.loc[disagreements.index], reference)
+    reference = explanations.reference_inputs(train.X)
+    local_effects = explanations.median_substitution(
+        model, scored.X.loc[disagreements.index], reference
+    )
 display(local_effects)
+
+# %% [markdown]
+# ## Intervals and the verdict
+#
+# Bootstrap 95 % intervals on every headline metric and, paired on the same
+# resamples of customers, on the differences between models; then the verdict
+# the report opens with: which classifier to use for which decision, and
+# warnings for any model worse than a plain peer or the rule beyond its interval.
+
+# %%
+result = compare.with_intervals(
+    compare.Comparison(
+        scored,
+        segments,
+        confusion,
+        agreement,
+        disagreements,
+        churn_scores=churn_scores or {},
+        churn_metrics=churn_metrics,
+        value_scores=value_scores,
+        value_correlations=value_correlations,
+        importances=importances,
+        local_effects=local_effects,
+    ),
+    seed=SEED,
+)
+verdict = build_verdict(result)
+print("\n\n".join(verdict.lines()))
+display(result.churn_intervals.metrics if result.churn_intervals else result.agreement_intervals)
 
 # %% [markdown]
 # ## The report
@@ -184,19 +218,9 @@ display(local_effects)
 # The same pieces, assembled into the HTML report `valuecube compare` writes.
 
 # %%
-result = compare.Comparison(
-    scored,
-    segments,
-    confusion,
-    agreement,
-    disagreements,
-    churn_scores=churn_scores or {},
-    churn_metrics=churn_metrics,
-    value_scores=value_scores,
-    value_correlations=value_correlations,
-    importances=importances,
-    local_effects=local_effects,
+page = render_report(
+    result, identity, customers=inputs.description, config=model.config, verdict=verdict
 )
-path = write_report(render_report(result, identity, customers=inputs.description), OUTPUT)
+path = write_report(page, OUTPUT)
 print(f"wrote {path}")
 pd.Series(headline_text(result.headline), name="headline")

@@ -1,9 +1,10 @@
-"""The analysts' comparison of the BP network against the fuzzy value cube (issue 5).
+"""The analysts' comparison of the BP network against the fuzzy value cube: pure computations.
 
-Pure computations over a loaded :class:`~models.packaged.ChurnSegmentModel`
-and per-customer tables (reading files and MLflow lives in
-:mod:`training.compare_cli`; drawing in :mod:`training.report`). The steps, in
-the order of the report, each usable alone (the notebook calls them one by one):
+Over a loaded :class:`~valuecube.models.packaged.ChurnSegmentModel` and
+per-customer tables (loading lives in :mod:`valuecube.training.compare_inputs`,
+drawing in :mod:`valuecube.training.figures`, the page in
+:mod:`valuecube.training.report`). The steps, in the order of the report, each
+usable alone (the notebook calls them one by one):
 
 1. :func:`score_for_comparison` — fuzzy evaluation (memberships, VA scores,
    segment) and network outputs (segment probabilities, churn) per customer;
@@ -12,35 +13,40 @@ the order of the report, each usable alone (the notebook calls them one by one):
    :func:`disagreements` — the customers where they disagree most, with the
    fuzzy rule's reasons and the network's probabilities;
 3. :func:`churn_scores` — the network, its peers (refit on the model's own
-   training split with :mod:`training.peers`) and the fuzzy churn score on the
-   same customers; :func:`gain_curve`, :func:`calibration` for the plots;
+   training split with :mod:`valuecube.training.peers`) and the fuzzy churn
+   score on the same customers; :func:`gain_curve`, :func:`calibration`;
 4. :func:`value_correlations` — Spearman of each potential-value score with
    realised future spend (transaction logs);
-5. :func:`permutation_importances` (global) and :func:`median_substitution`
-   (per customer) — which network inputs move the churn probability.
+5. :mod:`valuecube.training.explanations` — which network inputs move the
+   churn probability;
+6. :mod:`valuecube.training.bootstrap` — 95 % intervals on every headline
+   metric and on the differences between models.
 
 :func:`compare_model` runs them all into one :class:`Comparison`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.calibration import calibration_curve
-from sklearn.inspection import permutation_importance
-from sklearn.metrics import roc_auc_score
 
 from valuecube.features.factors import factor_problems
 from valuecube.features.inputs import REASON
 from valuecube.models.fuzzy import GRADES, SCORE_COLUMNS, FuzzyEvaluation
 from valuecube.models.packaged import ChurnSegmentModel
 from valuecube.models.segments import SEGMENT_CODES, assign_segments
-from valuecube.training import peers
+from valuecube.training import bootstrap, peers
 from valuecube.training.evaluate import comparison_table, segment_agreement
+from valuecube.training.explanations import (
+    median_substitution,
+    permutation_importances,
+    reference_inputs,
+)
 from valuecube.training.peers import FUZZY, NETWORK
 from valuecube.training.segment import segment_summary
 
@@ -48,12 +54,11 @@ CLASSIFIERS = ("fuzzy", "network")
 DIMENSION_LABELS = ("CV", "PV", "RA")
 BGNBD_VALUE_COLUMNS = ("expected_purchases", "clv")
 """BG/NBD outputs that are potential-value scores in their own right (logs only)."""
-_GROUP_LABELS = {"s": "VA score", "u": "factor", "f": "extra factor", "x": "column", "c": "column"}
 
 
 @dataclass(frozen=True)
 class ScoredCustomers:
-    """Both classifiers' view of the same customers (index: customer id, in the same order everywhere).
+    """Both classifiers' view of the same customers (index: customer id, one order).
 
     ``table``: VA scores, ``segment_fuzzy``, ``segment_network``,
     ``p_fuzzy_class`` (the network's probability of the fuzzy segment),
@@ -117,7 +122,7 @@ def score_for_comparison(model: ChurnSegmentModel, customers: pd.DataFrame) -> S
 
 
 def segment_table(scored: ScoredCustomers) -> pd.DataFrame:
-    """Per segment (all eight, table order) under both classifiers: customers, share, churn rate, future spend.
+    """Per segment (all eight) under both classifiers: customers, share, churn rate, future spend.
 
     Columns are a (metric, classifier) MultiIndex, e.g. ``("churn_rate", "network")``.
     """
@@ -133,7 +138,7 @@ def segment_table(scored: ScoredCustomers) -> pd.DataFrame:
 
 
 def agreement(scored: ScoredCustomers) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Confusion matrix (rows: fuzzy, columns: network; all eight segments) and accuracy, macro-F1, kappa."""
+    """Confusion matrix (rows fuzzy, columns network; all eight) and accuracy, macro-F1, kappa."""
     fuzzy, network = scored.table["segment_fuzzy"], scored.table["segment_network"]
     codes = pd.CategoricalDtype(list(SEGMENT_CODES))
     matrix = pd.crosstab(
@@ -143,7 +148,7 @@ def agreement(scored: ScoredCustomers) -> tuple[pd.DataFrame, dict[str, float]]:
 
 
 def disagreements(scored: ScoredCustomers, top: int = 10) -> pd.DataFrame:
-    """The ``top`` customers whose fuzzy segment the network finds least likely, with the reasons on both sides.
+    """The ``top`` customers whose fuzzy segment the network finds least likely, with reasons.
 
     Only customers the two classifiers place differently, sorted by the
     network's probability of the fuzzy segment (lowest first). Columns are a
@@ -226,7 +231,7 @@ def calibration(
 
 
 def top_lift(y_true: np.ndarray, probability: np.ndarray, share: float = 0.1) -> float:
-    """Churn rate among the ``share`` of customers with the highest probability, over the overall rate."""
+    """Churn rate among the ``share`` of customers scored highest, over the overall rate."""
     y = np.asarray(y_true, dtype=float)
     top = np.argsort(-np.asarray(probability, dtype=float), kind="stable")[
         : max(int(np.ceil(share * len(y))), 1)
@@ -235,7 +240,7 @@ def top_lift(y_true: np.ndarray, probability: np.ndarray, share: float = 0.1) ->
 
 
 def churn_table(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Churn metrics per model (:func:`training.evaluate.comparison_table`) plus the top-decile lift."""
+    """Churn metrics per model (``evaluate.comparison_table``) and the top-decile lift."""
     table = comparison_table(y_true, scores)
     table["top_decile_lift"] = [top_lift(y_true, scores[m]) for m in table.index]
     return table
@@ -244,7 +249,7 @@ def churn_table(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFra
 def potential_value_scores(
     model: ChurnSegmentModel, customers: pd.DataFrame, scored: ScoredCustomers
 ) -> pd.DataFrame:
-    """The potential-value scores of the scored customers: ``pv_score``, the PV factors, and BG/NBD's outputs.
+    """The potential-value scores : ``pv_score``, the PV factors, BG/NBD's outputs.
 
     BG/NBD expected purchases and CLV are added when the model has a BG/NBD
     fit (transaction logs) and no PV factor already reads that column.
@@ -263,7 +268,7 @@ def potential_value_scores(
 
 
 def value_correlations(candidates: pd.DataFrame, future_spend: pd.Series) -> pd.DataFrame:
-    """Spearman rank correlation (and p-value) of each candidate score with realised future spend."""
+    """Spearman rank correlation (and p-value) of each candidate with realised future spend."""
     rows = {}
     for name, values in candidates.items():
         rho, p = spearmanr(values.to_numpy(), future_spend.loc[candidates.index].to_numpy())
@@ -271,118 +276,14 @@ def value_correlations(candidates: pd.DataFrame, future_spend: pd.Series) -> pd.
     return pd.DataFrame(rows).T.rename_axis("score")
 
 
-def input_groups(columns: list[str]) -> dict[str, list[int]]:
-    """The network's inputs grouped for explanations: one group per score, factor or raw column.
-
-    Design columns are ``<kind>:<name>`` (see :mod:`models.design`); the one-hot
-    columns ``c:<column>=<value>`` of a categorical column form one group, so a
-    category moves as a whole. Labels read e.g. ``factor: tenure_months``.
-    """
-    groups: dict[str, list[int]] = {}
-    for j, column in enumerate(columns):
-        kind, name = column.split(":", 1)
-        groups.setdefault(f"{_GROUP_LABELS.get(kind, kind)}: {name.split('=', 1)[0]}", []).append(j)
-    return groups
-
-
-class _GroupedChurn:
-    """The network's churn head over *row indices per input group* (for permutation importance).
-
-    Column g of the integer matrix it is given says which customer's values
-    group g takes, so permuting that column shuffles the whole group together
-    (all one-hot columns of a category at once) — sklearn permutes one column
-    at a time.
-    """
-
-    def __init__(
-        self, model: ChurnSegmentModel, X: pd.DataFrame, groups: dict[str, list[int]]
-    ) -> None:
-        self.network, self.X, self.groups = model.network, X, list(groups.values())
-
-    def fit(self, X: Any = None, y: Any = None) -> _GroupedChurn:
-        """Nothing to fit: the network is already trained (sklearn requires the method)."""
-        return self
-
-    def churn(self, rows: np.ndarray) -> np.ndarray:
-        """Churn probability with group g of row i taken from customer ``rows[i, g]``."""
-        values = self.X.to_numpy()
-        out = np.empty_like(values)
-        for g, cols in enumerate(self.groups):
-            out[:, cols] = values[np.ix_(np.asarray(rows[:, g], dtype=int), cols)]
-        return self.network.predict_churn_proba(pd.DataFrame(out, columns=self.X.columns))
-
-
-def _roc_auc(estimator: _GroupedChurn, rows: np.ndarray, y: np.ndarray) -> float:
-    return float(roc_auc_score(y, estimator.churn(rows)))
-
-
-def permutation_importances(
-    model: ChurnSegmentModel, scored: ScoredCustomers, *, n_repeats: int = 3, seed: int = 0
-) -> pd.DataFrame:
-    """Drop in the network's churn ROC-AUC when one input group is shuffled across customers.
-
-    sklearn's ``permutation_importance`` on these customers (scoring ROC-AUC),
-    one group at a time (:func:`input_groups`). Correlated inputs share their
-    importance (shuffling one leaves its copies intact), so read a small value
-    as "not needed given the others", not "unrelated to churn".
-    """
-    groups = input_groups(list(scored.X.columns))
-    rows = np.tile(np.arange(len(scored.X))[:, None], (1, len(groups)))
-    result = permutation_importance(
-        _GroupedChurn(model, scored.X, groups),
-        rows,
-        scored.table["churn"].to_numpy(),
-        scoring=_roc_auc,
-        n_repeats=n_repeats,
-        random_state=seed,
-    )
-    return (
-        pd.DataFrame(
-            {"importance": result.importances_mean, "std": result.importances_std},
-            index=list(groups),
-        )
-        .rename_axis("input")
-        .sort_values("importance", ascending=False)
-    )
-
-
-def reference_inputs(train_X: pd.DataFrame) -> pd.Series:
-    """A typical training customer's inputs: the median of each input, the most common level of a category.
-
-    A categorical column's one-hot group takes its most frequent pattern (a
-    per-column median of one-hot columns could switch every level off).
-    """
-    reference = train_X.median()
-    for cols in input_groups(list(train_X.columns)).values():
-        if len(cols) > 1:
-            names = train_X.columns[cols]
-            reference[names] = np.asarray(train_X[names].value_counts().index[0], dtype=float)
-    return reference
-
-
-def median_substitution(
-    model: ChurnSegmentModel, X: pd.DataFrame, reference: pd.Series
-) -> pd.DataFrame:
-    """Per customer and input group: churn probability minus that with the group set to the training reference.
-
-    Positive: this customer's own value of the group pushes churn up compared
-    with a typical customer (:func:`reference_inputs`); one group changed at a
-    time, the others kept. Rows: groups; columns: customers.
-    """
-    base = model.network.predict_churn_proba(X)
-    out = {}
-    for label, cols in input_groups(list(X.columns)).items():
-        changed = X.copy()
-        changed.iloc[:, cols] = np.broadcast_to(
-            reference.iloc[cols].to_numpy(), (len(X), len(cols))
-        )
-        out[label] = base - model.network.predict_churn_proba(changed)
-    return pd.DataFrame(out, index=X.index).T.rename_axis("input")
-
-
 @dataclass(frozen=True)
 class Comparison:
-    """Everything the report shows (see the module docstring for each step)."""
+    """Everything the report shows (see the module docstring for each step).
+
+    ``agreement_intervals``, ``churn_intervals`` and ``value_intervals`` are
+    the bootstrap intervals of :mod:`valuecube.training.bootstrap`;
+    ``n_resamples`` says how many resamples they rest on.
+    """
 
     scored: ScoredCustomers
     segments: pd.DataFrame
@@ -395,10 +296,14 @@ class Comparison:
     value_correlations: pd.DataFrame | None = None
     importances: pd.DataFrame | None = None
     local_effects: pd.DataFrame | None = None
+    agreement_intervals: pd.DataFrame | None = None
+    churn_intervals: bootstrap.ChurnIntervals | None = None
+    value_intervals: pd.DataFrame | None = None
+    n_resamples: int = 0
 
     @property
     def headline(self) -> dict[str, float]:
-        """The numbers to read first: size, agreement, churn ROC-AUC per model, PV ↔ future spend."""
+        """The numbers to read first: size, agreement, churn ROC-AUC per model, PV vs spend."""
         out = {
             "customers": float(len(self.scored.table)),
             "segment_accuracy": self.agreement["segment_accuracy"],
@@ -413,6 +318,31 @@ class Comparison:
         return out
 
 
+def with_intervals(
+    comparison: Comparison, *, n_resamples: int = bootstrap.N_RESAMPLES, seed: int = 0
+) -> Comparison:
+    """The comparison with bootstrap intervals on agreement, churn metrics and value ranking."""
+    c, t = comparison, comparison.scored.table
+    parts: dict[str, Any] = {
+        "agreement_intervals": bootstrap.agreement_intervals(
+            t["segment_fuzzy"].to_numpy(),
+            t["segment_network"].to_numpy(),
+            n_resamples=n_resamples,
+            seed=seed,
+        ),
+        "n_resamples": n_resamples,
+    }
+    if c.churn_metrics is not None:
+        parts["churn_intervals"] = bootstrap.churn_intervals(
+            t["churn"].to_numpy(), c.churn_scores, n_resamples=n_resamples, seed=seed
+        )
+    if c.value_scores is not None:
+        parts["value_intervals"] = bootstrap.spearman_intervals(
+            c.value_scores, t["future_spend"], n_resamples=n_resamples, seed=seed
+        )
+    return replace(c, **parts)
+
+
 def compare_model(
     model: ChurnSegmentModel,
     customers: pd.DataFrame,
@@ -420,9 +350,10 @@ def compare_model(
     *,
     top: int = 10,
     n_repeats: int = 3,
+    n_resamples: int = bootstrap.N_RESAMPLES,
     seed: int = 0,
 ) -> Comparison:
-    """Run every step on ``customers`` (labels used where present); peers and references from ``train_customers``."""
+    """Every step on ``customers`` (labels where present); peers fit on ``train_customers``."""
     scored = score_for_comparison(model, customers)
     train = score_for_comparison(model, train_customers)
     confusion, agree = agreement(scored)
@@ -445,6 +376,7 @@ def compare_model(
         parts["value_correlations"] = value_correlations(
             parts["value_scores"], scored.table["future_spend"]
         )
-    return Comparison(
+    result = Comparison(
         scored, segment_table(scored), confusion, agree, table, local_effects=local, **parts
     )
+    return with_intervals(result, n_resamples=n_resamples, seed=seed)

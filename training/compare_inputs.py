@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
     from valuecube.models.packaged import ChurnSegmentModel
     from valuecube.training.compare import Comparison
+    from valuecube.training.verdict import Verdict
 
 
 @dataclass(frozen=True)
 class ComparisonInputs:
-    """The customers to compare on, the model's training customers (for peers and references), and which is which."""
+    """The customers to compare on, the model's training customers (for peers), a description."""
 
     customers: pd.DataFrame
     train_customers: pd.DataFrame
@@ -40,7 +41,7 @@ def _date(ms: int | None) -> str:
 
 
 def model_identity(uri: str, model: ChurnSegmentModel) -> dict[str, str]:
-    """Name, version, aliases, run id, training data and dates of a model, from its URI, metadata and MLflow."""
+    """Name, version, aliases, run id, training data and dates of a model."""
     import mlflow.exceptions
 
     client = mlflow.MlflowClient()
@@ -145,17 +146,36 @@ def run_compare(
     max_rows: int | None = None,
     top: int = 10,
     repeats: int = 3,
+    bootstrap: int = 200,
+    currency: str = "$",
     seed: int = 0,
-) -> Comparison:
-    """Load, compare, write the HTML report to ``output``; return the comparison."""
+) -> tuple[Comparison, Verdict]:
+    """Load, compare, write the HTML report to ``output``; return the comparison and its verdict."""
     from valuecube.training.compare import compare_model
     from valuecube.training.report import render_report, write_report
+    from valuecube.training.verdict import build_verdict
 
     model, identity = load_packaged_model(model_uri)
     inputs = comparison_inputs(model, config, input_path, max_rows=max_rows, seed=seed)
     result = compare_model(
-        model, inputs.customers, inputs.train_customers, top=top, n_repeats=repeats, seed=seed
+        model,
+        inputs.customers,
+        inputs.train_customers,
+        top=top,
+        n_repeats=repeats,
+        n_resamples=bootstrap,
+        seed=seed,
     )
+    verdict = build_verdict(result)
     title = f"valuecube · {model.config.name}: BP network vs fuzzy value cube"
-    write_report(render_report(result, identity, title=title, customers=inputs.description), output)
-    return result
+    page = render_report(
+        result,
+        identity,
+        title=title,
+        customers=inputs.description,
+        config=model.config,
+        currency=currency,
+        verdict=verdict,
+    )
+    write_report(page, output)
+    return result, verdict

@@ -1,23 +1,26 @@
-"""The model-vs-fuzzy comparison (training.compare) and its HTML report, on the session's real trained models."""
+"""The model-vs-fuzzy comparison, its intervals, verdict and report, on real models."""
 
 from __future__ import annotations
 
-import html
 import re
+import stat
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TELCO_CSV
 from sklearn.metrics import cohen_kappa_score
 
 from valuecube.models.fuzzy import V
-from valuecube.training import compare
+from valuecube.training import bootstrap, compare, explanations
 from valuecube.training.compare_inputs import comparison_inputs, load_packaged_model
 from valuecube.training.data import load_training_data
-from valuecube.training.report import headline_text, render_report
+from valuecube.training.report import headline_text, render_report, write_report
+from valuecube.training.verdict import build_verdict
+
+TELCO_CSV = Path(__file__).resolve().parents[2] / "data" / "telco_churn.csv"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,7 @@ def telco(telco_model) -> SimpleNamespace:
     model, identity = load_packaged_model(telco_model.model_uri)
     inputs = comparison_inputs(model)
     result = compare.compare_model(
-        model, inputs.customers, inputs.train_customers, top=5, n_repeats=1
+        model, inputs.customers, inputs.train_customers, top=5, n_repeats=1, n_resamples=100
     )
     return SimpleNamespace(
         trained=telco_model, model=model, identity=identity, inputs=inputs, result=result
@@ -94,13 +97,13 @@ def test_disagreements_explain_the_fuzzy_rule(telco) -> None:
         (t["segment_fuzzy"] != t["segment_network"]) & ~t.index.isin(table.index), "p_fuzzy_class"
     ]
     assert others.empty or p.max() <= others.min()
-    for d, label in enumerate(compare.DIMENSION_LABELS):
+    for label in compare.DIMENSION_LABELS:
         b = table[f"{label} membership"].to_numpy()
         np.testing.assert_allclose(b.sum(axis=1), 1.0, atol=1e-9)
         np.testing.assert_allclose(b @ V, table[("VA score", label)], atol=1e-6)
     np.testing.assert_allclose(table["network P(segment)"].sum(axis=1), 1.0, atol=1e-6)
     assert r.local_effects.shape == (
-        len(compare.input_groups(list(r.scored.X.columns))),
+        len(explanations.input_groups(list(r.scored.X.columns))),
         len(table),
     )
 
@@ -126,7 +129,7 @@ def test_calibration_points(telco) -> None:
 
 def test_input_groups_keep_categories_whole(telco) -> None:
     columns = list(telco.result.scored.X.columns)
-    groups = compare.input_groups(columns)
+    groups = explanations.input_groups(columns)
     assert sorted(j for cols in groups.values() for j in cols) == list(range(len(columns)))
     assert [columns[j] for j in groups["column: contract"]] == [
         "c:contract=Month-to-month",
@@ -141,9 +144,9 @@ def test_input_groups_keep_categories_whole(telco) -> None:
 
 def test_median_substitution_is_zero_at_the_reference(telco) -> None:
     X = telco.result.scored.X.iloc[:3]
-    own = compare.median_substitution(telco.model, X.iloc[[0]], X.iloc[0])
+    own = explanations.median_substitution(telco.model, X.iloc[[0]], X.iloc[0])
     np.testing.assert_allclose(own.to_numpy(), 0.0, atol=1e-12)
-    reference = compare.reference_inputs(X)
+    reference = explanations.reference_inputs(X)
     onehot = [c for c in X.columns if c.startswith("c:contract=")]
     assert reference[onehot].sum() == 1.0  # a category's reference is one real level, not all-off
 
@@ -173,12 +176,14 @@ def test_cdnow_value_section(cdnow_model) -> None:
     spend = result.segments[("mean_future_spend", "fuzzy")]
     assert spend["key_attack_defend"] > spend["release"]
     assert result.headline["spearman_pv_future_spend"] == corr.loc["pv_score", "spearman"]
-    page = render_report(result, {"name": "test-cdnow"})
+    assert result.value_intervals.loc["pv_score", "low"] > 0
+    page = render_report(result, {"name": "test-cdnow"}, config=model.config)
     assert "future spend per segment and PV correlations" in page
+    assert "-week holdout to" in page and 'Forecasting value:</span> <span class="use">rank' in page
 
 
 def test_unlabelled_input_compares_every_row(telco, tmp_path: Path) -> None:
-    """A scoring file without labels: every row is compared; churn sections say why they are empty."""
+    """A scoring file without labels: all rows compared; churn sections say why they are empty."""
     raw = pd.read_csv(TELCO_CSV, nrows=120).drop(columns="churn")
     path = tmp_path / "new_customers.csv"
     raw.to_csv(path, index=False)
@@ -201,11 +206,91 @@ def test_report_is_self_contained(telco) -> None:
         telco.result, telco.identity, title="t", customers=telco.inputs.description
     )
     sources = re.findall(r'<img[^>]*src="([^"]*)"', page)
-    assert len(sources) >= 9 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) >= 8 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert (
         not re.search(r'(src|href)="(?!data:)', page)
         and "<link" not in page
         and "<script" not in page
     )
-    for label, value in headline_text(telco.result.headline).items():
-        assert f'<span class="v">{value}</span><span class="k">{html.escape(label)}</span>' in page
+    assert page.index('<section id="verdict">') < page.index("<h1>")
+    for value in headline_text(telco.result.headline).values():
+        assert f"<td>{value}</td>" in page, value
+
+
+def test_bootstrap_matches_the_point_metrics(telco) -> None:
+    """The intervals' values are the metrics on all customers; each interval contains its value."""
+    r = telco.result
+    metrics = r.churn_intervals.metrics
+    for name in r.churn_scores:
+        assert metrics.loc[(name, "roc_auc"), "value"] == pytest.approx(
+            r.churn_metrics.loc[name, "roc_auc"], abs=1e-12
+        )
+        assert metrics.loc[(name, "top_decile_lift"), "value"] == pytest.approx(
+            r.churn_metrics.loc[name, "top_decile_lift"]
+        )
+    assert (metrics["low"] <= metrics["value"]).all() and (
+        metrics["value"] <= metrics["high"]
+    ).all()
+    a = r.agreement_intervals
+    assert a.loc["segment_kappa", "value"] == pytest.approx(r.agreement["segment_kappa"])
+    assert a.loc["segment_accuracy", "low"] < a.loc["segment_accuracy", "high"]
+    d = r.churn_intervals.differences
+    ab, ba = (
+        d.loc[("bp_network", "lightgbm", "roc_auc")],
+        d.loc[("lightgbm", "bp_network", "roc_auc")],
+    )
+    assert ab["value"] == pytest.approx(-ba["value"]) and ab["low"] == pytest.approx(-ba["high"])
+
+
+def test_paired_bootstrap_is_narrower_than_unpaired() -> None:
+    """Two scores that rank the same customers alike: the paired difference is exactly zero."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 500)
+    p = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
+    result = bootstrap.churn_intervals(y, {"a": p, "b": p / 2}, n_resamples=100)
+    d = result.differences.loc[("a", "b", "roc_auc")]
+    assert d["value"] == d["low"] == d["high"] == 0.0  # same ranking on every resample
+    m = result.metrics.loc[("a", "roc_auc")]
+    assert m["low"] < m["value"] < m["high"]
+
+
+def test_verdict_warns_about_a_broken_model(telco) -> None:
+    """A network that scores churn at random and mislabels segments is called out, not described."""
+    r = telco.result
+    t = r.scored.table
+    y = t["churn"].to_numpy()
+    rng = np.random.default_rng(0)
+    scores = {**r.churn_scores, "bp_network": rng.random(len(y))}
+    shuffled = t.assign(segment_network=rng.permutation(t["segment_network"].to_numpy()))
+    broken = replace(
+        r,
+        scored=replace(r.scored, table=shuffled),
+        churn_scores=scores,
+        churn_metrics=compare.churn_table(y, scores),
+    )
+    verdict = build_verdict(compare.with_intervals(broken, n_resamples=100))
+    text = "\n".join(verdict.warnings)
+    assert "BP network ranks churners worse than the logistic regression" in text
+    assert "do not reproduce the fuzzy rule" in text
+    churn = verdict.decisions[0]
+    assert churn.decision.startswith("Targeting retention") and "BP network" not in churn.use
+    healthy = build_verdict(r)
+    d = r.churn_intervals.differences.loc[("bp_network", "logistic_regression", "roc_auc")]
+    warned = any("BP network ranks churners worse" in w for w in healthy.warnings)
+    assert warned == (d["high"] < 0)  # warned exactly when the interval is below zero
+    assert [d.decision for d in healthy.decisions] == [
+        "Targeting retention by churn risk",
+        "Allocating resources by segment",
+        "Forecasting value",
+    ]
+
+
+def test_extra_sections_follow_the_built_in_ones(telco, tmp_path: Path) -> None:
+    extra = SimpleNamespace(title="Forecasts", html='<p id="extra-marker">horizon 90 days</p>')
+    page = render_report(telco.result, telco.identity, extra_sections=[extra])
+    assert page.index('id="explanations"') < page.index("<h2>Forecasts</h2>")
+    assert '<p id="extra-marker">horizon 90 days</p>' in page
+    path = write_report(page, tmp_path / "sub" / "report.html")
+    assert path.read_text(encoding="utf-8") == page
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not list(path.parent.glob(".*.partial"))

@@ -42,15 +42,21 @@ def compare(
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="Disagreement customers to list.")] = 10,
     repeats: Annotated[int, typer.Option(min=1, help="Permutation-importance repeats.")] = 3,
+    bootstrap: Annotated[
+        int, typer.Option(min=20, help="Bootstrap resamples behind every 95 % interval.")
+    ] = 200,
+    currency: Annotated[str, typer.Option(help="Currency symbol for spend.")] = "$",
     seed: Annotated[int, typer.Option(help="Seed for sampling, peers and permutations.")] = 0,
 ) -> None:
     """Compare the network with the fuzzy value cube; write an HTML report for analysts.
 
-    Sections: the value cube (both classifiers' segments), agreement (confusion
-    matrix, kappa, the customers they disagree on most and why), churn (ROC,
-    gain/lift, calibration against logistic regression, LightGBM and the fuzzy
-    churn score), value (future spend, for transaction logs) and explanations
-    (permutation importance). Prints the headline numbers.
+    Sections: the verdict (which classifier to use for which decision, with
+    bootstrap intervals and warnings), the segments with their policies,
+    agreement (confusion matrix, kappa, the customers they disagree on most
+    and why), churn (ROC, gain/lift, calibration against logistic regression,
+    LightGBM and the fuzzy churn score), value (future spend, for transaction
+    logs) and explanations (permutation importance). Prints the verdict and
+    the headline numbers.
 
     Example: valuecube compare -m models:/valuecube-telco@challenger -o report.html
     """
@@ -64,11 +70,22 @@ def compare(
 
     try:
         with console.status("comparing network and fuzzy value cube…"):
-            result = run_compare(
-                model, output, config, input, max_rows=max_rows, top=top, repeats=repeats, seed=seed
+            result, verdict = run_compare(
+                model,
+                output,
+                config,
+                input,
+                max_rows=max_rows,
+                top=top,
+                repeats=repeats,
+                bootstrap=bootstrap,
+                currency=currency,
+                seed=seed,
             )
     except (ConfigError, InputError, TrackingError, MlflowException, ValueError) as exc:
         fail(str(exc))
+    for line in verdict.lines():
+        console.print(line, markup=False, highlight=False)
     for label, value in headline_text(result.headline).items():
         console.print(f"{label:>40}  {value}")
     console.print(f"wrote {output}")
