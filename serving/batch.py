@@ -268,7 +268,7 @@ def split_duplicates(
         for v, f in zip(raw[first > 0], first[first > 0])
     ]  # only the duplicates: usually none
     keep = np.flatnonzero(~dup)
-    kept = RawChunk(chunk.table.take(pa.array(keep, type=pa.int64())), chunk.lines[keep])
+    kept = chunk.take(keep)  # keeps the read problems of the rows
     return kept, rejects.reset_index(drop=True)
 
 
