@@ -46,6 +46,7 @@ __all__ = [
     "load_input",
     "read_chunks",
     "read_raw",
+    "scoring_spec",
     "strict_error",
     "text_rows",
     "validate",
@@ -53,6 +54,19 @@ __all__ = [
 ]
 
 MAX_LISTED = 10
+
+
+def scoring_spec(spec: InputSpec) -> InputSpec:
+    """The input spec for scoring: the label column, if any, is neither required nor checked.
+
+    Scoring predicts the label, so a file's label cells (blank, unknown, or
+    the whole column absent) never decide whether a customer is scored; the
+    column is kept as it is in the rejects file's raw columns.
+    """
+    if spec.label_column is None:
+        return spec
+    columns = {n: c for n, c in spec.columns.items() if n != spec.label_column}
+    return spec.model_copy(update={"columns": columns, "label_column": None})
 
 
 def strict_error(path: str | Path, result: ValidatedInput) -> InputError:

@@ -335,7 +335,8 @@ def _validate_rows(
     bad = (reason != "").to_numpy()
     data = pd.DataFrame(typed, index=raw.index)[~bad]
     rejects = raw[bad].copy()
-    rejects.insert(0, LINE, rejects.index.to_numpy(dtype=np.int64))
+    # nullable: joined with customer-level rejects (no line) the column stays integers
+    rejects.insert(0, LINE, pd.array(rejects.index.to_numpy(dtype=np.int64), dtype="Int64"))
     rejects[REASON] = reason[bad]
     return ValidatedInput(
         data=data, rejects=rejects.reset_index(drop=True), rows_read=len(raw), source=source
