@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+UNCLOSED = 'unclosed quote: a field opened with " is never closed on this line'
 BLOCK_BYTES = 1 << 22
 """Bytes parsed at a time; a single record (e.g. an unclosed quote's span) may not exceed it."""
 
@@ -175,17 +176,19 @@ def _invalid_record(
 ) -> tuple[list[str | None], str, int, str | None]:
     """An invalid record as (fields padded or cut to the header, problem, newlines, spill).
 
-    An unclosed quote keeps its first line; the lines it swallowed come back
-    as ``spill``, to be read again line by line.
+    A record whose first line opens a quote it does not close keeps that
+    line only; the lines it swallowed come back as ``spill``, to be read
+    again line by line (the quote may close on a later line, in another
+    row's quoted field: those rows are read as they are).
     """
     expected = len(names)
     if text.strip() == "":
         return [""] * expected, "", text.count("\n"), None  # a line of blanks: dropped
+    first, _, rest = text.partition("\n")
     spill = None
-    if text.count('"') % 2 == 1:
-        first, _, rest = text.partition("\n")
+    if first.count('"') % 2 == 1:  # the record runs on past its line only through this quote
         fields = _fields(first, separator)
-        problem = 'unclosed quote: a field opened with " is never closed on this line'
+        problem = UNCLOSED
         spill = rest if rest else None
     else:
         fields = _fields(text.replace("\n", " "), separator)
@@ -239,7 +242,7 @@ def _line_record(line: str, names: list[str], separator: str) -> tuple[list[str 
         return [""] * expected, ""
     fields = _fields(line, separator)
     if line.count('"') % 2 == 1:
-        problem = 'unclosed quote: a field opened with " is never closed on this line'
+        problem = UNCLOSED
     elif len(fields) != expected:
         problem = _count_problem(len(fields), expected, fields)
     else:

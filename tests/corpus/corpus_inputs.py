@@ -61,7 +61,9 @@ def cells(edits: dict[int, tuple[str, str]]) -> Builder:
     return telco(edit)
 
 
-def lines_at(replace: dict[int, str] | None = None, insert: dict[int, str] | None = None) -> Builder:
+def lines_at(
+    replace: dict[int, str] | None = None, insert: dict[int, str] | None = None
+) -> Builder:
     """Telco slice with whole lines replaced (``{line: text}``) and lines inserted before others."""
 
     def edit(lines: list[str]) -> list[str]:
@@ -158,3 +160,35 @@ def cdnow_dates(dates: dict[int, str], n: int = 300) -> Builder:
 def cdnow_all_before_window(n: int = 20) -> Builder:
     """Every purchase dated 1996, before the config's window_start (1997-01-01)."""
     return cdnow_dates({line: "19961215" for line in range(2, n + 2)}, n)
+
+
+def frame_csv(edit: Callable[[pd.DataFrame], pd.DataFrame], quoting: int = 0) -> Builder:
+    """The Telco slice as a frame, changed by ``edit``, written by pandas (``quoting`` as csv)."""
+
+    def build(folder: Path) -> Path:
+        frame = pd.read_csv(TELCO_CSV, dtype=str, keep_default_na=False).head(N_ROWS)
+        path = folder / "in.csv"
+        edit(frame).to_csv(path, index=False, quoting=quoting)
+        return path
+
+    return build
+
+
+def crlf_bom() -> Builder:
+    def build(folder: Path) -> Path:
+        path = folder / "in.csv"
+        path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(telco_rows()) + "\r\n").encode())
+        return path
+
+    return build
+
+
+def spanning_quote() -> Builder:
+    """Line 3's payment method quoted across two lines; line 8 (after it) has a bad tenure."""
+
+    def edit(lines: list[str]) -> list[str]:
+        lines[2] = set_cell(lines[2], "paymentmethod", '"Mailed\ncheck"')
+        lines[6] = set_cell(lines[6], "tenure", "ten")
+        return lines
+
+    return telco(edit)

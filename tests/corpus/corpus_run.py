@@ -34,7 +34,9 @@ class Run:
 
     def counts(self) -> dict[str, int]:
         """The numbers of the summary line on stdout (``rows read``, ``rejected``, ``scored``)."""
-        found = {k: int(v.replace(",", "")) for k, v in COUNT.findall(" ".join(self.stdout.split()))}
+        found = {
+            k: int(v.replace(",", "")) for k, v in COUNT.findall(" ".join(self.stdout.split()))
+        }
         if "rows rejected" in found:
             found.setdefault("rejected", found["rows rejected"])
         if "customers scored" in found:
