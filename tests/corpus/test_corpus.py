@@ -11,7 +11,8 @@ the printed counts add up and match the files written; every reject's
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -29,8 +30,8 @@ def test_corpus_size() -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, telco_model, cdnow_model) -> dict[str, tuple[Run, Path]]:
-    """Every case run once, two at a time (each is a separate process)."""
+def runs(tmp_path_factory, telco_model, cdnow_model) -> Iterator[dict[str, Future]]:
+    """Every case started in the background, two at a time; each test waits for its own."""
     uris = {"score": telco_model.model_uri, "score-log": cdnow_model.model_uri}
 
     def run(case: Case) -> tuple[Run, Path]:
@@ -40,13 +41,16 @@ def runs(tmp_path_factory, telco_model, cdnow_model) -> dict[str, tuple[Run, Pat
         return run_cli(command, uris.get(case.command), path, folder, rejects=case.rejects), path
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(BY_NAME, pool.map(run, CASES), strict=True))
+        futures = {case.name: pool.submit(run, case) for case in CASES}
+        yield futures
+        for future in futures.values():
+            future.cancel()
 
 
 @pytest.mark.parametrize("name", list(BY_NAME))
 def test_case(name: str, runs) -> None:
     case = BY_NAME[name]
-    run, path = runs[name]
+    run, path = runs[name].result()
     assert "Traceback" not in run.stderr, run.stderr
     assert run.input_unchanged
     assert run.code == case.code, run.text

@@ -57,3 +57,16 @@ def test_cdnow_without_labels_and_earlier_as_of(cdnow) -> None:
     assert early.as_of == pd.Timestamp("1997-02-28")
     assert len(early.table) < 18856 and early.excluded > 0
     assert len(early.table) + early.excluded == 18856
+
+
+def test_log_row_accounting(cdnow) -> None:
+    """Every log row is used by a customer's row or counted as unused: none vanishes."""
+    cfg, validated = cdnow
+    for kwargs in ({}, {"with_labels": False}, {"as_of": "1997-02-28"}):
+        ct = build_customer_table(validated, cfg.input, **kwargs)
+        assert ct.rows_used + ct.rows_unused == validated.rows_read
+    scoring = build_customer_table(validated, cfg.input, with_labels=False)
+    dates = validated.data.loc[scoring.unused_lines, "date"]
+    assert scoring.rows_unused > 0 and (dates > pd.Timestamp("1997-09-30")).all()
+    early = build_customer_table(validated, cfg.input, as_of="1997-02-28")
+    assert early.excluded > 0 and early.rows_unused > 0  # the not-yet-active customers' rows
