@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from valuecube.features.config import InputSpec
-from valuecube.features.inputs import ValidatedInput
+from valuecube.features.inputs import LINE, REASON, ValidatedInput
 from valuecube.features.transactions import customer_features, holdout_only_customers
 
 CUSTOMER_ID = "customer_id"
@@ -111,3 +111,28 @@ def build_customer_table(
         unused_lines=np.asarray(data.index[~used], dtype=np.int64),
         rows_used=int(used.sum()),
     )
+
+
+def customer_rejects(
+    validated: ValidatedInput, spec: InputSpec, rejected: pd.DataFrame
+) -> pd.DataFrame:
+    """Customer-level rejects (index = customer id, a ``reason`` column) as rows of a rejects file.
+
+    In a customer table a customer is one input row: its ``line`` and its
+    values (as validated, in text) are filled in, like a row-level reject's.
+    A log's customer spans many rows: ``line`` stays empty and the id column
+    holds the id.
+    """
+    ids = rejected.index.astype(str)
+    out = pd.DataFrame({CUSTOMER_ID: ids, REASON: rejected[REASON].to_numpy()})
+    if spec.shape != "customer_table" or not len(out):
+        out[spec.id_column] = ids
+        out.insert(0, LINE, pd.array([pd.NA] * len(out), dtype="Int64"))
+        return out
+    data = validated.data
+    line_of = pd.Series(data.index.to_numpy(), index=data[spec.id_column].astype(str).to_numpy())
+    lines = line_of.reindex(ids).to_numpy()
+    values = data.loc[lines].astype(str).where(data.loc[lines].notna(), None)
+    out = pd.concat([out, values.reset_index(drop=True)], axis=1)
+    out.insert(0, LINE, pd.array(lines, dtype="Int64"))
+    return out

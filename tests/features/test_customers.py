@@ -70,3 +70,19 @@ def test_log_row_accounting(cdnow) -> None:
     assert scoring.rows_unused > 0 and (dates > pd.Timestamp("1997-09-30")).all()
     early = build_customer_table(validated, cfg.input, as_of="1997-02-28")
     assert early.excluded > 0 and early.rows_unused > 0  # the not-yet-active customers' rows
+
+
+def test_customer_rejects_keep_line_and_values(cdnow) -> None:
+    from valuecube.features.customers import customer_rejects
+
+    cfg = load_config(TELCO_CONFIG)
+    validated = load_input(TELCO_CSV, cfg.input, strict=True)
+    some = validated.data.iloc[[4, 9]]
+    rejected = pd.DataFrame({"reason": ["x", "y"]}, index=some["customerid"].astype(str))
+    rows = customer_rejects(validated, cfg.input, rejected)
+    assert rows["line"].tolist() == [6, 11] and str(rows["line"].dtype) == "Int64"
+    assert rows["customerid"].tolist() == some["customerid"].tolist()
+    assert rows["tenure"].tolist() == [str(v) for v in some["tenure"]]
+    log_cfg, log = cdnow
+    per_customer = customer_rejects(log, log_cfg.input, pd.DataFrame({"reason": ["z"]}, ["00001"]))
+    assert per_customer["line"].isna().all() and per_customer["customer_id"].tolist() == ["00001"]
