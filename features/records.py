@@ -165,6 +165,11 @@ def _newlines(table: pa.Table) -> np.ndarray:
     return count
 
 
+def _blank_line(text: str, separator: str) -> bool:
+    """Nothing but blanks and separators (``,,,``): a blank line, whatever its field count."""
+    return text.replace(separator if separator != "whitespace" else " ", "").strip() == ""
+
+
 def _fields(text: str, separator: str) -> list[str]:
     if separator == "whitespace":
         return text.split()
@@ -182,8 +187,8 @@ def _invalid_record(
     row's quoted field: those rows are read as they are).
     """
     expected = len(names)
-    if text.strip() == "":
-        return [""] * expected, "", text.count("\n"), None  # a line of blanks: dropped
+    if _blank_line(text, separator):
+        return [""] * expected, "", text.count("\n"), None  # dropped as a blank line
     first, _, rest = text.partition("\n")
     spill = None
     if first.count('"') % 2 == 1:  # the record runs on past its line only through this quote
@@ -238,7 +243,7 @@ def _text_table(rows: list[list[str | None]], names: list[str]) -> pa.Table:
 def _line_record(line: str, names: list[str], separator: str) -> tuple[list[str | None], str]:
     """One swallowed line as a record: its fields and problem (blank lines come back blank)."""
     expected = len(names)
-    if line.strip() == "":
+    if _blank_line(line, separator):
         return [""] * expected, ""
     fields = _fields(line, separator)
     if line.count('"') % 2 == 1:

@@ -501,3 +501,10 @@ def test_scoring_spec_ignores_the_label(tmp_path, telco_lines) -> None:
     result = load_input(path, scoring, strict=True)
     assert result.rows_read == 10 and "churn" not in result.data.columns
     assert scoring.label_column is None and TELCO.label_column == "churn"
+
+
+def test_separator_only_lines_are_blank(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:6])
+    lines[3:3] = [",,,", " , ,", ""]
+    result = load_input(_write(tmp_path, lines), TELCO, strict=True)
+    assert result.rows_read == 5 and list(result.data.index) == [2, 3, 7, 8, 9]
