@@ -56,7 +56,7 @@ def test_case(name: str, runs) -> None:
     assert run.code == case.code, run.text
     assert " ".join(case.message.split()) in run.text, run.text
     if run.code != 0:
-        assert re.match(r"\s*error: ", run.stderr), run.stderr
+        assert len(re.findall(r"^error: ", run.stderr, re.MULTILINE)) == 1, run.stderr
         assert not run.output.exists()
     else:
         _check_outputs(case, run, path)
