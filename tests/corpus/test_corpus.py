@@ -30,8 +30,12 @@ def test_corpus_size() -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, telco_model, cdnow_model) -> Iterator[dict[str, Future]]:
-    """Every case started in the background, two at a time; each test waits for its own."""
+def runs(request, tmp_path_factory, telco_model, cdnow_model) -> Iterator[dict[str, Future]]:
+    """Every selected case started in the background, two at a time; each test waits for its own."""
+    params = [
+        getattr(getattr(item, "callspec", None), "params", {}) for item in request.session.items
+    ]
+    selected = {p["name"] for p in params if "name" in p}
     uris = {"score": telco_model.model_uri, "score-log": cdnow_model.model_uri}
 
     def run(case: Case) -> tuple[Run, Path]:
@@ -41,7 +45,7 @@ def runs(tmp_path_factory, telco_model, cdnow_model) -> Iterator[dict[str, Futur
         return run_cli(command, uris.get(case.command), path, folder, rejects=case.rejects), path
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {case.name: pool.submit(run, case) for case in CASES}
+        futures = {case.name: pool.submit(run, case) for case in CASES if case.name in selected}
         yield futures
         for future in futures.values():
             future.cancel()
