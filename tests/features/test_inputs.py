@@ -508,3 +508,19 @@ def test_separator_only_lines_are_blank(tmp_path, telco_lines) -> None:
     lines[3:3] = [",,,", " , ,", ""]
     result = load_input(_write(tmp_path, lines), TELCO, strict=True)
     assert result.rows_read == 5 and list(result.data.index) == [2, 3, 7, 8, 9]
+
+
+def test_two_stray_quotes_in_one_column_pair_up(tmp_path, telco_lines) -> None:
+    """CSV's own rule: a quote opened on line 4 closes at the next quote, here on line 5.
+
+    The two lines are one record (CSV cannot tell this from a quoted value on
+    two lines); it fails validation and is rejected as line 4, both lines'
+    text in its cell: nothing is lost, and the lines after it are read.
+    """
+    lines = list(telco_lines[:8])
+    for i in (3, 4):
+        lines[i] = _edit(lines[i], "streamingmovies", '"' + lines[i].split(",")[14], lines[0])
+    result = load_input(_write(tmp_path, lines), TELCO, strict=False)
+    assert result.rejects[LINE].tolist() == [4] and result.rows_read == 6
+    assert telco_lines[4].split(",")[0] in result.rejects.iloc[0]["streamingmovies"]
+    assert list(result.data.index) == [2, 3, 6, 7, 8]
