@@ -17,6 +17,7 @@ path of the offending key.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 from fractions import Fraction
 from pathlib import Path
@@ -76,6 +77,10 @@ class InputSpec(_Strict):
     separator: str = Field(
         default=",", description="CSV separator; 'whitespace' for runs of blanks."
     )
+    encoding: str = Field(
+        default="utf-8",
+        description="Text encoding of a CSV/text input file (a Python codec name, e.g. 'latin-1').",
+    )
     id_column: str
     label_column: str | None = None
     label_positive: list[str] = Field(default_factory=lambda: ["Yes", "1", "True", "true"])
@@ -89,6 +94,10 @@ class InputSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> InputSpec:
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"encoding {self.encoding!r} is not a known text encoding") from None
         for role in (
             "id_column",
             "label_column",

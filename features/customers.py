@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from valuecube.features.config import InputSpec
-from valuecube.features.inputs import ValidatedInput
+from valuecube.features.inputs import LINE, REASON, ValidatedInput
 from valuecube.features.transactions import customer_features, holdout_only_customers
 
 CUSTOMER_ID = "customer_id"
@@ -30,12 +30,23 @@ class CustomerTable:
 
     ``excluded`` counts customers seen in a transaction log only after
     ``as_of`` (not yet customers then, so not scored; reported, not dropped
-    silently).
+    silently). ``unused_lines`` are the log rows (their file lines) that no
+    customer's row draws on: dated after the last day used (``as_of``, or
+    ``holdout_end`` with labels), or of an excluded customer. With the
+    rejected rows they make the row accounting of a log add up:
+    ``rows_read == rows_used + len(unused_lines) + rows_rejected``.
     """
 
     table: pd.DataFrame
     as_of: pd.Timestamp | None = None
     excluded: int = 0
+    unused_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rows_used: int = 0
+
+    @property
+    def rows_unused(self) -> int:
+        """How many log rows no customer's row draws on (see the class docstring)."""
+        return len(self.unused_lines)
 
     @property
     def labels(self) -> pd.DataFrame:
@@ -87,4 +98,41 @@ def build_customer_table(
         end = None
     table = customer_features(log, as_of_ts, window_start=start, holdout_end=end)
     excluded = len(holdout_only_customers(log, as_of_ts, window_start=start))
-    return CustomerTable(table, as_of=as_of_ts, excluded=excluded)
+    first = start if start is not None else log["date"].min()
+    used = (
+        (log["date"] >= first).to_numpy()
+        & (log["date"] <= (end if end is not None else as_of_ts)).to_numpy()
+        & log[CUSTOMER_ID].isin(table.index).to_numpy()
+    )
+    return CustomerTable(
+        table,
+        as_of=as_of_ts,
+        excluded=excluded,
+        unused_lines=np.asarray(data.index[~used], dtype=np.int64),
+        rows_used=int(used.sum()),
+    )
+
+
+def customer_rejects(
+    validated: ValidatedInput, spec: InputSpec, rejected: pd.DataFrame
+) -> pd.DataFrame:
+    """Customer-level rejects (index = customer id, a ``reason`` column) as rows of a rejects file.
+
+    In a customer table a customer is one input row: its ``line`` and its
+    values (as validated, in text) are filled in, like a row-level reject's.
+    A log's customer spans many rows: ``line`` stays empty and the id column
+    holds the id.
+    """
+    ids = rejected.index.astype(str)
+    out = pd.DataFrame({CUSTOMER_ID: ids, REASON: rejected[REASON].to_numpy()})
+    if spec.shape != "customer_table" or not len(out):
+        out[spec.id_column] = ids
+        out.insert(0, LINE, pd.array([pd.NA] * len(out), dtype="Int64"))
+        return out
+    data = validated.data
+    line_of = pd.Series(data.index.to_numpy(), index=data[spec.id_column].astype(str).to_numpy())
+    lines = line_of.reindex(ids).to_numpy()
+    values = data.loc[lines].astype(str).where(data.loc[lines].notna(), None)
+    out = pd.concat([out, values.reset_index(drop=True)], axis=1)
+    out.insert(0, LINE, pd.array(lines, dtype="Int64"))
+    return out

@@ -65,7 +65,7 @@ class Expression:
     code: CodeType
 
     def evaluate(self, values: Mapping[str, np.ndarray], n_rows: int) -> np.ndarray:
-        """The expression over ``values`` (one float64 array per name in :attr:`names`), shape ``(n_rows,)``."""
+        """The expression over ``values`` (a float64 array per name), shape ``(n_rows,)``."""
         namespace = {
             **FUNCTIONS,
             **{name: np.asarray(values[name], dtype="float64") for name in self.names},
@@ -76,6 +76,10 @@ class Expression:
 
 
 @lru_cache(maxsize=256)
+def _shown(node: ast.AST) -> str:
+    return ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__
+
+
 def parse_expression(text: str) -> Expression:
     """Check and compile ``text``.
 
@@ -93,7 +97,7 @@ def parse_expression(text: str) -> Expression:
     for node in ast.walk(tree):
         if not isinstance(node, _NODES):
             raise ValueError(
-                f"{text!r}: {ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__!r} "
+                f"{text!r}: {_shown(node)!r} "
                 "is not allowed (only numbers, column/factor names, + - * / // % ** and "
                 f"{', '.join(FUNCTIONS)})"
             )

@@ -60,8 +60,11 @@ def compute_factor(
 def _factor_values(
     table: pd.DataFrame, name: str, spec: FactorSpec, computed: dict[str, np.ndarray]
 ) -> np.ndarray:
-    """One factor as a float64 array (NumPy throughout: the API scores a handful of customers at a time,
-    where a pandas object per step would cost more than the arithmetic)."""
+    """One factor as a float64 array.
+
+    NumPy throughout: the API scores a handful of customers at a time, where a
+    pandas object per step would cost more than the arithmetic.
+    """
     if spec.count_of is not None:
         values = np.zeros(len(table))
         for column in spec.count_of:
@@ -96,7 +99,8 @@ def _evaluate(
             values[ref] = table[ref].to_numpy(dtype="float64", na_value=np.nan)
         elif ref in table.columns:
             raise ValueError(
-                f"factor {name!r}: expr {expr!r} uses {ref!r}, which is not numeric ({table[ref].dtype})"
+                f"factor {name!r}: expr {expr!r} uses {ref!r}, which is not numeric "
+                f"({table[ref].dtype})"
             )
         else:
             raise ValueError(
@@ -107,7 +111,7 @@ def _evaluate(
 
 
 def compute_factors(table: pd.DataFrame, specs: dict[str, FactorSpec]) -> pd.DataFrame:
-    """Evaluate every configured factor, in config order; one column per factor, same index as ``table``."""
+    """Evaluate every configured factor, in config order: a column per factor, ``table``'s index."""
     computed: dict[str, np.ndarray] = {}
     for name, spec in specs.items():
         computed[name] = _factor_values(table, name, spec, computed)

@@ -67,6 +67,7 @@ from valuecube.features.inputs import (
     RawChunk,
     ValidatedInput,
     read_chunks,
+    scoring_spec,
     text_rows,
     validate_chunk,
 )
@@ -268,7 +269,7 @@ def split_duplicates(
         for v, f in zip(raw[first > 0], first[first > 0])
     ]  # only the duplicates: usually none
     keep = np.flatnonzero(~dup)
-    kept = RawChunk(chunk.table.take(pa.array(keep, type=pa.int64())), chunk.lines[keep])
+    kept = chunk.take(keep)  # keeps the read problems of the rows
     return kept, rejects.reset_index(drop=True)
 
 
@@ -436,6 +437,8 @@ class ScoreResult:
     customers_scored: int = 0
     customers_unscorable: int = 0
     customers_excluded: int = 0
+    rows_used: int = 0
+    rows_unused: int = 0
     shape: str = "customer_table"
     as_of: pd.Timestamp | None = None
     drift: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
@@ -463,6 +466,7 @@ class ScoreResult:
             f"rows read {self.rows_read:,} · rows rejected {self.rows_rejected - self.customers_unscorable:,} · "
             f"customers scored {self.customers_scored:,} · customers rejected (factors not computable) "
             f"{self.customers_unscorable:,} · customers not yet active{as_of} {self.customers_excluded:,}"
+            + f" · rows not used (dated after as_of, or of those customers) {self.rows_unused:,}"
         )
 
     def check(self) -> None:
@@ -470,6 +474,11 @@ class ScoreResult:
         if (
             self.shape == "customer_table"
             and self.rows_read != self.customers_scored + self.rows_rejected
+        ):
+            raise AssertionError(f"row accounting broken: {self.summary()}")
+        rejected_rows = self.rows_rejected - self.customers_unscorable
+        if self.shape == "transaction_log" and self.rows_used + self.rows_unused + rejected_rows != (
+            self.rows_read
         ):
             raise AssertionError(f"row accounting broken: {self.summary()}")
 
@@ -588,7 +597,7 @@ def score_file(
     """
     started = time.perf_counter()
     loaded = load_model(model) if isinstance(model, str) else model
-    spec = loaded.config.input
+    spec = scoring_spec(loaded.config.input)  # the label column is not checked
     input_path, output = Path(input_path), Path(output)
     rejects_path = None if rejects is None else Path(rejects)
     if chunk_rows < 1:
@@ -745,6 +754,7 @@ def _score_log(
     )
     built = build_customer_table(validated, spec, as_of=as_of, with_labels=False)
     result.as_of, result.customers_excluded = built.as_of, built.excluded
+    result.rows_used, result.rows_unused = built.rows_used, built.rows_unused
     table = built.table[loaded.model.metadata["customer_columns"]].astype("float64")
     for start in range(0, len(table), chunk_rows):
         part = table.iloc[start : start + chunk_rows]

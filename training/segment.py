@@ -8,7 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from valuecube.features.config import DatasetConfig, load_config
-from valuecube.features.customers import CUSTOMER_ID, CustomerTable, build_customer_table
+from valuecube.features.customers import (
+    CUSTOMER_ID,
+    CustomerTable,
+    build_customer_table,
+    customer_rejects,
+)
 from valuecube.features.inputs import LINE, REASON, load_input
 from valuecube.features.io import write_table
 from valuecube.models.segments import SEGMENTS
@@ -73,7 +78,7 @@ def run_segment(
     scored.index.name = CUSTOMER_ID
     scored = scored.reset_index()
 
-    unscorable = unscorable.rename_axis(CUSTOMER_ID).reset_index()
+    unscorable = customer_rejects(validated, cfg.input, unscorable)  # line and values kept
     rejects = pd.concat([validated.rejects, unscorable], ignore_index=True)
     if len(unscorable) and rejects_path is None:
         raise ValueError(

@@ -37,7 +37,7 @@ def test_shipped_configs_load() -> None:
 
 def test_unknown_key_named(tmp_path, telco_raw) -> None:
     telco_raw["segmentation"]["treshold"] = 5
-    with pytest.raises(ConfigError, match="segmentation.treshold"):
+    with pytest.raises(ConfigError, match=r"segmentation\.treshold"):
         load_config(_write(tmp_path, telco_raw))
 
 
@@ -69,7 +69,7 @@ def test_factor_with_two_forms(tmp_path, telco_raw) -> None:
         "column": "monthlycharges",
         "expr": "monthlycharges * 2",
     }
-    with pytest.raises(ConfigError, match="factors.monthly_charges"):
+    with pytest.raises(ConfigError, match=r"factors\.monthly_charges"):
         load_config(_write(tmp_path, telco_raw))
 
 
@@ -87,7 +87,7 @@ def test_missing_file(tmp_path) -> None:
 
 def test_missing_required_key(tmp_path, telco_raw) -> None:
     del telco_raw["input"]["id_column"]
-    with pytest.raises(ConfigError, match="input.id_column"):
+    with pytest.raises(ConfigError, match=r"input\.id_column"):
         load_config(_write(tmp_path, telco_raw))
 
 
@@ -105,7 +105,7 @@ def test_clv_refers_to_undefined_factor(tmp_path, telco_raw) -> None:
 
 def test_threshold_out_of_range(tmp_path, telco_raw) -> None:
     telco_raw["segmentation"]["threshold"] = 12
-    with pytest.raises(ConfigError, match="segmentation.threshold"):
+    with pytest.raises(ConfigError, match=r"segmentation\.threshold"):
         load_config(_write(tmp_path, telco_raw))
 
 
@@ -124,3 +124,12 @@ def test_category_map_must_match_declared_values(tmp_path, telco_raw, edit, word
     with pytest.raises(ConfigError) as info:
         load_config(_write(tmp_path, telco_raw))
     assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_input_encoding(tmp_path, telco_raw) -> None:
+    assert load_config(TELCO_CONFIG).input.encoding == "utf-8"
+    telco_raw["input"]["encoding"] = "latin-1"
+    assert load_config(_write(tmp_path, telco_raw)).input.encoding == "latin-1"
+    telco_raw["input"]["encoding"] = "klingon-8"
+    with pytest.raises(ConfigError, match=r"input: .*'klingon-8' is not a known text encoding"):
+        load_config(_write(tmp_path, telco_raw))

@@ -57,3 +57,32 @@ def test_cdnow_without_labels_and_earlier_as_of(cdnow) -> None:
     assert early.as_of == pd.Timestamp("1997-02-28")
     assert len(early.table) < 18856 and early.excluded > 0
     assert len(early.table) + early.excluded == 18856
+
+
+def test_log_row_accounting(cdnow) -> None:
+    """Every log row is used by a customer's row or counted as unused: none vanishes."""
+    cfg, validated = cdnow
+    for kwargs in ({}, {"with_labels": False}, {"as_of": "1997-02-28"}):
+        ct = build_customer_table(validated, cfg.input, **kwargs)
+        assert ct.rows_used + ct.rows_unused == validated.rows_read
+    scoring = build_customer_table(validated, cfg.input, with_labels=False)
+    dates = validated.data.loc[scoring.unused_lines, "date"]
+    assert scoring.rows_unused > 0 and (dates > pd.Timestamp("1997-09-30")).all()
+    early = build_customer_table(validated, cfg.input, as_of="1997-02-28")
+    assert early.excluded > 0 and early.rows_unused > 0  # the not-yet-active customers' rows
+
+
+def test_customer_rejects_keep_line_and_values(cdnow) -> None:
+    from valuecube.features.customers import customer_rejects
+
+    cfg = load_config(TELCO_CONFIG)
+    validated = load_input(TELCO_CSV, cfg.input, strict=True)
+    some = validated.data.iloc[[4, 9]]
+    rejected = pd.DataFrame({"reason": ["x", "y"]}, index=some["customerid"].astype(str))
+    rows = customer_rejects(validated, cfg.input, rejected)
+    assert rows["line"].tolist() == [6, 11] and str(rows["line"].dtype) == "Int64"
+    assert rows["customerid"].tolist() == some["customerid"].tolist()
+    assert rows["tenure"].tolist() == [str(v) for v in some["tenure"]]
+    log_cfg, log = cdnow
+    per_customer = customer_rejects(log, log_cfg.input, pd.DataFrame({"reason": ["z"]}, ["00001"]))
+    assert per_customer["line"].isna().all() and per_customer["customer_id"].tolist() == ["00001"]

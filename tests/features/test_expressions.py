@@ -1,4 +1,4 @@
-"""Arithmetic expressions of ``expr`` factors: what is allowed, what is rejected, NumPy semantics."""
+"""Arithmetic expressions of ``expr`` factors: what is allowed, what is rejected, NumPy rules."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from valuecube.features.inputs import (
     load_input,
     read_chunks,
     read_raw,
+    scoring_spec,
     validate,
     validate_chunk,
 )
@@ -125,7 +126,7 @@ def test_misnamed_column_suggests(tmp_path) -> None:
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     for strict in (True, False):
-        with pytest.raises(InputError, match="'monthly_charges'.*misnamed") as info:
+        with pytest.raises(InputError, match=r"'monthly_charges'.*misnamed") as info:
             load_input(path, TELCO, strict=strict)
         assert str(path) in str(info.value) and "'monthlycharges'" in str(info.value)
 
@@ -266,7 +267,7 @@ def test_parquet_with_typed_date_column(tmp_path, as_dates) -> None:
 
 
 def _same(fast, slow) -> None:
-    """Same typed rows and the same rejects (line, reason) from the fast path and the row-by-row check."""
+    """Same typed rows and rejects (line, reason) from the fast path and the row-by-row check."""
     assert fast.rows_read == slow.rows_read
     pd.testing.assert_frame_equal(
         fast.data.astype(object), slow.data.astype(object), check_index_type=False
@@ -301,7 +302,7 @@ def _mixed_telco(n: int = 60) -> pd.DataFrame:
 
 
 def test_fast_path_equals_row_by_row_text(tmp_path) -> None:
-    """The vectorised path gives exactly the rows, types and reasons of the row-by-row check: frame and chunk."""
+    """The vectorised path gives the rows, types and reasons of the row-by-row check."""
     raw = _mixed_telco()
     slow = _validate_rows(raw, TELCO, "x")
     assert len(slow.rejects) >= 10 and len(slow.data) > 40  # the edits above really are a mix
@@ -326,10 +327,200 @@ def test_fast_path_equals_row_by_row_typed() -> None:
     chunk = RawChunk(pa.Table.from_pandas(typed, preserve_index=False), np.arange(2, 32))
     typed.index = pd.RangeIndex(2, len(typed) + 2, name=LINE)
     text = typed.astype("string").astype(object).where(typed.notna(), None)
-    slow = _validate_rows(
-        typed, TELCO, "x"
-    )  # reasons quote the values as given: -3 typed, '-3' as text
+    slow = _validate_rows(text, TELCO, "x")  # one path: reasons quote values as text ('-3')
     assert len(slow.rejects) == 3
     _same(validate(typed, TELCO, source="x"), slow)
-    _same(validate_chunk(chunk, TELCO, "x"), _validate_rows(text, TELCO, "x"))
+    _same(validate_chunk(chunk, TELCO, "x"), slow)
     assert isinstance(validate(typed, TELCO).data["contract"].dtype, pd.CategoricalDtype)
+
+
+# ------------------------------------------------ records that are not rows as they stand
+
+
+def _write(tmp_path: Path, lines: list[str], name: str = "t.csv", end: str = "\n") -> Path:
+    path = tmp_path / name
+    path.write_bytes((end.join(lines) + end).encode())
+    return path
+
+
+def test_short_row_rejected_not_filled(tmp_path, telco_lines) -> None:
+    """``missing:`` fills blank cells only: a line short of a field (totalcharges) is rejected."""
+    lines = list(telco_lines[:21])
+    lines[6] = lines[6].rsplit(",", 2)[0] + "," + lines[6].rsplit(",", 1)[1]  # drop totalcharges
+    path = _write(tmp_path, lines)
+    with pytest.raises(InputError, match="line 7: 20 fields, the header has 21"):
+        load_input(path, TELCO, strict=True)
+    result = load_input(path, TELCO, strict=False)
+    assert result.rejects[LINE].tolist() == [7] and 7 not in result.data.index
+    assert result.rejects[REASON].tolist() == ["20 fields, the header has 21"]
+    assert result.rows_read == 20 == len(result.data) + 1
+
+
+def test_long_row_goes_to_rejects(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:21])
+    lines[10] += ",surprise"
+    path = _write(tmp_path, lines)
+    with pytest.raises(InputError, match=r"line 11: 22 fields, the header has 21 \(extra: 'surp"):
+        load_input(path, TELCO, strict=True)
+    result = load_input(path, TELCO, strict=False)
+    assert result.rejects[LINE].tolist() == [11] and result.rows_read == 20
+    row = result.rejects.iloc[0]
+    assert row["customerid"] == telco_lines[10].split(",")[0]  # the raw columns are kept
+
+
+def test_trailing_separators_on_data_rows(tmp_path, telco_lines) -> None:
+    lines = [telco_lines[0]] + [line + "," for line in telco_lines[1:6]]
+    with pytest.raises(InputError) as info:
+        load_input(_write(tmp_path, lines), TELCO, strict=True)
+    assert (
+        "22 fields, the header has 21 (the extra fields are empty: a trailing separator?)"
+        in str(info.value)
+    )
+
+
+@pytest.mark.parametrize("sep, named", [(";", "';'"), ("\t", "tab"), ("|", "'|'")])
+def test_wrong_separator(tmp_path, telco_lines, sep, named) -> None:
+    lines = [line.replace(",", sep) for line in telco_lines[:6]]
+    with pytest.raises(InputError) as info:
+        load_input(_write(tmp_path, lines), TELCO, strict=False)
+    message = str(info.value)
+    assert "only 1 column found — wrong separator? the config expects ','" in message
+    assert f"the header has {named}" in message and "line 1" in message
+
+
+def test_not_utf8_names_file_and_line(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:11])
+    lines[6] = _edit(lines[6], "paymentmethod", "Chèque", lines[0])
+    path = tmp_path / "latin.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    with pytest.raises(InputError) as info:
+        load_input(path, TELCO, strict=False)
+    message = str(info.value)
+    assert str(path) in message and "line 7 is not utf-8 text" in message
+    assert "Re-save the file as UTF-8" in message and "input.encoding" in message
+    latin = TELCO.model_copy(update={"encoding": "latin-1"})
+    assert load_input(path, latin, strict=False).rejects[LINE].tolist() == [7]  # unknown category
+
+
+def test_directory_as_input(tmp_path) -> None:
+    with pytest.raises(InputError, match="is a directory"):
+        load_input(tmp_path, TELCO, strict=True)
+
+
+def test_duplicated_header_name(tmp_path, telco_lines) -> None:
+    lines = [telco_lines[0].replace("gender", "tenure"), *telco_lines[1:5]]
+    with pytest.raises(InputError, match=r"'tenure' appears twice \(columns 2 and 6\)"):
+        load_input(_write(tmp_path, lines), TELCO, strict=False)
+
+
+def test_unclosed_quote_costs_its_line_only(tmp_path, telco_lines) -> None:
+    """An unclosed quote rejects its own line (by file line); the lines after it are read."""
+    lines = list(telco_lines[:21])
+    lines[4] = _edit(lines[4], "gender", '"Male', lines[0])  # file line 5
+    path = _write(tmp_path, lines)
+    with pytest.raises(InputError, match="line 5: unclosed quote"):
+        load_input(path, TELCO, strict=True)
+    result = load_input(path, TELCO, strict=False)
+    assert result.rejects[LINE].tolist() == [5] and result.rows_read == 20
+    assert list(result.data.index) == [2, 3, 4, *range(6, 22)]
+
+
+def test_quoted_value_spanning_lines_keeps_file_lines(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:11])
+    lines[2] = _edit(lines[2], "paymentmethod", '"Mailed\ncheck"', lines[0])  # lines 3-4
+    lines[6] = _edit(lines[6], "tenure", "ten", lines[0])  # now on file line 8
+    path = _write(tmp_path, lines)
+    result = load_input(path, TELCO, strict=False)
+    assert result.rejects[LINE].tolist() == [3, 8]  # 'Mailed\ncheck' is an unknown category
+    assert list(result.data.index) == [2, 5, 6, 7, 9, 10, 11, 12]
+
+
+def test_bom_and_crlf(tmp_path, telco_lines) -> None:
+    path = tmp_path / "win.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(telco_lines[:11]) + "\r\n").encode())
+    result = load_input(path, TELCO, strict=True)
+    assert result.rows_read == 10 and list(result.data.index) == list(range(2, 12))
+    assert result.data["customerid"].iloc[0] == telco_lines[1].split(",")[0]
+
+
+def test_whitespace_file_wrong_field_count(tmp_path) -> None:
+    path, lines = _cdnow_file(tmp_path, 10)
+    lines[3] += "  7"
+    lines[5] = " ".join(lines[5].split()[:3])
+    path.write_text("\n".join(lines) + "\n")
+    result = load_input(path, CDNOW, strict=False)
+    assert result.rejects[REASON].tolist() == [
+        "5 fields, the header has 4",
+        "3 fields, the header has 4",
+    ]
+    assert result.rejects[LINE].tolist() == [4, 6] and result.rows_read == 10
+
+
+def test_log_rows_before_window_start_rejected(tmp_path) -> None:
+    path, lines = _cdnow_file(tmp_path, 10)
+    cells = lines[4].split()
+    cells[1] = "19961231"
+    lines[4] = " ".join(cells)  # file line 5
+    path.write_text("\n".join(lines) + "\n")
+    _both_modes(path, CDNOW, 5, "date", "before the window start 1997-01-01", 10)
+
+
+def test_chunks_keep_lines_and_problems_across_boundaries(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:31])
+    lines[4] += ",x"
+    lines[9] = _edit(lines[9], "gender", '"Male', lines[0])
+    lines[12:12] = ["", ""]
+    path = _write(tmp_path, lines)
+    whole = load_input(path, TELCO, strict=False)
+    for rows in (1, 3, 7):
+        parts = [validate_chunk(chunk, TELCO, "x") for chunk in read_chunks(path, TELCO, rows)]
+        assert [p.rows_read for p in parts[:-1]] == [rows] * (len(parts) - 1)
+        lines_seen = [line for p in parts for line in p.data.index]
+        assert lines_seen == list(whole.data.index)
+        rejected = pd.concat([p.rejects for p in parts], ignore_index=True)
+        pd.testing.assert_frame_equal(rejected, whole.rejects)
+    assert whole.rejects[LINE].tolist() == [5, 10] and whole.rows_read == 30
+
+
+def test_rejects_line_is_an_integer_column(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:11])
+    lines[3] = _edit(lines[3], "tenure", "x", lines[0])
+    rejects = load_input(_write(tmp_path, lines), TELCO, strict=False).rejects
+    assert str(rejects[LINE].dtype) == "Int64" and rejects[LINE].tolist() == [4]
+    joined = pd.concat([rejects, pd.DataFrame({REASON: ["customer-level"]})])
+    assert joined.to_csv(index=False).splitlines()[1].startswith("4,")
+
+
+def test_scoring_spec_ignores_the_label(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:11])
+    lines[3] = _edit(lines[3], "churn", "", lines[0])
+    lines[5] = _edit(lines[5], "churn", "Maybe", lines[0])
+    path = _write(tmp_path, lines)
+    assert load_input(path, TELCO, strict=False).rejects[LINE].tolist() == [4, 6]
+    scoring = scoring_spec(TELCO)
+    result = load_input(path, scoring, strict=True)
+    assert result.rows_read == 10 and "churn" not in result.data.columns
+    assert scoring.label_column is None and TELCO.label_column == "churn"
+
+
+def test_separator_only_lines_are_blank(tmp_path, telco_lines) -> None:
+    lines = list(telco_lines[:6])
+    lines[3:3] = [",,,", " , ,", ""]
+    result = load_input(_write(tmp_path, lines), TELCO, strict=True)
+    assert result.rows_read == 5 and list(result.data.index) == [2, 3, 7, 8, 9]
+
+
+def test_two_stray_quotes_in_one_column_pair_up(tmp_path, telco_lines) -> None:
+    """CSV's own rule: a quote opened on line 4 closes at the next quote, here on line 5.
+
+    The two lines are one record (CSV cannot tell this from a quoted value on
+    two lines); it fails validation and is rejected as line 4, both lines'
+    text in its cell: nothing is lost, and the lines after it are read.
+    """
+    lines = list(telco_lines[:8])
+    for i in (3, 4):
+        lines[i] = _edit(lines[i], "streamingmovies", '"' + lines[i].split(",")[14], lines[0])
+    result = load_input(_write(tmp_path, lines), TELCO, strict=False)
+    assert result.rejects[LINE].tolist() == [4] and result.rows_read == 6
+    assert telco_lines[4].split(",")[0] in result.rejects.iloc[0]["streamingmovies"]
+    assert list(result.data.index) == [2, 3, 6, 7, 8]
