@@ -149,7 +149,14 @@ def _strict_error(path: Path, validated: ValidatedInput) -> InputError:
     )
 
 
-def _write_rejects(rejects: pd.DataFrame, path: Path) -> None:
+def _write_rejects(rejects: pd.DataFrame, path: Path, id_column: str) -> None:
+    """Rejected rows: ``line``, ``customer_id`` (the raw id where the row had one), ``reason``."""
+    rejects = rejects.copy()
+    raw_id = rejects[id_column] if id_column in rejects.columns else None
+    if CUSTOMER_ID not in rejects.columns:
+        rejects[CUSTOMER_ID] = raw_id
+    elif raw_id is not None and id_column != CUSTOMER_ID:
+        rejects[CUSTOMER_ID] = rejects[CUSTOMER_ID].fillna(raw_id)
     ordered = [LINE, CUSTOMER_ID, REASON]
     write_table(rejects[ordered + [c for c in rejects.columns if c not in ordered]], path)
 
@@ -216,7 +223,7 @@ def run_segment(
     if rejects_path is None and len(validated.rejects):
         raise _strict_error(input_path, validated)
     if len(validated.data) == 0:
-        _write_rejects(validated.rejects, rejects_path)
+        _write_rejects(validated.rejects, rejects_path, cfg.input.id_column)
         raise InputError(
             f"{input_path}: none of the {validated.rows_read} rows is valid; "
             f"the reasons are in {rejects_path}"
@@ -252,7 +259,7 @@ def run_segment(
     if output is not None:
         write_table(scored, output)
     if rejects_path is not None:
-        _write_rejects(rejects, rejects_path)
+        _write_rejects(rejects, rejects_path, cfg.input.id_column)
     return SegmentResult(
         cfg,
         model.cube,
