@@ -172,7 +172,7 @@ class ChurnSegmentModel:
             where = [
                 f"row {i}: "
                 + ", ".join(
-                    f"{needed[j]} = {table[needed[j]].iloc[i]!r}" for j in np.flatnonzero(b)
+                    f"{needed[j]} = {_cell(table[needed[j]].iloc[i])}" for j in np.flatnonzero(b)
                 )
                 for i, b in zip(np.flatnonzero(bad.any(axis=1)), bad[bad.any(axis=1)], strict=True)
             ]
@@ -223,6 +223,11 @@ class ChurnSegmentModel:
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
         return self.predict_customers(self.customers(rows))
+
+
+def _cell(value: object) -> str:
+    """A cell as an error message shows it: text quoted, numbers plain."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def psi_bin_counts(u: np.ndarray) -> np.ndarray:
