@@ -1,8 +1,8 @@
 """Customer lifetime value (docs/methods.md §2.6).
 
-Deterministic models over per-customer factors (revenue, profit, spend share)
-and a probabilistic one over transaction logs (BG/NBD + Gamma-Gamma, taken
-from the ``lifetimes`` library).
+Deterministic models over per-customer factors (revenue, profit, spend share;
+each a ``clv.method`` of the dataset config) and a probabilistic one over
+transaction logs (BG/NBD + Gamma-Gamma, taken from the ``lifetimes`` library).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "clv_profit",
     "clv_revenue",
     "clv_spend_share",
+    "customer_spend_share_clv",
     "spend_share_path",
 ]
 
@@ -257,6 +258,53 @@ def clv_spend_share(
         * _discount_factors(discount_rate, t)
     )
     return cash_per_share @ path
+
+
+def customer_spend_share_clv(
+    shares: ArrayLike,
+    switching_matrix: ArrayLike,
+    periods: int,
+    frequency: ArrayLike,
+    revenue: ArrayLike,
+    discount_rate: float,
+    brand: int = 0,
+) -> np.ndarray:
+    """Per-customer CLV of one brand under the spend-share model (the ``spend_share`` clv method).
+
+    Each customer's spend shares S_0 move as S_{t+1} = S_t·P; with F (purchases
+    per period) and R (revenue per purchase) constant per customer,
+    CLV = F·R·Σ_{t=0..T} S_{brand,t} / (1+r)^t — :func:`clv_spend_share` per customer.
+
+    Parameters
+    ----------
+    shares : array of shape (n_customers, n_brands)
+        Each customer's current shares of spend (rows sum to 1).
+    switching_matrix : array of shape (n_brands, n_brands)
+        P, row-stochastic.
+    periods : int
+        T.
+    frequency, revenue : array of shape (n_customers,)
+        F and R per customer.
+    discount_rate : float
+        r per period.
+    brand : int
+        The brand whose CLV is returned (ours).
+
+    Returns
+    -------
+    ndarray of shape (n_customers,)
+    """
+    s = np.asarray(shares, dtype=float)
+    if s.ndim != 2:
+        raise ValueError(f"shares must be customers × brands, got shape {s.shape}")
+    _, switching = _validated_switching(np.full(s.shape[1], 1.0 / s.shape[1]), switching_matrix)
+    discounted = np.zeros(len(s))
+    share = s
+    for t, d in enumerate(_discount_factors(discount_rate, np.arange(periods + 1))):
+        if t:
+            share = share @ switching  # one step of the Markov chain for every customer at once
+        discounted += d * share[:, brand]
+    return np.asarray(frequency, dtype=float) * np.asarray(revenue, dtype=float) * discounted
 
 
 _RFM_COLUMNS = ("repeat_frequency", "first_to_last_days", "tenure_days", "repeat_monetary_avg")
