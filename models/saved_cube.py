@@ -15,6 +15,7 @@ so segmenting with the network model and with the saved cube agree exactly.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import mlflow.pyfunc
@@ -24,7 +25,12 @@ from valuecube.features.config import DatasetConfig
 from valuecube.features.customers import CUSTOMER_ID, CustomerTable, build_customer_table
 from valuecube.features.inputs import REASON, InputError, ValidatedInput
 from valuecube.models.packaged import ValueCubePyfunc, validate_strictly
-from valuecube.models.value_cube import CUBE_OUTPUT_COLUMNS, ValueCube
+from valuecube.models.value_cube import (
+    CUBE_OUTPUT_COLUMNS,
+    ValueCube,
+    attach_expert_memberships,
+    expert_factors,
+)
 
 CUBE_PREDICTION_COLUMNS = (CUSTOMER_ID, *CUBE_OUTPUT_COLUMNS)
 KIND_TAG = "valuecube_kind"
@@ -45,6 +51,10 @@ class ValueCubeModel(mlflow.pyfunc.PythonModel):
         on the last date of the file they arrive in.
     metadata : dict
         Facts about the fit (reference file, customers fitted on).
+    panel : Series or None
+        Configs with expert-rated factors: each expert's authority W_k, frozen
+        at fit; the ratings are read from the config's ratings file or the
+        one given to :meth:`customer_table`.
     """
 
     def __init__(
@@ -52,10 +62,12 @@ class ValueCubeModel(mlflow.pyfunc.PythonModel):
         cube: ValueCube,
         as_of: pd.Timestamp | None = None,
         metadata: dict[str, Any] | None = None,
+        panel: pd.Series | None = None,
     ) -> None:
         self.cube = cube
         self.as_of = as_of
         self.metadata = dict(metadata or {})
+        self.panel = panel
 
     @property
     def config(self) -> DatasetConfig:
@@ -94,6 +106,19 @@ class ValueCubeModel(mlflow.pyfunc.PythonModel):
             raise InputError(f"{len(unscorable)} customer(s) cannot be segmented: {listed}")
         scored = scored.rename_axis(CUSTOMER_ID).reset_index()
         return scored[list(CUBE_PREDICTION_COLUMNS)]
+
+
+def with_ratings(
+    config: DatasetConfig,
+    customers: CustomerTable,
+    panel: pd.Series | None = None,
+    ratings: str | None = None,
+) -> CustomerTable:
+    """``customers`` with the expert factors' memberships joined (as they are without)."""
+    if not expert_factors(config):
+        return customers
+    table = attach_expert_memberships(config, customers.table, panel, ratings)
+    return dataclasses.replace(customers, table=table)
 
 
 def cube_model(python_model: object) -> ValueCubeModel:

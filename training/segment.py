@@ -21,6 +21,7 @@ import pandas as pd
 
 from valuecube.features.config import DatasetConfig, load_config
 from valuecube.features.customers import CUSTOMER_ID, CustomerTable, build_customer_table
+from valuecube.features.experts import read_panel
 from valuecube.features.inputs import (
     LINE,
     MAX_LISTED,
@@ -31,14 +32,14 @@ from valuecube.features.inputs import (
     validate,
 )
 from valuecube.features.io import write_table
-from valuecube.models.saved_cube import CUBE_PREDICTION_COLUMNS, ValueCubeModel
+from valuecube.models.saved_cube import CUBE_PREDICTION_COLUMNS, ValueCubeModel, with_ratings
 from valuecube.models.segments import SEGMENTS
-from valuecube.models.value_cube import ValueCube
+from valuecube.models.value_cube import ValueCube, expert_factors
 from valuecube.training.cube_store import load_cube, log_and_register_cube, save_cube
 
 MIN_FIT_CUSTOMERS = 30
 """Fewest customers a cube is fitted on: below it the frozen quantiles say little."""
-WARN_FIT_CUSTOMERS = 300
+WARN_FIT_CUSTOMERS = 100
 """Below this many customers a fitted cube gets a warning (coarse normalisation)."""
 
 
@@ -188,6 +189,7 @@ def run_segment(
     cube: str | Path | None = None,
     save_cube_to: str | Path | None = None,
     register_as: str | None = None,
+    ratings: str | Path | None = None,
 ) -> SegmentResult:
     """Validate the input, fit (or load) the value cube, score every customer, write the outputs.
 
@@ -195,6 +197,7 @@ def run_segment(
     with it, invalid rows and unscorable customers go to that file with a
     reason and the rest are scored. ``cube`` applies a saved cube instead of
     fitting one (``config``, when given, must then be the cube's own).
+    ``ratings`` replaces the config's expert ratings file (e.g. for new customers).
     """
     input_path = Path(input_path)
     output = None if output is None else Path(output)
@@ -231,11 +234,13 @@ def run_segment(
 
     warnings: list[str] = []
     if model is None:
-        customers = build_customer_table(validated, cfg.input)
+        panel = read_panel(cfg.experts) if expert_factors(cfg) else None
+        customers = with_ratings(cfg, build_customer_table(validated, cfg.input), panel, ratings)
         model, warnings = _fit(cfg, customers)
+        model.panel = panel
         model.metadata["reference"] = str(input_path)
     else:
-        customers = model.customer_table(validated)
+        customers = model.customer_table(validated, ratings)
     scored, unscorable = model.cube.segment(customers.table)
     predicted = scored.rename_axis(CUSTOMER_ID).reset_index()[list(CUBE_PREDICTION_COLUMNS)]
     scored = scored.join(customers.labels)

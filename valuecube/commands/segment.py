@@ -51,6 +51,14 @@ def segment(
             "--save-cube", help="Save the cube fitted here as an MLflow pyfunc model folder."
         ),
     ] = None,
+    ratings: Annotated[
+        Path | None,
+        typer.Option(
+            "--ratings",
+            help="Expert ratings file (customer_id, factor, expert, grade) instead of the "
+            "config's, for configs with expert-rated factors.",
+        ),
+    ] = None,
     register_as: Annotated[
         str | None,
         typer.Option(
@@ -88,6 +96,7 @@ def segment(
                 cube=cube,
                 save_cube_to=save_cube,
                 register_as=register_as,
+                ratings=ratings,
             )
     except (ConfigError, InputError, TrackingError, ValueError, OSError) as exc:
         fail(str(exc))
