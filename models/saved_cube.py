@@ -74,17 +74,19 @@ class ValueCubeModel(mlflow.pyfunc.PythonModel):
         """The dataset config the cube was fitted with (it travels with the cube)."""
         return self.cube.config
 
-    def customer_table(self, validated: ValidatedInput) -> CustomerTable:
-        """The per-customer table of validated input rows (labels kept when present)."""
+    def customer_table(
+        self, validated: ValidatedInput, ratings: str | None = None
+    ) -> CustomerTable:
+        """The per-customer table of validated input rows (labels kept, expert ratings joined)."""
         spec = self.config.input
-        as_of = spec.as_of or self.as_of
-        return build_customer_table(validated, spec, as_of=as_of)
+        customers = build_customer_table(validated, spec, as_of=spec.as_of or self.as_of)
+        return with_ratings(self.config, customers, self.panel, ratings)
 
     def segment(
-        self, validated: ValidatedInput
+        self, validated: ValidatedInput, ratings: str | None = None
     ) -> tuple[CustomerTable, pd.DataFrame, pd.DataFrame]:
         """(customers, scored, unscorable) of validated rows; see :meth:`ValueCube.segment`."""
-        customers = self.customer_table(validated)
+        customers = self.customer_table(validated, ratings)
         scored, unscorable = self.cube.segment(customers.table)
         return customers, scored, unscorable
 
