@@ -12,6 +12,7 @@ from valuecube.features.clv import (
     clv_profit,
     clv_revenue,
     clv_spend_share,
+    customer_spend_share_clv,
     spend_share_path,
 )
 
@@ -84,6 +85,16 @@ def test_spend_share_path_check():
 def test_spend_share_clv_check():
     clv = clv_spend_share(S0, P, periods=2, frequency=1, revenue=500, discount_rate=0.09)
     np.testing.assert_allclose(clv, [689.38, 497.72, 192.45], atol=5e-3)
+
+
+def test_customer_spend_share_clv_matches_the_brand_check():
+    """Per customer, each brand's CLV is the population check's (docs/methods.md §2.6)."""
+    shares = np.array([S0, S0, [1.0, 0.0, 0.0]])
+    for brand, expected in enumerate((689.38, 497.72, 192.45)):
+        got = customer_spend_share_clv(shares, P, 2, np.ones(3), np.full(3, 500.0), 0.09, brand)
+        assert round(float(got[0]), 2) == expected and got[0] == got[1]
+    only_a = customer_spend_share_clv(shares[2:], P, 2, [2.0], [100.0], 0.0, 0)
+    assert only_a[0] == pytest.approx(2 * 100 * (1 + 0.7 + 0.7 * 0.7 + 0.2 * 0.1 + 0.1 * 0.25))
 
 
 def test_spend_share_clv_per_period_frequency_and_revenue():
