@@ -22,7 +22,6 @@ __all__ = [
     "BetaGeoValue",
     "clv_profit",
     "clv_revenue",
-    "clv_spend_share",
     "customer_spend_share_clv",
     "spend_share_path",
 ]
@@ -210,56 +209,6 @@ def spend_share_path(
     return path
 
 
-def _per_period(values: ArrayLike, periods: int, name: str) -> np.ndarray:
-    """Broadcast a scalar or check an array of one value per period t = 0..T."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim == 0:
-        return np.full(periods + 1, float(array))
-    if array.shape != (periods + 1,):
-        raise ValueError(
-            f"{name} must be a scalar or have one value per period 0..{periods} "
-            f"({periods + 1} values), got shape {array.shape}"
-        )
-    return array
-
-
-def clv_spend_share(
-    initial_share: ArrayLike,
-    switching_matrix: ArrayLike,
-    periods: int,
-    frequency: ArrayLike,
-    revenue: ArrayLike,
-    discount_rate: float,
-) -> np.ndarray:
-    """Per-brand CLV of a spend-share (brand-switching) model.
-
-    CLV_b = Σ_{t=0..T} S_{b,t}·F_t·R_t / (1+r)^t, with S_t from :func:`spend_share_path`.
-
-    Parameters
-    ----------
-    initial_share, switching_matrix, periods
-        As in :func:`spend_share_path`.
-    frequency : scalar or array of shape (periods + 1,)
-        F_t, purchases per period.
-    revenue : scalar or array of shape (periods + 1,)
-        R_t, revenue per purchase.
-    discount_rate : float
-        r, the per-period discount rate.
-
-    Returns
-    -------
-    ndarray of shape (n_brands,)
-    """
-    path = spend_share_path(initial_share, switching_matrix, periods)
-    t = np.arange(periods + 1)
-    cash_per_share = (
-        _per_period(frequency, periods, "frequency")
-        * _per_period(revenue, periods, "revenue")
-        * _discount_factors(discount_rate, t)
-    )
-    return cash_per_share @ path
-
-
 def customer_spend_share_clv(
     shares: ArrayLike,
     switching_matrix: ArrayLike,
@@ -273,7 +222,7 @@ def customer_spend_share_clv(
 
     Each customer's spend shares S_0 move as S_{t+1} = S_t·P; with F (purchases
     per period) and R (revenue per purchase) constant per customer,
-    CLV = F·R·Σ_{t=0..T} S_{brand,t} / (1+r)^t — :func:`clv_spend_share` per customer.
+    CLV = F·R·Σ_{t=0..T} S_{brand,t} / (1+r)^t, with S_t from :func:`spend_share_path`.
 
     Parameters
     ----------
@@ -297,14 +246,13 @@ def customer_spend_share_clv(
     s = np.asarray(shares, dtype=float)
     if s.ndim != 2:
         raise ValueError(f"shares must be customers × brands, got shape {s.shape}")
-    _, switching = _validated_switching(np.full(s.shape[1], 1.0 / s.shape[1]), switching_matrix)
-    discounted = np.zeros(len(s))
-    share = s
-    for t, d in enumerate(_discount_factors(discount_rate, np.arange(periods + 1))):
-        if t:
-            share = share @ switching  # one step of the Markov chain for every customer at once
-        discounted += d * share[:, brand]
-    return np.asarray(frequency, dtype=float) * np.asarray(revenue, dtype=float) * discounted
+    # M[i] = Σ_t S_t / (1+r)^t starting from all spend on brand i; S_0·M is then every
+    # customer's discounted path at once (a loop over brands, not customers)
+    discount = _discount_factors(discount_rate, np.arange(periods + 1))
+    start = np.eye(s.shape[1])
+    m = np.stack([discount @ spend_share_path(row, switching_matrix, periods) for row in start])
+    freq, rev = np.asarray(frequency, dtype=float), np.asarray(revenue, dtype=float)
+    return freq * rev * (s @ m[:, brand])
 
 
 _RFM_COLUMNS = ("repeat_frequency", "first_to_last_days", "tenure_days", "repeat_monetary_avg")
