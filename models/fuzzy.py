@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from valuecube.features.config import TreeSpec
 from valuecube.features.experts import membership_columns
@@ -205,11 +205,15 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _measured(self, X: pd.DataFrame, names: list[str]) -> list[str]:
         """The factors with a data column: all but expert factors given by memberships only."""
+        if not isinstance(X, pd.DataFrame):
+            return names
         return [n for n in names if n not in self.expert_factors or n in X.columns]
 
     def _expert_goodness(self, X: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per expert factor: (rated mask, memberships R (n, 5)) of the customers experts rated."""
-        out = {}
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if not isinstance(X, pd.DataFrame):
+            return out
         for name in self.expert_factors:
             columns = membership_columns(name)
             if not set(columns) <= set(X.columns):
@@ -227,9 +231,18 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         }
 
     @staticmethod
-    def _factor_matrix(X: pd.DataFrame, names: list[str]) -> np.ndarray:
+    def _factor_matrix(X: pd.DataFrame | np.ndarray, names: list[str]) -> np.ndarray:
+        """The factors as float64 (n, len(names)): a frame by column name, an array by position."""
         if not isinstance(X, pd.DataFrame):
-            raise TypeError("X must be a DataFrame of factors with named columns")
+            values = check_array(X, dtype="float64")
+            if values.shape[1] != len(names):
+                raise ValueError(
+                    f"X has {values.shape[1]} feature(s), but the tree has {len(names)} factors "
+                    f"{names} (an array's columns are the factors in tree order)"
+                )
+            return values
+        if len(X) == 0:
+            raise ValueError("X has 0 sample(s); at least one customer is needed")
         missing = [n for n in names if n not in X.columns]
         if missing:
             raise ValueError(f"factors missing from X: {missing}")
@@ -251,14 +264,15 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             measured = names
         # contiguous columns for np.interp
         values = np.asfortranarray(self._factor_matrix(X, measured))
-        u = np.full((len(X), len(names)), np.nan, order="F")
+        u = np.full((values.shape[0], len(names)), np.nan, order="F")
         for j, name in enumerate(names):
             if name in self.knots_:
                 xp, fp = self.knots_[name]
                 u[:, j] = np.interp(values[:, measured.index(name)], xp, fp)
         if getattr(self, "expert_factors", ()):
             self._rated_values(X, names, u)
-        return pd.DataFrame(u, index=X.index, columns=names, copy=False)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(u, index=index, columns=names, copy=False)
 
     def _rated_values(self, X: pd.DataFrame, names: list[str], u: np.ndarray) -> None:
         """Put in ``u`` the value whose data memberships score as the experts' R does.
