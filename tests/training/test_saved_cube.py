@@ -218,9 +218,9 @@ def test_too_few_customers_to_fit(tmp_path) -> None:
     with pytest.raises(ValueError, match=f"at least {MIN_FIT_CUSTOMERS}"):
         run_segment(TELCO_CONFIG, few, output=tmp_path / "o.csv")
     assert not (tmp_path / "o.csv").exists()
-    some = _rows(TELCO_CSV, list(range(100)), tmp_path / "some.csv")
+    some = _rows(TELCO_CSV, list(range(60)), tmp_path / "some.csv")
     result = run_segment(TELCO_CONFIG, some)
-    assert result.warnings and "only 100 customers" in result.warnings[0]
+    assert result.warnings and "only 60 customers" in result.warnings[0]
 
 
 def test_duplicate_ids_keep_the_first_row(tmp_path) -> None:
