@@ -1,8 +1,8 @@
 """Customer lifetime value (docs/methods.md §2.6).
 
-Deterministic models over per-customer factors (revenue, profit, spend share)
-and a probabilistic one over transaction logs (BG/NBD + Gamma-Gamma, taken
-from the ``lifetimes`` library).
+Deterministic models over per-customer factors (revenue, profit, spend share;
+each a ``clv.method`` of the dataset config) and a probabilistic one over
+transaction logs (BG/NBD + Gamma-Gamma, taken from the ``lifetimes`` library).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = [
     "BetaGeoValue",
     "clv_profit",
     "clv_revenue",
-    "clv_spend_share",
+    "customer_spend_share_clv",
     "spend_share_path",
 ]
 
@@ -209,54 +209,50 @@ def spend_share_path(
     return path
 
 
-def _per_period(values: ArrayLike, periods: int, name: str) -> np.ndarray:
-    """Broadcast a scalar or check an array of one value per period t = 0..T."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim == 0:
-        return np.full(periods + 1, float(array))
-    if array.shape != (periods + 1,):
-        raise ValueError(
-            f"{name} must be a scalar or have one value per period 0..{periods} "
-            f"({periods + 1} values), got shape {array.shape}"
-        )
-    return array
-
-
-def clv_spend_share(
-    initial_share: ArrayLike,
+def customer_spend_share_clv(
+    shares: ArrayLike,
     switching_matrix: ArrayLike,
     periods: int,
     frequency: ArrayLike,
     revenue: ArrayLike,
     discount_rate: float,
+    brand: int = 0,
 ) -> np.ndarray:
-    """Per-brand CLV of a spend-share (brand-switching) model.
+    """Per-customer CLV of one brand under the spend-share model (the ``spend_share`` clv method).
 
-    CLV_b = Σ_{t=0..T} S_{b,t}·F_t·R_t / (1+r)^t, with S_t from :func:`spend_share_path`.
+    Each customer's spend shares S_0 move as S_{t+1} = S_t·P; with F (purchases
+    per period) and R (revenue per purchase) constant per customer,
+    CLV = F·R·Σ_{t=0..T} S_{brand,t} / (1+r)^t, with S_t from :func:`spend_share_path`.
 
     Parameters
     ----------
-    initial_share, switching_matrix, periods
-        As in :func:`spend_share_path`.
-    frequency : scalar or array of shape (periods + 1,)
-        F_t, purchases per period.
-    revenue : scalar or array of shape (periods + 1,)
-        R_t, revenue per purchase.
+    shares : array of shape (n_customers, n_brands)
+        Each customer's current shares of spend (rows sum to 1).
+    switching_matrix : array of shape (n_brands, n_brands)
+        P, row-stochastic.
+    periods : int
+        T.
+    frequency, revenue : array of shape (n_customers,)
+        F and R per customer.
     discount_rate : float
-        r, the per-period discount rate.
+        r per period.
+    brand : int
+        The brand whose CLV is returned (ours).
 
     Returns
     -------
-    ndarray of shape (n_brands,)
+    ndarray of shape (n_customers,)
     """
-    path = spend_share_path(initial_share, switching_matrix, periods)
-    t = np.arange(periods + 1)
-    cash_per_share = (
-        _per_period(frequency, periods, "frequency")
-        * _per_period(revenue, periods, "revenue")
-        * _discount_factors(discount_rate, t)
-    )
-    return cash_per_share @ path
+    s = np.asarray(shares, dtype=float)
+    if s.ndim != 2:
+        raise ValueError(f"shares must be customers × brands, got shape {s.shape}")
+    # M[i] = Σ_t S_t / (1+r)^t starting from all spend on brand i; S_0·M is then every
+    # customer's discounted path at once (a loop over brands, not customers)
+    discount = _discount_factors(discount_rate, np.arange(periods + 1))
+    start = np.eye(s.shape[1])
+    m = np.stack([discount @ spend_share_path(row, switching_matrix, periods) for row in start])
+    freq, rev = np.asarray(frequency, dtype=float), np.asarray(revenue, dtype=float)
+    return freq * rev * (s @ m[:, brand])
 
 
 _RFM_COLUMNS = ("repeat_frequency", "first_to_last_days", "tenure_days", "repeat_monetary_avg")

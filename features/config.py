@@ -143,10 +143,29 @@ class FactorSpec(_Strict):
     expr: str | None = None
     fill: float | None = None
     description: str | None = None
+    source: Literal["data", "experts"] = Field(
+        default="data", description="'experts': memberships from the expert panel's ratings."
+    )
+    fallback: Literal["data"] | None = Field(
+        default=None, description="An expert factor's data form for customers nobody rated."
+    )
+
+    @property
+    def from_data(self) -> bool:
+        """Whether the factor has a data form (a data factor, or an expert one with a fallback)."""
+        return self.source == "data" or self.fallback == "data"
 
     @model_validator(mode="after")
     def _check(self) -> FactorSpec:
         forms = [self.column is not None, self.count_of is not None, self.expr is not None]
+        if self.fallback is not None and self.source != "experts":
+            raise ValueError("'fallback' goes with 'source: experts'")
+        if not self.from_data:
+            if any(forms):
+                raise ValueError(
+                    "an expert-rated factor takes no column/count_of/expr unless 'fallback: data'"
+                )
+            return self
         if sum(forms) != 1:
             raise ValueError(
                 "give exactly one of 'column' (optionally with 'map'), 'count_of' or 'expr'"
@@ -232,14 +251,19 @@ class SegmentationSpec(_Strict):
 class ClvSpec(_Strict):
     """Customer lifetime value: a deterministic model over factors, or BG/NBD for logs."""
 
-    method: Literal["revenue", "profit", "bgnbd"]
+    method: Literal["revenue", "profit", "bgnbd", "spend_share"]
     yearly_revenue: str | None = None
     yearly_cost: str | None = None
     years: int = Field(default=5, ge=1)
     discount_rate: float = Field(default=0.09, ge=0.0)
+    spend_share: SpendShareSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ClvSpec:
+        if (self.method == "spend_share") != (self.spend_share is not None):
+            raise ValueError(
+                "clv method 'spend_share' goes with a 'spend_share' block (and only it)"
+            )
         if self.method in ("revenue", "profit") and self.yearly_revenue is None:
             raise ValueError(f"clv method {self.method!r} needs 'yearly_revenue' (a factor name)")
         if self.method == "profit" and self.yearly_cost is None:
@@ -282,6 +306,8 @@ class DatasetConfig(_Strict):
     clv: ClvSpec | None = None
     lifecycle: LifecycleSpec | None = None
     bgnbd: BgNbdSpec | None = None
+    experts: ExpertPanelSpec | None = None
+    loyalty: LoyaltySpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
@@ -303,6 +329,7 @@ class DatasetConfig(_Strict):
         ):
             raise ValueError("clv method 'bgnbd' needs a transaction log input")
         self._check_category_maps()
+        _check_cube_settings(self)
         return self
 
     def _check_category_maps(self) -> None:
@@ -331,6 +358,105 @@ class DatasetConfig(_Strict):
                 )
 
 
+# --- expert panels, loyalty types and the spend-share CLV (the value cube's own settings) ---
+
+STANDINGS = ("high", "fairly_high", "ordinary")
+
+
+class ExpertPanelSpec(_Strict):
+    """Where the expert ratings and the panel are (docs/cube.md, "Expert panels").
+
+    ``ratings``: a CSV of ``customer_id, factor, expert, grade``; ``panel``: a
+    CSV of ``expert, standing``; both relative to the config file. Each
+    standing's authority weight W_k can be overridden.
+    """
+
+    ratings: str
+    panel: str
+    authority: dict[Literal["high", "fairly_high", "ordinary"], float] = Field(
+        default_factory=lambda: {"high": 1.2, "fairly_high": 1.1, "ordinary": 1.0}
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ExpertPanelSpec:
+        bad = {k: v for k, v in self.authority.items() if not v > 0}
+        if bad:
+            raise ValueError(f"authority weights must be positive, got {bad}")
+        return self
+
+
+class LoyaltySpec(_Strict):
+    """Loyalty type from attachment × repeat purchase (docs/cube.md, "Loyalty types").
+
+    Both are factor names, more meaning more; a customer is high on one when
+    the factor is above its threshold (default: the median of the customers
+    the cube is fitted on, frozen with the cube).
+    """
+
+    attachment: str
+    repeat_purchase: str
+    attachment_above: float | None = None
+    repeat_purchase_above: float | None = None
+
+
+class SpendShareSpec(_Strict):
+    """Inputs of the spend-share (brand-switching) CLV: CLV = Σ_t S_t·F·R / (1+r)^t for our brand.
+
+    ``shares``: one factor per brand, in the order of ``switching`` (each
+    customer's current share of spend per brand, summing to 1); ``ours``: the
+    index of our brand; ``frequency``/``revenue``: factors giving purchases per
+    period and revenue per purchase.
+    """
+
+    switching: list[list[float]]
+    shares: list[str]
+    ours: int = Field(default=0, ge=0)
+    frequency: str
+    revenue: str
+    periods: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> SpendShareSpec:
+        n = len(self.shares)
+        if len(self.switching) != n or any(len(row) != n for row in self.switching):
+            raise ValueError(f"switching must be {n} × {n}, one row and column per share factor")
+        if self.ours >= n:
+            raise ValueError(f"ours = {self.ours} but there are {n} brands")
+        return self
+
+    def factor_refs(self) -> list[str]:
+        """The factors the spend-share CLV reads."""
+        return [*self.shares, self.frequency, self.revenue]
+
+
+def _check_cube_settings(config: DatasetConfig) -> None:
+    """Expert factors need a panel and one direction; loyalty/spend-share name defined factors."""
+    experts = [n for n, f in config.factors.items() if f.source == "experts"]
+    if experts and config.experts is None:
+        raise ValueError(
+            f"factors {experts} have 'source: experts' but the config has no 'experts'"
+        )
+    directions: dict[str, set[str]] = {}
+    for dim in config.tree.dimensions().values():
+        for ind in dim.indicators.values():
+            for name, direction in ind.factors.items():
+                directions.setdefault(name, set()).add(direction)
+    mixed = [n for n in experts if len(directions.get(n, ())) > 1]
+    if mixed:
+        raise ValueError(f"expert-rated factors {mixed} are used as both benefit and cost")
+    refs = []
+    if config.loyalty is not None:
+        refs += [config.loyalty.attachment, config.loyalty.repeat_purchase]
+    if config.clv is not None and config.clv.spend_share is not None:
+        refs += config.clv.spend_share.factor_refs()
+    unknown = [r for r in refs if r not in config.factors]
+    if unknown:
+        raise ValueError(f"loyalty/clv.spend_share refer to undefined factors: {unknown}")
+    not_data = [r for r in refs if not config.factors[r].from_data]
+    if not_data:
+        raise ValueError(f"loyalty/clv.spend_share need factors from data, not {not_data}")
+
+
 def load_config(path: str | Path) -> DatasetConfig:
     """Read and validate a dataset configuration file.
 
@@ -357,4 +483,10 @@ def load_config(path: str | Path) -> DatasetConfig:
         raise ConfigError(f"{path}: invalid configuration:\n{problems}") from exc
     if config.data is not None:
         config = config.model_copy(update={"data": str((path.parent / config.data).resolve())})
+    if config.experts is not None:  # the panel files, like 'data', are relative to the config
+        files = {
+            k: str((path.parent / getattr(config.experts, k)).resolve())
+            for k in ("ratings", "panel")
+        }
+        config = config.model_copy(update={"experts": config.experts.model_copy(update=files)})
     return config

@@ -8,10 +8,11 @@ Symbols follow the source papers:
 * A — the weights of a node's children (AHP, :mod:`models.ahp`);
 * B = A ∘ R — the membership vector of a node; VA = B·Vᵀ ∈ [1, 9] its score.
 
-Memberships come from an expert panel (:func:`expert_memberships`) or, for
-factors measured from data, from the factor normalised to [0, 1] with
-statistics frozen at fit time and five triangular membership functions that
-partition unity (:func:`data_memberships`).
+Memberships come from an expert panel (:mod:`features.experts`, the
+membership columns of ``expert_factors``) or, for factors measured from
+data, from the factor normalised to [0, 1] with statistics frozen at fit time
+and five triangular membership functions that partition unity
+(:func:`data_memberships`).
 """
 
 from __future__ import annotations
@@ -22,45 +23,20 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from valuecube.features.config import TreeSpec
+from valuecube.features.experts import membership_columns
 from valuecube.models.ahp import node_weights
 from valuecube.models.segments import SEGMENT_CODES, assign_segments
 
 GRADES = ("high", "fairly high", "medium", "fairly low", "low")
+"""The five grades, in the order of V (ratings files spell them with underscores)."""
 V = np.array([9.0, 7.0, 5.0, 3.0, 1.0])
-AUTHORITY = {"high": 1.2, "fairly high": 1.1, "ordinary": 1.0}
-"""Authority weights W_k of experts by standing."""
 
 SCORE_COLUMNS = ("cv_score", "pv_score", "ra_score")
 _CENTRES = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
 Operator = Literal["weighted_average", "zadeh"]
-
-
-def expert_memberships(
-    votes: np.ndarray | list[list[str]], authority: np.ndarray | list[float]
-) -> np.ndarray:
-    """Membership matrix R from an expert panel.
-
-    r_pq = Σ_k W_k·[expert k rated factor p as grade q] / Σ_k W_k.
-
-    Parameters
-    ----------
-    votes : (factors, experts) array of grade names (see :data:`GRADES`) or grade indices 0–4.
-    authority : (experts,) authority weights W_k (see :data:`AUTHORITY`).
-    """
-    votes = np.asarray(votes)
-    if votes.dtype.kind in "US" or votes.dtype == object:
-        unknown = set(votes.ravel()) - set(GRADES)
-        if unknown:
-            raise ValueError(f"unknown grade(s) {sorted(unknown)}; expected one of {GRADES}")
-        votes = np.vectorize(GRADES.index)(votes)
-    w = np.asarray(authority, dtype=float)
-    if votes.shape[1] != w.shape[0]:
-        raise ValueError(f"{votes.shape[1]} votes per factor but {w.shape[0]} authority weights")
-    one_hot = np.eye(len(GRADES))[votes]  # (factors, experts, grades)
-    return np.einsum("k,pkq->pq", w, one_hot) / w.sum()
 
 
 def data_memberships(u: np.ndarray) -> np.ndarray:
@@ -143,6 +119,11 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         knots); ``minmax``: (x − min)/(max − min), clipped.
     n_quantiles : int
         Knots kept of each factor's empirical CDF.
+    expert_factors : tuple of str
+        Factors whose memberships may come from experts: ``X`` then holds
+        their five membership columns (:func:`features.experts.membership_columns`),
+        NaN for a customer nobody rated, who takes the data membership of the
+        factor's own column (which is then required).
 
     Attributes
     ----------
@@ -153,7 +134,8 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     References
     ----------
-    Value-cube customer segmentation with AHP and fuzzy comprehensive evaluation (source papers of docs/methods.md §2).
+    Value-cube customer segmentation with AHP and fuzzy comprehensive evaluation
+    (the source papers of docs/methods.md §2).
     """
 
     def __init__(
@@ -164,12 +146,14 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         operator: Operator = "weighted_average",
         normalization: Literal["quantile", "minmax"] = "quantile",
         n_quantiles: int = 1001,
+        expert_factors: tuple[str, ...] = (),
     ) -> None:
         self.tree = tree
         self.threshold = threshold
         self.operator = operator
         self.normalization = normalization
         self.n_quantiles = n_quantiles
+        self.expert_factors = expert_factors
 
     def fit(self, X: pd.DataFrame, y: object = None) -> FuzzyValueClassifier:
         """Freeze the factor normalisation and compute the tree's AHP weights."""
@@ -178,10 +162,11 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 f"unknown operator {self.operator!r}; use 'weighted_average' or 'zadeh'"
             )
         names = self.tree.factor_names()
-        values = self._factor_matrix(X, names)
+        measured = self._measured(X, names)
+        values = self._factor_matrix(X, measured)
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
-        self.knots_ = {name: self._knots(values[:, j]) for j, name in enumerate(names)}
+        self.knots_ = {name: self._knots(values[:, j]) for j, name in enumerate(measured)}
         self.weights_ = self._tree_weights()
         self.linear_weights_ = self._linear_weights(names)
         self.classes_ = np.asarray(SEGMENT_CODES, dtype=object)
@@ -218,10 +203,46 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             out[dim_name] = {"weights": ind_w, "indicators": inds}
         return out
 
-    @staticmethod
-    def _factor_matrix(X: pd.DataFrame, names: list[str]) -> np.ndarray:
+    def _measured(self, X: pd.DataFrame, names: list[str]) -> list[str]:
+        """The factors with a data column: all but expert factors given by memberships only."""
         if not isinstance(X, pd.DataFrame):
-            raise TypeError("X must be a DataFrame of factors with named columns")
+            return names
+        return [n for n in names if n not in self.expert_factors or n in X.columns]
+
+    def _expert_goodness(self, X: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per expert factor: (rated mask, memberships R (n, 5)) of the customers experts rated."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if not isinstance(X, pd.DataFrame):
+            return out
+        for name in self.expert_factors:
+            columns = membership_columns(name)
+            if not set(columns) <= set(X.columns):
+                continue
+            r = X[columns].to_numpy(dtype="float64", na_value=np.nan)
+            out[name] = (np.isfinite(r).all(axis=1), r)
+        return out
+
+    def _directions(self) -> dict[str, str]:
+        return {
+            f: d
+            for dim in self.tree.dimensions().values()
+            for ind in dim.indicators.values()
+            for f, d in ind.factors.items()
+        }
+
+    @staticmethod
+    def _factor_matrix(X: pd.DataFrame | np.ndarray, names: list[str]) -> np.ndarray:
+        """The factors as float64 (n, len(names)): a frame by column name, an array by position."""
+        if not isinstance(X, pd.DataFrame):
+            values = check_array(X, dtype="float64")
+            if values.shape[1] != len(names):
+                raise ValueError(
+                    f"X has {values.shape[1]} feature(s), but the tree has {len(names)} factors "
+                    f"{names} (an array's columns are the factors in tree order)"
+                )
+            return values
+        if len(X) == 0:
+            raise ValueError("X has 0 sample(s); at least one customer is needed")
         missing = [n for n in names if n not in X.columns]
         if missing:
             raise ValueError(f"factors missing from X: {missing}")
@@ -238,33 +259,71 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """Factors mapped to [0, 1] with the frozen statistics (before direction)."""
         check_is_fitted(self, "knots_")
         names = list(self.feature_names_in_)
-        values = np.asfortranarray(
-            self._factor_matrix(X, names)
-        )  # contiguous columns for np.interp
-        u = np.empty_like(values, order="F")
+        measured = [n for n in names if n in self.knots_]
+        if not getattr(self, "expert_factors", ()):  # models pickled before expert factors
+            measured = names
+        # contiguous columns for np.interp
+        values = np.asfortranarray(self._factor_matrix(X, measured))
+        u = np.full((values.shape[0], len(names)), np.nan, order="F")
         for j, name in enumerate(names):
-            xp, fp = self.knots_[name]
-            u[:, j] = np.interp(values[:, j], xp, fp)
-        return pd.DataFrame(u, index=X.index, columns=names, copy=False)
+            if name in self.knots_:
+                xp, fp = self.knots_[name]
+                u[:, j] = np.interp(values[:, measured.index(name)], xp, fp)
+        if getattr(self, "expert_factors", ()):
+            self._rated_values(X, names, u)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(u, index=index, columns=names, copy=False)
+
+    def _rated_values(self, X: pd.DataFrame, names: list[str], u: np.ndarray) -> None:
+        """Put in ``u`` the value whose data memberships score as the experts' R does.
+
+        R·Vᵀ = 1 + 8g defines g ∈ [0, 1]; u = g (benefit) or 1 − g (cost), so
+        the linear scoring of :meth:`score_normalized` gives exactly the VA of
+        the experts' memberships. Customers neither rated nor measured are an error.
+        """
+        directions = self._directions()
+        rated = self._expert_goodness(X)
+        for name in self.expert_factors:
+            j = names.index(name)
+            if name in rated:
+                mask, r = rated[name]
+                g = (r[mask] @ V - 1.0) / 8.0
+                u[mask, j] = g if directions[name] == "benefit" else 1.0 - g
+            missing = np.isnan(u[:, j])
+            if missing.any():
+                raise ValueError(
+                    f"{int(missing.sum())} row(s) have neither expert memberships nor a value "
+                    f"for factor {name!r}"
+                )
 
     def evaluate(self, X: pd.DataFrame) -> FuzzyEvaluation:
         """The full two-level evaluation: memberships at every node and the scores."""
-        return self._evaluate_normalized(self.normalize(X))
+        rated = self._expert_goodness(X) if getattr(self, "expert_factors", ()) else {}
+        return self._evaluate_normalized(self.normalize(X), rated)
 
-    def _evaluate_normalized(self, u: pd.DataFrame) -> FuzzyEvaluation:
+    def _memberships(self, u: pd.DataFrame, factor: str, direction: str, rated: dict) -> np.ndarray:
+        """R of one factor: the experts' where they rated, else the data memberships."""
+        col = u[factor].to_numpy()
+        m = data_memberships(col if direction == "benefit" else 1.0 - col)
+        if factor in rated:
+            mask, r = rated[factor]
+            m[mask] = r[mask]
+        return m
+
+    def _evaluate_normalized(self, u: pd.DataFrame, rated: dict | None = None) -> FuzzyEvaluation:
+        rated = rated or {}
         indicators: dict[tuple[str, str], np.ndarray] = {}
         dims = []
         for dim_name, dim in self.tree.dimensions().items():
             w = self.weights_[dim_name]
             stacked = []
             if self.operator == "weighted_average":
-                # B = A·R accumulated child by child: same sums as compose(), without stacking (n, k, 5) copies
+                # B = A·R accumulated child by child: compose()'s sums without (n, k, 5) copies
                 b_dim = None
                 for i, (ind_name, ind) in enumerate(dim.indicators.items()):
                     b = None
                     for p, (f, d) in enumerate(ind.factors.items()):
-                        col = u[f].to_numpy()
-                        term = data_memberships(col if d == "benefit" else 1.0 - col)
+                        term = self._memberships(u, f, d, rated)
                         term *= w["indicators"][ind_name][p]
                         b = term if b is None else np.add(b, term, out=b)
                     indicators[(dim_name, ind_name)] = b
@@ -274,13 +333,7 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 continue
             for ind_name, ind in dim.indicators.items():
                 r = np.stack(
-                    [
-                        data_memberships(
-                            u[f].to_numpy() if d == "benefit" else 1.0 - u[f].to_numpy()
-                        )
-                        for f, d in ind.factors.items()
-                    ],
-                    axis=1,
+                    [self._memberships(u, f, d, rated) for f, d in ind.factors.items()], axis=1
                 )
                 b = compose(w["indicators"][ind_name], r, self.operator)
                 indicators[(dim_name, ind_name)] = b
@@ -300,6 +353,8 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         numbers as :meth:`evaluate`, to rounding); Zadeh's operator is not
         linear and takes the full evaluation.
         """
+        if self.operator != "weighted_average":
+            return self.evaluate(X).scores
         return self.score_normalized(self.normalize(X))
 
     def score_normalized(self, u: pd.DataFrame) -> np.ndarray:
@@ -334,7 +389,10 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return np.asarray(SCORE_COLUMNS, dtype=object)
 
     def _linear_weights(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(F, 3) signed global factor weights and (3,) offsets: Σ w·u' with u' = u (benefit) or 1 − u (cost)."""
+        """(F, 3) signed global factor weights and (3,) offsets of Σ w·u'.
+
+        u' = u for a benefit factor, 1 − u for a cost factor.
+        """
         table = self.effective_weights()
         column = {d: k for k, d in enumerate(self.tree.dimensions())}
         weights, offset = np.zeros((len(names), 3)), np.zeros(3)

@@ -21,11 +21,12 @@ from typing import Any
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
-from valuecube.features.config import DatasetConfig
+from valuecube.features.config import DatasetConfig, InputSpec
 from valuecube.features.customers import CUSTOMER_ID, build_customer_table
 from valuecube.features.factors import split_computable
-from valuecube.features.inputs import LINE, REASON, InputError, validate
+from valuecube.features.inputs import LINE, REASON, InputError, ValidatedInput, validate
 from valuecube.models.design import NetworkDesign
 from valuecube.models.fuzzy import SCORE_COLUMNS
 from valuecube.models.network import BPNetworkClassifier
@@ -44,11 +45,41 @@ PREDICTION_COLUMNS = (
 PSI_BINS = 10
 
 
+def input_schema(columns: list[str]) -> Schema:
+    """An MLflow input schema of optional columns of any type.
+
+    MLflow's own enforcement would refuse what ``pd.read_csv`` gives for a
+    valid file (int64 where a float is declared, ``object`` for a numeric
+    column with blank cells) with a dump of the schema; the model validates
+    its input itself (the config's column rules, as the CLI does) and names
+    the row, the column and the value of a bad cell.
+    """
+    return Schema([ColSpec(AnyType(), name, required=False) for name in columns])
+
+
 def population_stability_index(expected: np.ndarray, actual: np.ndarray) -> float:
-    """PSI = Σ (a − e)·ln(a / e) over bins of the two distributions (proportions; empty bins floored)."""
+    """PSI = Σ (a − e)·ln(a / e) over bins of two distributions (shares; empty bins floored)."""
     e = np.clip(np.asarray(expected, dtype=float), 1e-4, None)
     a = np.clip(np.asarray(actual, dtype=float), 1e-4, None)
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def validate_strictly(rows: pd.DataFrame, spec: InputSpec) -> ValidatedInput:
+    """Validate raw rows of any dtypes (as ``pd.read_csv`` gives them) against the config.
+
+    Raises
+    ------
+    InputError
+        Naming each invalid row (by position in ``rows``), its column and value.
+    """
+    validated = validate(pd.DataFrame(rows).reset_index(drop=True), spec, source="input rows")
+    if len(validated.rejects):
+        listed = "; ".join(
+            f"row {line - 2}: {reason}"
+            for line, reason in validated.rejects[[LINE, REASON]].head(10).itertuples(index=False)
+        )
+        raise InputError(f"{len(validated.rejects)} invalid input row(s): {listed}")
+    return validated
 
 
 class ChurnSegmentModel:
@@ -123,15 +154,7 @@ class ChurnSegmentModel:
         """
         spec = self.config.input
         if spec.shape == "customer_table":
-            validated = validate(rows.reset_index(drop=True), spec, source="input rows")
-            if len(validated.rejects):
-                listed = "; ".join(
-                    f"row {line - 2}: {reason}"
-                    for line, reason in validated.rejects[[LINE, REASON]]
-                    .head(10)
-                    .itertuples(index=False)
-                )
-                raise InputError(f"{len(validated.rejects)} invalid customer row(s): {listed}")
+            validated = validate_strictly(rows, spec)
             return build_customer_table(validated, spec, with_labels=False).table
         return self._log_customers(rows)
 
@@ -147,16 +170,18 @@ class ChurnSegmentModel:
         bad = ~np.isfinite(values.to_numpy())
         if bad.any():
             where = [
-                f"row {i}: {', '.join(np.asarray(needed)[b])}"
-                for i, b in zip(np.flatnonzero(bad.any(axis=1)), bad[bad.any(axis=1)])
+                f"row {i}: "
+                + ", ".join(
+                    f"{needed[j]} = {_cell(table[needed[j]].iloc[i])}" for j in np.flatnonzero(b)
+                )
+                for i, b in zip(np.flatnonzero(bad.any(axis=1)), bad[bad.any(axis=1)], strict=True)
             ]
             raise InputError(
                 f"NaN, inf or non-numeric values in {len(where)} row(s): {'; '.join(where[:10])}"
             )
         if table.index.duplicated().any():
-            raise InputError(
-                f"duplicate {CUSTOMER_ID}: {sorted(set(table.index[table.index.duplicated()]))[:10]}"
-            )
+            repeated = sorted(set(table.index[table.index.duplicated()]))[:10]
+            raise InputError(f"duplicate {CUSTOMER_ID}: {repeated}")
         return values
 
     def predict_customers(
@@ -179,7 +204,8 @@ class ChurnSegmentModel:
         ok, problems = split_computable(factors)
         if not ok.all():
             raise InputError(
-                f"{len(problems)} customer(s) have non-computable factors, e.g. {problems.index[0]}: {problems.iloc[0]}"
+                f"{len(problems)} customer(s) have non-computable factors, "
+                f"e.g. {problems.index[0]}: {problems.iloc[0]}"
             )
         X = self.design.transform(customers, factors)
         scores = self.design.fuzzy_scores(X)
@@ -197,6 +223,11 @@ class ChurnSegmentModel:
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
         return self.predict_customers(self.customers(rows))
+
+
+def _cell(value: object) -> str:
+    """A cell as an error message shows it: text quoted, numbers plain."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def psi_bin_counts(u: np.ndarray) -> np.ndarray:

@@ -1,9 +1,15 @@
-"""The value cube end to end: per-customer table → factors → scores, segment, CLV, lifecycle.
+"""The value cube end to end: customers → factors → scores, segment, CLV, lifecycle, loyalty.
 
 :class:`ValueCube` is what the ``segment`` command runs and what the packaged
 model carries: the fitted state (BG/NBD for transaction logs, the frozen
-factor normalisation and AHP weights) is learned once in ``fit`` and reused,
-so a customer scores the same alone or inside any batch.
+factor normalisation, AHP weights and loyalty thresholds) is learned once in
+``fit`` and reused, so a customer scores the same alone or inside any batch.
+
+Factors rated by an expert panel (``source: experts``) arrive as membership
+columns of the customer table (:func:`features.experts.membership_columns`,
+attached by :func:`attach_expert_memberships`); a customer nobody rated on
+such a factor takes its data membership when the factor has
+``fallback: data``, and is rejected with that reason otherwise.
 """
 
 from __future__ import annotations
@@ -13,15 +19,55 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from valuecube.features.clv import BetaGeoValue, clv_profit, clv_revenue
+from valuecube.features.clv import (
+    BetaGeoValue,
+    clv_profit,
+    clv_revenue,
+    customer_spend_share_clv,
+)
 from valuecube.features.config import DatasetConfig
+from valuecube.features.experts import membership_columns, read_memberships, read_panel
 from valuecube.features.factors import compute_factors, factor_problems
 from valuecube.features.inputs import REASON
 from valuecube.features.lifecycle import lifecycle_stage
+from valuecube.features.loyalty import loyalty_type
 from valuecube.models.fuzzy import SCORE_COLUMNS, FuzzyValueClassifier
 from valuecube.models.segments import describe_segments
 
-CUBE_OUTPUT_COLUMNS = (*SCORE_COLUMNS, "segment", "segment_name", "policy", "clv", "lifecycle_stage")
+CUBE_OUTPUT_COLUMNS = (
+    *SCORE_COLUMNS,
+    "segment",
+    "segment_name",
+    "policy",
+    "clv",
+    "lifecycle_stage",
+    "loyalty_type",
+)
+_SHARE_TOLERANCE = 1e-6
+
+
+def attach_expert_memberships(
+    config: DatasetConfig,
+    customers: pd.DataFrame,
+    panel: pd.Series | None = None,
+    ratings: str | None = None,
+) -> pd.DataFrame:
+    """The customer table with the expert factors' membership columns (a copy; no-op without).
+
+    ``panel``: authority per expert (default: the config's panel file);
+    ``ratings``: a ratings file other than the config's.
+    """
+    experts = expert_factors(config)
+    if not experts:
+        return customers
+    panel = read_panel(config.experts) if panel is None else panel
+    memberships = read_memberships(config.experts, experts, customers.index, panel, ratings)
+    return customers.join(memberships)
+
+
+def expert_factors(config: DatasetConfig) -> list[str]:
+    """The tree factors rated by experts, in tree order."""
+    return [f for f in config.tree.factor_names() if config.factors[f].source == "experts"]
 
 
 class ValueCube(BaseEstimator):
@@ -38,6 +84,9 @@ class ValueCube(BaseEstimator):
         BG/NBD + Gamma-Gamma model fitted on the training customers (logs only).
     fuzzy_ : FuzzyValueClassifier
         The fitted fuzzy evaluator.
+    loyalty_cuts_ : tuple of float or None
+        The (attachment, repeat purchase) thresholds of the loyalty types:
+        the config's, else the medians of the fit customers.
     """
 
     def __init__(self, config: DatasetConfig) -> None:
@@ -50,9 +99,41 @@ class ValueCube(BaseEstimator):
         return customers.join(self.bgnbd_.transform(customers))
 
     def factors(self, customers: pd.DataFrame) -> pd.DataFrame:
-        """Every configured factor per customer (NaN where not computable)."""
+        """Every configured factor per customer (NaN where not computable).
+
+        Expert factors come as their membership columns (NaN where nobody rated).
+        """
         check_is_fitted(self, "fuzzy_")
-        return compute_factors(self._enrich(customers), self.config.factors)
+        return self._factors(self._enrich(customers))
+
+    def _factors(self, enriched: pd.DataFrame) -> pd.DataFrame:
+        specs = {n: s for n, s in self.config.factors.items() if s.from_data}
+        factors = compute_factors(enriched, specs)
+        for name in expert_factors(self.config):
+            for column in membership_columns(name):
+                factors[column] = (
+                    enriched[column].to_numpy(dtype=float) if column in enriched else np.nan
+                )
+        return factors
+
+    def _problems(self, factors: pd.DataFrame) -> pd.Series:
+        """Per customer why it cannot be scored ('' when it can)."""
+        experts = expert_factors(self.config)
+        rated_columns = {c for name in experts for c in membership_columns(name)}
+        problems = factor_problems(factors[[c for c in factors.columns if c not in rated_columns]])
+        for name in experts:
+            rated = factors[membership_columns(name)].notna().all(axis=1).to_numpy()
+            if self.config.factors[name].fallback == "data" or rated.all():
+                continue
+            why = f"no expert rating for factor {name!r}"
+            before = problems[~rated]
+            problems[~rated] = np.where(before == "", why, before + "; " + why)
+        spend = self.config.clv.spend_share if self.config.clv else None
+        if spend is not None:
+            total = factors[spend.shares].sum(axis=1).to_numpy()
+            off = ~(np.abs(total - 1.0) <= _SHARE_TOLERANCE) & (problems == "").to_numpy()
+            problems[off] = [f"spend shares {spend.shares} sum to {t:g}, not 1" for t in total[off]]
+        return problems
 
     def fit(self, customers: pd.DataFrame, y: object = None) -> ValueCube:
         """Fit BG/NBD (transaction logs) and freeze the fuzzy normalisation on these customers."""
@@ -64,8 +145,8 @@ class ValueCube(BaseEstimator):
             self.bgnbd_ = BetaGeoValue(**(cfg.bgnbd.model_dump() if cfg.bgnbd else {})).fit(
                 customers
             )
-        factors = compute_factors(self._enrich(customers), cfg.factors)
-        usable = factor_problems(factors) == ""
+        factors = self._factors(self._enrich(customers))
+        usable = (self._problems(factors) == "").to_numpy()
         if not usable.any():
             raise ValueError(
                 "no customer has computable factors; check the config's factor definitions"
@@ -76,7 +157,19 @@ class ValueCube(BaseEstimator):
             threshold=seg.threshold,
             operator=seg.operator,
             normalization=seg.normalization,
+            expert_factors=tuple(expert_factors(cfg)),
         ).fit(factors[usable])
+        self.loyalty_cuts_ = None
+        if cfg.loyalty is not None:
+            spec, good = cfg.loyalty, factors[usable]
+            self.loyalty_cuts_ = (
+                float(good[spec.attachment].median())
+                if spec.attachment_above is None
+                else spec.attachment_above,
+                float(good[spec.repeat_purchase].median())
+                if spec.repeat_purchase_above is None
+                else spec.repeat_purchase_above,
+            )
         return self
 
     def segment(self, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -94,8 +187,8 @@ class ValueCube(BaseEstimator):
             scored = scored.astype({c: "float64" for c in (*SCORE_COLUMNS, "clv")})
             return scored, pd.DataFrame({REASON: pd.Series(dtype=object)}, index=customers.index)
         enriched = self._enrich(customers)
-        factors = compute_factors(enriched, self.config.factors)
-        problems = factor_problems(factors)
+        factors = self._factors(enriched)
+        problems = self._problems(factors)
         ok = (problems == "").to_numpy()
         good = factors[ok]
         scores = self.fuzzy_.transform(good)
@@ -107,6 +200,7 @@ class ValueCube(BaseEstimator):
         scored["policy"] = policies
         scored["clv"] = self._clv(enriched[ok], good)
         scored["lifecycle_stage"] = self._lifecycle(good)
+        scored["loyalty_type"] = self._loyalty(good)
         rejected = pd.DataFrame({REASON: problems[~ok]})
         return scored, rejected
 
@@ -116,6 +210,17 @@ class ValueCube(BaseEstimator):
             return np.full(len(factors), np.nan)
         if spec.method == "bgnbd":
             return enriched["clv"].to_numpy()
+        if spec.method == "spend_share":
+            share = spec.spend_share
+            return customer_spend_share_clv(
+                factors[share.shares].to_numpy(),
+                share.switching,
+                share.periods,
+                factors[share.frequency].to_numpy(),
+                factors[share.revenue].to_numpy(),
+                spec.discount_rate,
+                brand=share.ours,
+            )
         revenue = factors[spec.yearly_revenue].to_numpy()
         if spec.method == "revenue":
             return np.asarray(clv_revenue(revenue, spec.years, spec.discount_rate), dtype=float)
@@ -132,4 +237,16 @@ class ValueCube(BaseEstimator):
             new_below=spec.new_below,
             growth_above=spec.growth_above,
             decline_below=spec.decline_below,
+        )
+
+    def _loyalty(self, factors: pd.DataFrame) -> np.ndarray:
+        spec = self.config.loyalty
+        if spec is None or getattr(self, "loyalty_cuts_", None) is None:
+            return np.full(len(factors), None, dtype=object)
+        attachment_above, repeat_above = self.loyalty_cuts_
+        return loyalty_type(
+            factors[spec.attachment].to_numpy(),
+            factors[spec.repeat_purchase].to_numpy(),
+            attachment_above=attachment_above,
+            repeat_purchase_above=repeat_above,
         )

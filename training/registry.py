@@ -1,9 +1,14 @@
-"""Model registry: register a trained model as ``challenger``; promote it to ``champion`` behind a gate.
+"""Model registry: register a model as ``challenger``; promote it to ``champion`` behind a gate.
 
-The gate: the challenger takes the ``champion`` alias only when its churn
-ROC-AUC on the test customers is at least the champion's, both models
-re-evaluated now on the same data (the challenger's test split, rebuilt from
-the config, input and seed stored with it).
+The gate for networks: the challenger takes the ``champion`` alias only when
+its churn ROC-AUC on the test customers is at least the champion's, both
+models re-evaluated now on the same data (the challenger's test split,
+rebuilt from the config, input and seed stored with it).
+
+Saved value cubes (``valuecube segment --register-as``) are rules fitted on
+reference customers, with no labels to be judged on: the first version is
+the ``champion``, later ones the ``challenger``, and ``promote`` moves the
+alias when asked, saying that no gate applies.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sklearn.metrics import roc_auc_score
 import mlflow
 from mlflow import MlflowClient
 from valuecube.models.packaged import unwrap
+from valuecube.models.saved_cube import KIND_TAG
 from valuecube.training.data import load_training_data
 
 CHALLENGER = "challenger"
@@ -24,10 +30,22 @@ CHAMPION = "champion"
 
 
 def register_challenger(name: str, model_uri: str, *, tags: dict[str, str]) -> str:
-    """Register ``model_uri`` as a new version of ``name``, tag it, alias it ``challenger``; return the version."""
+    """Register ``model_uri`` as a new version of ``name``, tagged and aliased ``challenger``."""
     version = mlflow.register_model(model_uri, name, tags=tags).version
     MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
     return str(version)
+
+
+def register_cube(name: str, model_uri: str, *, tags: dict[str, str]) -> tuple[str, str]:
+    """Register a saved cube as a new version of ``name``; return (version, alias it took).
+
+    The first version becomes ``champion``, later ones ``challenger``.
+    """
+    client = MlflowClient()
+    version = str(mlflow.register_model(model_uri, name, tags={**tags, KIND_TAG: "cube"}).version)
+    alias = CHALLENGER if _version_by_alias(client, name, CHAMPION) is not None else CHAMPION
+    client.set_registered_model_alias(name, alias, version)
+    return version, alias
 
 
 def _version_by_alias(client: MlflowClient, name: str, alias: str) -> str | None:
@@ -56,7 +74,7 @@ def evaluate_version(name: str, version: str, rows: object, churn: np.ndarray) -
 
 
 def promote(name: str) -> Promotion:
-    """Move ``champion`` to the challenger if its test churn ROC-AUC ≥ the champion's (see module doc)."""
+    """Move ``champion`` to the challenger behind the gate of the module docstring."""
     client = MlflowClient()
     challenger = _version_by_alias(client, name, CHALLENGER)
     if challenger is None:
@@ -74,6 +92,15 @@ def promote(name: str) -> Promotion:
             False, f"version {challenger} is already the champion", challenger, champion
         )
 
+    if client.get_model_version(name, challenger).tags.get(KIND_TAG) == "cube":
+        client.set_registered_model_alias(name, CHAMPION, challenger)
+        return Promotion(
+            True,
+            f"cube v{challenger} becomes champion (was v{champion}); value cubes have no "
+            "quality gate",
+            challenger,
+            champion,
+        )
     model = unwrap(mlflow.pyfunc.load_model(f"models:/{name}/{challenger}"))
     data = load_training_data(
         model.config, model.metadata["input"], seed=int(model.metadata["seed"])

@@ -13,13 +13,9 @@ One parent MLflow run per call, holding:
 
 from __future__ import annotations
 
-import importlib
 import json
-import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +23,14 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from optuna_integration.mlflow import MLflowCallback
 
 import mlflow
 from valuecube.features.config import DatasetConfig, load_config
 from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
-from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc
+from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc, input_schema
 from valuecube.models.value_cube import ValueCube
 from valuecube.training import peers
 from valuecube.training.data import TrainingData, load_training_data
@@ -44,6 +40,8 @@ from valuecube.training.evaluate import (
     plot_roc,
     segment_agreement,
 )
+from valuecube.training.model_code import model_code as _model_code
+from valuecube.training.model_code import requirements as _requirements
 from valuecube.training.peers import FUZZY, NETWORK
 from valuecube.training.registry import CHALLENGER, register_challenger
 from valuecube.training.tracking import configure_tracking, ensure_experiment
@@ -53,13 +51,6 @@ from valuecube.training.tuning import (
     make_objective,
     params_from_trial,
     torch_threads,
-)
-
-SHIPPED_SUBPACKAGES = ("features", "models")  # what a logged model needs to unpickle and predict
-_SHIPPED_INIT = (
-    '"""valuecube as shipped in a logged MLflow model: the subpackages the model needs."""\n\n'
-    "from pkgutil import extend_path\n\n"
-    "__path__ = extend_path(__path__, __name__)\n"
 )
 
 
@@ -75,41 +66,6 @@ class TrainResult:
     registered_name: str
     version: str
     study: optuna.Study
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    names = (
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "scipy",
-        "scikit-learn",
-        "lifetimes",
-        "pydantic",
-        "pyyaml",
-        "mlflow",
-    )
-    return [f"{n}=={version(n)}" for n in names] + ["torch==2.13.0"]
-
-
-@contextmanager
-def _model_code() -> Iterator[list[str]]:
-    """The code a logged model ships: a ``valuecube`` package with the subpackages it unpickles.
-
-    MLflow puts the model's ``code/`` folder first on ``sys.path``; the
-    package's ``__init__`` extends its ``__path__`` so that an installed
-    ``valuecube`` still provides the subpackages the model does not carry.
-    """
-    with tempfile.TemporaryDirectory(prefix="valuecube-code-") as tmp:
-        package = Path(tmp) / "valuecube"
-        package.mkdir()
-        (package / "__init__.py").write_text(_SHIPPED_INIT)
-        for name in SHIPPED_SUBPACKAGES:
-            source = Path(importlib.import_module(f"valuecube.{name}").__path__[0])
-            shutil.copytree(source, package / name, ignore=shutil.ignore_patterns("__pycache__"))
-        yield [str(package)]
 
 
 def run_train(
@@ -329,7 +285,11 @@ def _tune(
 
 def _log_model(model: ChurnSegmentModel, data: TrainingData) -> mlflow.models.model.ModelInfo:
     example = data.model_input(data.split.train[:5])
-    signature = infer_signature(example, model.predict(example))
+    # Inputs as columns of any type: the model's own validation takes what pd.read_csv gives
+    signature = ModelSignature(
+        inputs=input_schema(list(example.columns)),
+        outputs=infer_signature(example, model.predict(example)).outputs,
+    )
     with _model_code() as code_paths:
         return mlflow.pyfunc.log_model(
             name="model",

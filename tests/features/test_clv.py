@@ -11,7 +11,7 @@ from valuecube.features.clv import (
     BetaGeoValue,
     clv_profit,
     clv_revenue,
-    clv_spend_share,
+    customer_spend_share_clv,
     spend_share_path,
 )
 
@@ -81,18 +81,14 @@ def test_spend_share_path_check():
     np.testing.assert_allclose(path, [S0, (0.475, 0.375, 0.15), (0.4075, 0.4175, 0.175)])
 
 
-def test_spend_share_clv_check():
-    clv = clv_spend_share(S0, P, periods=2, frequency=1, revenue=500, discount_rate=0.09)
-    np.testing.assert_allclose(clv, [689.38, 497.72, 192.45], atol=5e-3)
-
-
-def test_spend_share_clv_per_period_frequency_and_revenue():
-    frequency, revenue = np.array([1.0, 2.0, 0.5]), np.array([500.0, 400.0, 300.0])
-    path = spend_share_path(S0, P, 2)
-    expected = (path * (frequency * revenue / 1.09 ** np.arange(3))[:, None]).sum(axis=0)
-    np.testing.assert_allclose(clv_spend_share(S0, P, 2, frequency, revenue, 0.09), expected)
-    with pytest.raises(ValueError, match="one value per period"):
-        clv_spend_share(S0, P, 2, frequency[:2], revenue, 0.09)
+def test_customer_spend_share_clv_matches_the_brand_check():
+    """Per customer, each brand's CLV is the population check's (docs/methods.md §2.6)."""
+    shares = np.array([S0, S0, [1.0, 0.0, 0.0]])
+    for brand, expected in enumerate((689.38, 497.72, 192.45)):
+        got = customer_spend_share_clv(shares, P, 2, np.ones(3), np.full(3, 500.0), 0.09, brand)
+        assert round(float(got[0]), 2) == expected and got[0] == got[1]
+    only_a = customer_spend_share_clv(shares[2:], P, 2, [2.0], [100.0], 0.0, 0)
+    assert only_a[0] == pytest.approx(2 * 100 * (1 + 0.7 + 0.7 * 0.7 + 0.2 * 0.1 + 0.1 * 0.25))
 
 
 @pytest.mark.parametrize(

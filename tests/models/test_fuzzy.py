@@ -1,4 +1,4 @@
-"""Fuzzy comprehensive evaluation (docs/methods.md §2.3) and the FuzzyValueClassifier on real Telco factors."""
+"""Fuzzy comprehensive evaluation (docs/methods.md §2.3); FuzzyValueClassifier on Telco factors."""
 
 from __future__ import annotations
 
@@ -8,25 +8,24 @@ import pytest
 from conftest import TELCO_CONFIG, TELCO_CSV
 from sklearn.base import clone
 
-from valuecube.features.config import load_config
+from valuecube.features.config import ExpertPanelSpec, load_config
 from valuecube.features.customers import build_customer_table
+from valuecube.features.experts import membership_columns, read_memberships, read_panel
 from valuecube.features.factors import compute_factors
 from valuecube.features.inputs import load_input
 from valuecube.models.ahp import InconsistentJudgementsError
 from valuecube.models.fuzzy import (
-    AUTHORITY,
-    GRADES,
     FuzzyValueClassifier,
     V,
     compose,
     data_memberships,
-    expert_memberships,
     va_score,
 )
 from valuecube.models.segments import SEGMENT_CODES
 
-W = [AUTHORITY["high"], AUTHORITY["fairly high"], AUTHORITY["ordinary"], AUTHORITY["ordinary"]]
 A = np.array([0.4, 0.3, 0.2, 0.1])
+FACTORS = ["gross_profit", "purchase_volume", "cost_to_serve", "transaction_cycle"]
+STANDING = ["high", "fairly_high", "ordinary", "ordinary"]  # W = (1.2, 1.1, 1.0, 1.0)
 VOTES = [
     ["high", "high", "fairly high", "medium"],
     ["fairly high", "fairly high", "medium", "fairly high"],
@@ -35,25 +34,40 @@ VOTES = [
 ]
 
 
-def test_expert_memberships_rows() -> None:
-    r = expert_memberships(VOTES, W)
-    assert r.shape == (4, 5)
-    np.testing.assert_allclose(r.sum(axis=1), 1.0)
+@pytest.fixture
+def worked_r(tmp_path) -> np.ndarray:
+    """R of docs/methods.md's worked example, through the ratings and panel files."""
+    panel = tmp_path / "panel.csv"
+    panel.write_text("expert,standing\n" + "".join(f"e{k},{s}\n" for k, s in enumerate(STANDING)))
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text(
+        "customer_id,factor,expert,grade\n"
+        + "".join(
+            f"C-0001,{f},e{k},{g}\n"
+            for f, row in zip(FACTORS, VOTES, strict=True)
+            for k, g in enumerate(row)
+        )
+    )
+    spec = ExpertPanelSpec(ratings=str(ratings), panel=str(panel))
+    wide = read_memberships(spec, FACTORS, pd.Index(["C-0001"]), read_panel(spec))
+    return np.array([wide[membership_columns(f)].iloc[0].to_numpy() for f in FACTORS])
+
+
+def test_expert_memberships_rows(worked_r) -> None:
+    assert worked_r.shape == (4, 5)
+    np.testing.assert_allclose(worked_r.sum(axis=1), 1.0)
     # gross profit: high from experts 1 and 2 (1.2 + 1.1) of 4.3
-    assert r[0, 0] == pytest.approx(2.3 / 4.3)
-    # grade indices give the same matrix
-    idx = [[GRADES.index(g) for g in row] for row in VOTES]
-    np.testing.assert_allclose(expert_memberships(idx, W), r)
+    assert worked_r[0, 0] == pytest.approx(2.3 / 4.3)
 
 
-def test_worked_example_weighted_average() -> None:
-    b = compose(A, expert_memberships(VOTES, W))
+def test_worked_example_weighted_average(worked_r) -> None:
+    b = compose(A, worked_r)
     np.testing.assert_allclose(np.round(b, 4), [0.2140, 0.3512, 0.3605, 0.0744, 0.0])
     assert round(float(va_score(b)), 4) == 6.4093
 
 
-def test_zadeh_operator_by_hand() -> None:
-    r = expert_memberships(VOTES, W)
+def test_zadeh_operator_by_hand(worked_r) -> None:
+    r = worked_r
     b = compose(A, r, "zadeh")
     raw = np.array([max(min(A[p], r[p, q]) for p in range(4)) for q in range(5)])
     np.testing.assert_allclose(b, raw / raw.sum())
@@ -63,13 +77,9 @@ def test_zadeh_operator_by_hand() -> None:
     assert raw[0] == pytest.approx(0.4)
 
 
-def test_unknown_operator_and_grade() -> None:
+def test_unknown_operator(worked_r) -> None:
     with pytest.raises(ValueError, match="operator"):
-        compose(A, expert_memberships(VOTES, W), "max")
-    with pytest.raises(ValueError, match="unknown grade"):
-        expert_memberships([["great", "high", "high", "high"]], W)
-    with pytest.raises(ValueError, match="authority"):
-        expert_memberships(VOTES, W[:3])
+        compose(A, worked_r, "max")
 
 
 def test_data_memberships_partition_unity() -> None:
@@ -228,4 +238,5 @@ def test_fit_returns_self_and_fitted_attributes(telco) -> None:
         "operator",
         "normalization",
         "n_quantiles",
+        "expert_factors",
     }

@@ -1,11 +1,12 @@
-"""The packaged model: pyfunc round trip through the registry, batch independence, strict input checks."""
+"""The packaged model: pyfunc round trip via the registry, batch independence, input checks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CDNOW_CONFIG, TELCO_CONFIG
+from conftest import CDNOW_CONFIG, TELCO_CONFIG, TELCO_CSV
+from mlflow.types.schema import AnyType
 
 import mlflow
 from valuecube.features.config import load_config
@@ -134,9 +135,44 @@ def test_drift_is_small_on_training_like_data(telco_model) -> None:
 @pytest.mark.parametrize("column", ["frequency", "repeat_frequency"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_cdnow_count_columns_non_finite_named(cdnow_pyfunc, cdnow_rows, column, value) -> None:
-    """Count columns too: the signature takes them as doubles, so the model's own check names row and column."""
-    assert cdnow_pyfunc.metadata.get_input_schema().input_dict()[column].type.name == "double"
+    """The signature takes any dtype, so the model's own check names row, column and value."""
+    assert isinstance(cdnow_pyfunc.metadata.get_input_schema().input_dict()[column].type, AnyType)
     rows = cdnow_rows.copy()
     rows.loc[4, column] = value
-    with pytest.raises(Exception, match=rf"row 4: .*{column}"):
+    with pytest.raises(Exception, match=rf"row 4: .*{column} = {value}"):
         cdnow_pyfunc.predict(rows)
+
+
+def test_telco_pyfunc_takes_pandas_default_dtypes(telco_pyfunc, telco_model, tmp_path) -> None:
+    """What pd.read_csv / pd.read_parquet give for a valid file: int64, str/object with blanks."""
+    frame = pd.read_csv(TELCO_CSV).head(120)
+    assert frame["tenure"].dtype == "int64" and frame["totalcharges"].dtype != "float64"
+    assert (frame["totalcharges"].astype(str).str.strip() == "").any()  # blank cells kept as text
+    got = telco_pyfunc.predict(frame)
+    assert len(got) == 120 and got["churn_probability"].between(0, 1).all()
+    expected = telco_model.model.predict(frame.drop(columns="churn"))
+    _assert_same(got, expected, atol=1e-9)
+    frame.to_parquet(tmp_path / "t.parquet")
+    _assert_same(telco_pyfunc.predict(pd.read_parquet(tmp_path / "t.parquet")), got, atol=0)
+
+
+def test_telco_pyfunc_bad_value_names_row_column_value(telco_pyfunc) -> None:
+    frame = pd.read_csv(TELCO_CSV).head(30)
+    frame["tenure"] = frame["tenure"].astype(object)
+    frame.loc[9, "tenure"] = "ten"
+    with pytest.raises(InputError) as info:
+        telco_pyfunc.predict(frame)
+    message = str(info.value)
+    assert "row 9" in message and "tenure" in message and "'ten'" in message, message
+    assert "schema" not in message.lower() and len(message) < 300
+
+
+def test_cdnow_pyfunc_takes_read_csv_defaults(cdnow_pyfunc, cdnow_rows, tmp_path) -> None:
+    numbers = cdnow_rows.drop(columns="customer_id")
+    whole = [c for c in numbers.columns if (numbers[c] % 1 == 0).all()]
+    cdnow_rows.astype(dict.fromkeys(whole, "int64")).to_csv(tmp_path / "c.csv", index=False)
+    frame = pd.read_csv(tmp_path / "c.csv")
+    assert frame["repeat_frequency"].dtype == "int64"
+    got, expected = cdnow_pyfunc.predict(frame), cdnow_pyfunc.predict(cdnow_rows)
+    for col in FLOATS:
+        np.testing.assert_allclose(got[col], expected[col], atol=1e-9, rtol=0, err_msg=col)

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
 
-from valuecube.features.config import load_config
+from valuecube.features.config import DatasetConfig, load_config
 from valuecube.features.customers import build_customer_table
 from valuecube.features.inputs import load_input
+from valuecube.features.loyalty import LOYALTY_TYPES
 from valuecube.models.segments import SEGMENT_CODES
 from valuecube.models.value_cube import CUBE_OUTPUT_COLUMNS, ValueCube
 
@@ -110,3 +111,70 @@ def test_alone_equals_batch_exactly(fitted) -> None:
     rows = range(0, len(table), len(table) // 12)  # the classifier-level test covers many more rows
     alone = pd.concat([cube.segment(table.iloc[[i]])[0] for i in rows])
     pd.testing.assert_frame_equal(alone, scored.iloc[list(rows)], check_exact=True)
+
+
+def test_loyalty_types_on_both_configs(fitted) -> None:
+    cfg, table, cube = fitted
+    scored, _ = cube.segment(table)
+    assert (
+        set(scored["loyalty_type"]) <= set(LOYALTY_TYPES) and scored["loyalty_type"].notna().all()
+    )
+    factors = cube.factors(table.loc[scored.index])
+    attached = factors[cfg.loyalty.attachment] > cube.loyalty_cuts_[0]
+    assert scored.loc[~attached.to_numpy(), "loyalty_type"].isin(["inertia", "price"]).all()
+    assert scored.loc[attached.to_numpy(), "loyalty_type"].isin(["super-value", "incentive"]).all()
+    if cfg.name == "telco":  # thresholds: a term contract; the median tenure of the fit customers
+        assert cube.loyalty_cuts_ == (1.0, float(table["tenure"].median()))
+        rate = table["churn"].groupby(scored["loyalty_type"]).mean()
+        assert rate["super-value"] < rate["inertia"] < rate["price"]
+
+
+def test_spend_share_clv_method() -> None:
+    """clv.method spend_share: each customer's shares move by the switching matrix."""
+    cfg = DatasetConfig.model_validate(
+        {
+            "name": "brands",
+            "input": {
+                "shape": "customer_table",
+                "id_column": "id",
+                "columns": {
+                    "id": {"type": "string"},
+                    **{c: {"type": "float", "min": 0} for c in ("a", "b", "c", "visits", "spend")},
+                },
+            },
+            "factors": {c: {"column": c} for c in ("a", "b", "c", "visits", "spend")},
+            "tree": {
+                dim: {"indicators": {"x": {"factors": {f: "benefit"}}}}
+                for dim, f in zip(
+                    ("current_value", "potential_value", "relative_advantage"),
+                    ("spend", "visits", "a"),
+                    strict=True,
+                )
+            },
+            "clv": {
+                "method": "spend_share",
+                "discount_rate": 0.09,
+                "spend_share": {
+                    "switching": [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.25, 0.15, 0.6]],
+                    "shares": ["a", "b", "c"],
+                    "ours": 0,
+                    "frequency": "visits",
+                    "revenue": "spend",
+                    "periods": 2,
+                },
+            },
+        }
+    )
+    rng = np.random.default_rng(0)
+    raw = rng.dirichlet([1, 1, 1], size=40)
+    table = pd.DataFrame(
+        {"a": raw[:, 0], "b": raw[:, 1], "c": raw[:, 2], "visits": 1.0, "spend": 500.0},
+        index=pd.Index([f"k{i}" for i in range(40)], name="customer_id"),
+    )
+    table.iloc[0, :3] = [0.6, 0.3, 0.1]  # docs/methods.md §2.6 check: brand A 689.38
+    table.iloc[1, :3] = [0.6, 0.3, 0.2]  # shares that do not sum to 1
+    cube = ValueCube(cfg).fit(table)
+    scored, rejected = cube.segment(table)
+    assert round(float(scored.loc["k0", "clv"]), 2) == 689.38
+    assert list(rejected.index) == ["k1"] and "sum to 1.1" in rejected.iloc[0]["reason"]
+    assert (scored["clv"] > 0).all() and scored["loyalty_type"].isna().all()
