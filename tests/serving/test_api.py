@@ -9,15 +9,16 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from serving_fixtures import (
+
+from valuecube.serving.batch import OUTPUT_COLUMNS
+from valuecube.serving.loading import load_model
+
+from .helpers import (
     API_MAX_CUSTOMERS,
     API_TOKEN,
     assert_same_scores,
     telco_rows,
 )
-
-from valuecube.serving.batch import OUTPUT_COLUMNS
-from valuecube.serving.loading import load_model
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_fixtures import API_TOKEN, api_server, assert_same_scores, telco_rows, telco_uri  # noqa: F401
 from typer.testing import CliRunner
 
 from valuecube.cli import app
 from valuecube.serving.batch import OUTPUT_COLUMNS, score_file
 from valuecube.serving.loading import load_model
+
+from .helpers import API_TOKEN, assert_same_scores, telco_rows
 
 pytestmark = pytest.mark.slow
 N_ROWS = 100_000
