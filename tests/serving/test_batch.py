@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from valuecube.cli import app
+from valuecube.features.duplicates import SeenIds, split_duplicates
 from valuecube.features.inputs import (
     LINE,
     REASON,
@@ -22,16 +23,9 @@ from valuecube.features.inputs import (
     validate,
     validate_chunk,
 )
-from valuecube.serving.batch import (
-    CHURN_RISK_CUTOFFS,
-    OUTPUT_COLUMNS,
-    NothingScoredError,
-    SeenIds,
-    churn_risk,
-    score_file,
-    split_duplicates,
-)
+from valuecube.serving.batch import NothingScoredError, score_file
 from valuecube.serving.loading import LoadedModel, load_model
+from valuecube.serving.output import CHURN_RISK_CUTOFFS, OUTPUT_COLUMNS, churn_risk
 
 from .helpers import ROOT, assert_same_scores, telco_rows
 

@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from valuecube.cli import app
-from valuecube.serving.batch import OUTPUT_COLUMNS, score_file
+from valuecube.serving.batch import score_file
 from valuecube.serving.loading import load_model
+from valuecube.serving.output import OUTPUT_COLUMNS
 
 from .helpers import API_TOKEN, assert_same_scores, telco_rows
 

@@ -7,7 +7,7 @@ function so that ``valuecube --help`` stays instant.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +20,7 @@ DEFAULT_CHUNK_ROWS = (
 )
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     """Where the model runs."""
 
     local = "local"
@@ -55,7 +55,8 @@ def score(
             "-c",
             exists=True,
             dir_okay=False,
-            help="Dataset config to check against the model's own (optional: the model carries its config).",
+            help="Dataset config to check against the model's own "
+            "(optional: the model carries its config).",
         ),
     ] = None,
     rejects: Annotated[
@@ -92,15 +93,18 @@ def score(
 
     One output row per valid customer (customer_id, cv/pv/ra scores, segment, segment_model,
     churn_probability, churn_risk, model_name, model_version, scored_at); churn_risk is low below
-    0.3, medium below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output appears only when the job has finished (temporary file,
-    then rename). Warns when an input factor's distribution has drifted from the training data
-    (PSI > 0.2). Exit code 1 when nothing could be scored.
+    0.3, medium below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output
+    appears only when the job has finished (temporary file, then rename). Warns when an input
+    factor's distribution has drifted from the training data (PSI > 0.2). Exit code 1 when
+    nothing could be scored.
 
-    Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv -o out/scores.parquet --rejects out/rejects.csv
+    Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv
+    -o out/scores.parquet --rejects out/rejects.csv
     """
     from valuecube.features.config import ConfigError
     from valuecube.features.inputs import InputError
-    from valuecube.serving.batch import DRIFT_PSI_WARN, score_file
+    from valuecube.serving.batch import score_file
+    from valuecube.serving.drift import DRIFT_PSI_WARN
     from valuecube.serving.loading import ModelLoadError
 
     try:
@@ -122,11 +126,12 @@ def score(
     if result.drifted:
         listed = ", ".join(f"{name} (PSI {result.drift[name]:.2f})" for name in result.drifted)
         err.print(
-            f"[yellow]warning:[/] input drift: {listed} differ from the training data (PSI > {DRIFT_PSI_WARN}); "
+            f"[yellow]warning:[/] input drift: {listed} differ from the training data "
+            f"(PSI > {DRIFT_PSI_WARN}); "
             "check the input or retrain"
         )
     console.print(result.summary())
     console.print(
-        f"model {result.model_name} version {result.model_version} · {result.seconds:.1f} s · wrote {output}"
-        + (f" and {rejects}" if rejects else "")
+        f"model {result.model_name} version {result.model_version} · {result.seconds:.1f} s · "
+        f"wrote {output}" + (f" and {rejects}" if rejects else "")
     )
