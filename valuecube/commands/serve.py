@@ -46,13 +46,11 @@ def serve(
     """
     import uvicorn
 
-    from valuecube.serving.loading import ModelLoadError, resolve, tracking_uri
+    from valuecube.serving.loading import ModelLoadError, resolve, use_store
     from valuecube.serving.settings import ENV_MAX_CUSTOMERS, ENV_MODEL
 
     try:  # fail fast on a wrong store, name or alias; the model itself loads in the server
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri())
+        use_store()
         name, version, _ = resolve(model)
     except ModelLoadError as exc:
         fail(str(exc))
