@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +36,13 @@ def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-6) -> 
         np.testing.assert_allclose(
             a[col].to_numpy(float), b[col].to_numpy(float), atol=atol, rtol=0, err_msg=col
         )
+
+
+def customers_json(rows: pd.DataFrame) -> list[dict]:
+    """Raw Telco rows → the API's JSON (numbers as numbers, a blank totalcharges as null)."""
+    out = rows.copy()
+    for col in ("seniorcitizen", "tenure"):
+        out[col] = out[col].astype(int)
+    out["monthlycharges"] = out["monthlycharges"].astype(float)
+    out["totalcharges"] = pd.to_numeric(out["totalcharges"].str.strip().replace("", None))
+    return json.loads(out.to_json(orient="records"))

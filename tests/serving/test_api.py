@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,20 +16,11 @@ from .helpers import (
     API_MAX_CUSTOMERS,
     API_TOKEN,
     assert_same_scores,
+    customers_json,
     telco_rows,
 )
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-def customers_json(rows: pd.DataFrame) -> list[dict]:
-    """Raw Telco rows → the API's JSON (numbers as numbers, a blank totalcharges as null)."""
-    out = rows.copy()
-    for col in ("seniorcitizen", "tenure"):
-        out[col] = out[col].astype(int)
-    out["monthlycharges"] = out["monthlycharges"].astype(float)
-    out["totalcharges"] = pd.to_numeric(out["totalcharges"].str.strip().replace("", None))
-    return json.loads(out.to_json(orient="records"))
 
 
 @pytest.fixture(scope="module")

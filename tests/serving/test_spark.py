@@ -14,7 +14,7 @@ from valuecube.serving.batch import score_file
 from valuecube.serving.loading import load_model
 from valuecube.serving.output import OUTPUT_COLUMNS
 
-from .helpers import API_TOKEN, assert_same_scores, telco_rows
+from .helpers import API_TOKEN, assert_same_scores, customers_json, telco_rows
 
 pytestmark = pytest.mark.slow
 N_ROWS = 100_000
@@ -86,8 +86,6 @@ def test_spark_equals_local_cli_and_api(
 
     # the same customers through the HTTP API
     sample = telco_rows(N_ROWS, seed=21).iloc[[0, 1, 2, 50_000, 99_999]]
-    from test_api import customers_json
-
     response = httpx.post(
         f"{api_server}/v1/score",
         json=customers_json(sample),
