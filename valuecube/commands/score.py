@@ -7,6 +7,8 @@ function so that ``valuecube --help`` stays instant.
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +20,14 @@ from valuecube.console import console, err, fail
 DEFAULT_CHUNK_ROWS = (
     100_000  # = valuecube.serving.batch.DEFAULT_CHUNK_ROWS (not imported: keeps --help fast)
 )
+
+
+class Stopped(Exception):
+    """The job was asked to stop (SIGTERM): it unwinds, dropping its temporary files."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped()
 
 
 class Engine(StrEnum):
@@ -107,6 +117,7 @@ def score(
     from valuecube.serving.drift import DRIFT_PSI_WARN
     from valuecube.serving.loading import ModelLoadError
 
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         result = score_file(
             model,
@@ -119,8 +130,20 @@ def score(
             engine=engine.value,
             spark_master=spark_master,
         )
-    except (ConfigError, InputError, ModelLoadError, ValueError, OSError) as exc:
+    except Stopped:
+        fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)
+    except OSError as exc:  # the machine, not the data: disk full, permissions, I/O
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+        fail(
+            f"no space left on the device while writing {output}; nothing was written. "
+            "Free some space or choose another --output"
+            if full
+            else f"{exc.strerror or exc}: {exc.filename or output}"
+        )
+    except (ConfigError, InputError, ModelLoadError, ValueError) as exc:
         fail(str(exc))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if result.drifted:

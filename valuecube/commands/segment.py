@@ -39,16 +39,17 @@ def segment(
     """
     from valuecube.features.config import ConfigError
     from valuecube.features.inputs import InputError
-    from valuecube.features.io import table_format
+    from valuecube.features.io import check_output_paths, table_format
     from valuecube.training.segment import run_segment
 
     try:
         table_format(output)
         if rejects is not None:
             table_format(rejects)
+        check_output_paths(input, {"--output": output, "--rejects": rejects})
         with console.status("segmenting customers…"):
             result = run_segment(config, input, output=output, rejects_path=rejects)
-    except (ConfigError, InputError, ValueError) as exc:
+    except (ConfigError, InputError, ValueError, OSError) as exc:
         fail(str(exc))
     render_table(
         compact_summary(result.summary), f"{result.config.name}: fuzzy value-cube segments"
