@@ -245,3 +245,23 @@ def test_the_checks_let_a_normal_segment_run_through(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert _files(tmp_path) == ["rej.csv", "seg.parquet", "telco.csv"]
     assert source.read_bytes() == TELCO_CSV.read_bytes()
+
+
+@pytest.mark.parametrize("store", ["empty folder", "file:///nonexistent"])
+def test_serve_on_a_store_that_is_not_there(tmp_path: Path, store: str) -> None:
+    """`serve` stops with one error line naming the store, and creates nothing."""
+    (tmp_path / "empty").mkdir()
+    uri = str(tmp_path / "empty") if store == "empty folder" else store
+    done = subprocess.run(
+        [sys.executable, "-m", "valuecube", "serve", "-m", "models:/valuecube-telco@champion"],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "COLUMNS": "400"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    text = " ".join(done.stderr.split())
+    assert done.returncode == 1 and text.startswith("error: no MLflow store at"), done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert _files(tmp_path) == ["empty"] and _files(tmp_path / "empty") == []
+    assert not Path("/nonexistent").exists()
