@@ -12,6 +12,7 @@ destroy the input or another output, or that cannot be written at all.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -65,10 +66,15 @@ def _umask() -> int:
 
 
 def _probe_writable(folder: Path, option: str, path: Path) -> None:
-    """Create and delete a temporary file in ``folder``; a clear error when that fails."""
+    """Create and delete a temporary file in ``folder`` (or its nearest existing ancestor, so
+    that the check creates no folder); a clear error when that fails."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".valuecube-probe.", dir=folder)
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file, not a folder")
+        fd, name = tempfile.mkstemp(prefix=".valuecube-probe.", dir=existing)
     except OSError as exc:
         raise OutputPathError(
             f"{option} {path}: cannot write in {folder} ({exc.strerror or exc}); "

@@ -132,7 +132,10 @@ def test_distinct_writable_paths_pass_and_leave_nothing(tmp_path: Path) -> None:
     check_output_paths(
         tmp_path / "in.csv", {"--output": tmp_path / "o" / "a.csv", "--rejects": None}
     )
-    assert [p.name for p in tmp_path.iterdir()] == ["o"] and not any((tmp_path / "o").iterdir())
+    assert list(tmp_path.iterdir()) == []  # the check creates no folder and leaves no probe file
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="is a file, not a folder"):
+        check_output_paths(None, {"--output": tmp_path / "file" / "a.csv"})
 
 
 def test_a_read_only_folder_is_refused_before_any_work(read_only_dir: Path) -> None:
