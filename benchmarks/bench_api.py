@@ -59,7 +59,7 @@ def customers(n: int, seed: int = 0) -> list[dict]:
 async def load(
     port: int, bodies: list[bytes], total: int, concurrency: int
 ) -> tuple[list[float], int, float]:
-    """Send ``total`` requests from ``concurrency`` keep-alive connections; (latencies in s, errors, wall seconds).
+    """Send ``total`` requests on ``concurrency`` connections: (latencies in s, errors, wall s).
 
     A minimal HTTP/1.1 client on asyncio streams: the requests are prepared
     bytes and only the status line and Content-Length are parsed, so that the
@@ -172,27 +172,33 @@ def main() -> None:
     median = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
     errors = sum(r["errors"] for r in runs)
     print(
-        f"\nAPI load test on loopback: {args.repeats} runs of {args.requests:,} single-customer requests, "
-        f"{args.concurrency} concurrent keep-alive clients, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs, "
+        f"\nAPI load test on loopback: {args.repeats} runs of {args.requests:,} single-customer "
+        "requests, "
+        f"{args.concurrency} concurrent keep-alive clients, {args.workers} uvicorn worker(s), "
+        f"{os.cpu_count()} CPUs, "
         f"load avg {os.getloadavg()[0]:.1f}"
     )
     for i, r in enumerate(runs, 1):
         print(
-            f"  run {i}: {r['rps']:,.0f} requests/s · p50 {r['p50']:.1f} ms · p90 {r['p90']:.1f} ms · "
+            f"  run {i}: {r['rps']:,.0f} requests/s · p50 {r['p50']:.1f} ms · p90 {r['p90']:.1f} "
+            "ms · "
             f"p99 {r['p99']:.1f} ms · max {r['max']:.1f} ms · errors {r['errors']} · "
             f"load generator used {r['client_cpu']:.0%} of a core"
         )
     print(
-        f"  median: {median['rps']:,.0f} requests/s · p50 {median['p50']:.1f} ms · p99 {median['p99']:.1f} ms · "
+        f"  median: {median['rps']:,.0f} requests/s · p50 {median['p50']:.1f} ms · p99 "
+        f"{median['p99']:.1f} ms · "
         f"errors {errors} in all runs"
     )
     print(
-        f"  targets: p99 ≤ {TARGET_P99_MS:.0f} ms {'met' if median['p99'] <= TARGET_P99_MS else 'MISSED'} · "
+        f"  targets: p99 ≤ {TARGET_P99_MS:.0f} ms "
+        f"{'met' if median['p99'] <= TARGET_P99_MS else 'MISSED'} · "
         f"≥ {TARGET_RPS:.0f} req/s {'met' if median['rps'] >= TARGET_RPS else 'MISSED'} · "
         f"zero errors {'met' if errors == 0 else 'MISSED'}"
     )
     print(
-        f"  100-customer requests: {400 * 100 / batch_wall:,.0f} customers/s ({400 / batch_wall:,.0f} requests/s), "
+        f"  100-customer requests: {400 * 100 / batch_wall:,.0f} customers/s "
+        f"({400 / batch_wall:,.0f} requests/s), "
         f"errors {batch_errors}"
     )
 

@@ -20,7 +20,8 @@ Targets: ≥ 200,000 customers/s, within 3× the floor, peak RSS < 2 GB.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_batch_scoring.py --customers 1000000 --memory-customers 5000000 --repeats 3
+    .venv/bin/python benchmarks/bench_batch_scoring.py --customers 1000000 \
+        --memory-customers 5000000 --repeats 3
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _schema(table: pa.Table) -> pa.Schema:
 
 
 def run_job(uri: str, source: Path, output: Path, chunk_rows: int | None = None) -> dict:
-    """Run the scoring job in a fresh Python (model load excluded from the timing); its JSON report."""
+    """Run the scoring job in a fresh Python (model load not timed); its JSON report."""
     args = [sys.executable, __file__, "--job", uri, str(source), str(output)]
     if chunk_rows:
         args += ["--chunk-rows", str(chunk_rows)]
@@ -154,7 +155,7 @@ def _job(uri: str, source: str, output: str, chunk_rows: int | None) -> None:
 
 
 def forward_matrix(uri: str, source: Path):
-    """The bare network and its standardised input matrix for every row of ``source`` (built untimed)."""
+    """The bare network and its standardised input matrix for every row of ``source`` (untimed)."""
     import torch
 
     from valuecube.features.customers import build_customer_table
@@ -224,7 +225,7 @@ def main() -> None:
             reads.append(timed(lambda: pq.read_table(source)))
             forwards.append(forward_seconds(module, X))
             scored = pq.read_table(out)
-            writes.append(timed(lambda: pq.write_table(scored, tmp / "floor_write.parquet")))
+            writes.append(timed(lambda s=scored: pq.write_table(s, tmp / "floor_write.parquet")))
         del X
         job_s = float(np.median([j["seconds"] for j in jobs]))
         read_s, forward_s, write_s = (float(np.median(v)) for v in (reads, forwards, writes))
@@ -235,16 +236,20 @@ def main() -> None:
         runs = ", ".join(f"{j['seconds']:.2f}" for j in jobs)
 
         print(
-            f"\nbatch scoring, {n:,} synthetic Telco customers, Parquet → Parquet, median of {args.repeats} "
-            f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f})"
+            f"\nbatch scoring, {n:,} synthetic Telco customers, Parquet → Parquet, median of "
+            f"{args.repeats} "
+            f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load avg "
+            f"{os.getloadavg()[0]:.1f})"
         )
         print(
-            f"  job (score_file, chunk {job['chunk_rows']:,}): {job_s:.2f} s · {rate:,.0f} customers/s · "
+            f"  job (score_file, chunk {job['chunk_rows']:,}): {job_s:.2f} s · {rate:,.0f} "
+            "customers/s · "
             f"scored {job['scored']:,} · rejected {job['rejected']:,} · peak RSS {rss:,.0f} MB "
             f"(runs: {runs} s)"
         )
         print(
-            f"  floor: read {read_s:.2f} s + forward {forward_s:.2f} s + write {write_s:.2f} s = {floor:.2f} s "
+            f"  floor: read {read_s:.2f} s + forward {forward_s:.2f} s + write {write_s:.2f} s = "
+            f"{floor:.2f} s "
             f"({n / floor:,.0f} customers/s)"
         )
         print(
@@ -259,9 +264,11 @@ def main() -> None:
             (tmp / "customers.parquet").unlink()
             mem = run_job(uri, big, tmp / "big_scores.parquet")
             print(
-                f"  memory: {args.memory_customers:,} customers, default chunk {mem['chunk_rows']:,}: "
+                f"  memory: {args.memory_customers:,} customers, default chunk "
+                f"{mem['chunk_rows']:,}: "
                 f"peak RSS {mem['peak_rss_mb']:,.0f} MB (target < {TARGET_RSS_MB:,} MB: "
-                f"{'met' if mem['peak_rss_mb'] < TARGET_RSS_MB else 'MISSED'}) · {mem['seconds']:.1f} s · "
+                f"{'met' if mem['peak_rss_mb'] < TARGET_RSS_MB else 'MISSED'}) · "
+                f"{mem['seconds']:.1f} s · "
                 f"{args.memory_customers / mem['seconds']:,.0f} customers/s"
             )
 

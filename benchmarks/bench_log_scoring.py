@@ -114,7 +114,8 @@ def main() -> None:
         tmp = Path(tmp)
         uri = train_model(tmp)
         print(
-            f"\nscoring synthetic CDNOW-shaped logs (Parquet), {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}"
+            f"\nscoring synthetic CDNOW-shaped logs (Parquet), {os.cpu_count()} CPUs, load avg "
+            f"{os.getloadavg()[0]:.1f}"
         )
         for n in args.transactions:
             source = synthetic_log(tmp / f"log_{n}.parquet", n)
@@ -129,8 +130,10 @@ def main() -> None:
             job = json.loads(done.stdout.strip().splitlines()[-1])
             extra = job["peak_rss_mb"] - job["baseline_mb"]
             print(
-                f"  {n:>11,} transactions, {job['customers']:,} customers: peak RSS {job['peak_rss_mb']:,.0f} MB "
-                f"(model loaded: {job['baseline_mb']:,.0f} MB; {extra * 2**20 / n:,.0f} bytes per transaction "
+                f"  {n:>11,} transactions, {job['customers']:,} customers: peak RSS "
+                f"{job['peak_rss_mb']:,.0f} MB "
+                f"(model loaded: {job['baseline_mb']:,.0f} MB; {extra * 2**20 / n:,.0f} bytes per "
+                "transaction "
                 f"above that) · {job['seconds']:.1f} s · {n / job['seconds']:,.0f} transactions/s"
             )
             source.unlink()

@@ -31,7 +31,7 @@ from benchmarks.bench_batch_scoring import synthetic_parquet, train_model  # noq
 
 
 def run(uri: str, source: Path, output: Path, *extra: str) -> float:
-    """``valuecube score`` in a fresh process; its wall time (model loading and, for Spark, JVM start included)."""
+    """``valuecube score`` in a fresh process; its wall time (model load, Spark's JVM start)."""
     start = time.perf_counter()
     done = subprocess.run(
         [
@@ -99,8 +99,10 @@ def main() -> None:
     n = args.customers
     local_s, spark_s = float(np.median(local_runs)), float(np.median(spark_runs))
     print(
-        f"\nSpark vs local engine, {n:,} synthetic Telco customers, Parquet → Parquet, median of {args.repeats}, "
-        f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f} (wall time of `valuecube score`, start-up included)"
+        f"\nSpark vs local engine, {n:,} synthetic Telco customers, Parquet → Parquet, median of "
+        f"{args.repeats}, "
+        f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f} (wall time of `valuecube "
+        "score`, start-up included)"
     )
     print(
         f"  local engine:            {local_s:7.1f} s · {n / local_s:,.0f} customers/s "
@@ -108,7 +110,8 @@ def main() -> None:
     )
     print(
         f"  spark engine {args.master:10s} {spark_s:7.1f} s · {n / spark_s:,.0f} customers/s "
-        f"({spark_s / local_s:.1f}× the local time; runs {', '.join(f'{t:.1f}' for t in spark_runs)} s)"
+        f"({spark_s / local_s:.1f}× the local time; runs "
+        f"{', '.join(f'{t:.1f}' for t in spark_runs)} s)"
     )
     print(
         f"  same rows: {same} · max |Δ churn_probability| on 20,000 sampled customers: {diff:.2e}"

@@ -6,18 +6,21 @@ score with the same object and stamp their output with the same
 resolved to a version *first* and that exact version is loaded, so a
 promotion happening meanwhile cannot mix two versions in one job.
 
-Tracking store: ``MLFLOW_TRACKING_URI`` when set, else the local store the
-``train`` command writes (``mlflow/mlflow.db`` in the working directory).
-This module never imports ``training/``: serving only needs the model URI.
+Tracking store: :func:`valuecube.store.tracking_uri` (``MLFLOW_TRACKING_URI``
+when set, else the project's ``mlflow/mlflow.db`` located from the package,
+whatever the working directory). A local store that does not exist is an
+error naming it, never created empty by the lookup. This module never
+imports ``training/``: serving only needs the model URI.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from valuecube import store
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions (CLI start-up time)
     import mlflow.pyfunc
@@ -25,7 +28,6 @@ if TYPE_CHECKING:  # heavy imports stay inside the functions (CLI start-up time)
     from valuecube.features.config import DatasetConfig
     from valuecube.models.packaged import ChurnSegmentModel
 
-LOCAL_STORE = Path("mlflow") / "mlflow.db"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
 
 
@@ -53,21 +55,29 @@ class LoadedModel:
 
 
 def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI``, else the local SQLite store under ``mlflow/`` (what ``train`` uses)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{(Path.cwd() / LOCAL_STORE).resolve()}"
+    """The store models are looked up in (:func:`valuecube.store.tracking_uri`)."""
+    return store.tracking_uri()
+
+
+def use_store() -> str:
+    """Point MLflow at :func:`tracking_uri`; a missing local store is a :class:`ModelLoadError`."""
+    import mlflow
+
+    uri = tracking_uri()
+    problem = store.missing_store(uri)
+    if problem is not None:
+        raise ModelLoadError(problem)
+    mlflow.set_tracking_uri(uri)
+    return uri
 
 
 def resolve(model_uri: str) -> tuple[str, str, str]:
     """``(name, version, pinned_uri)`` for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
 
     Other URIs (``runs:/…``, a local path) load as they are, with the URI as
-    the name and ``"unregistered"`` as the version.
+    the name and ``"unregistered"`` as the version. MLflow must already point
+    at the store (:func:`use_store`).
     """
-    from mlflow.exceptions import MlflowException
-
     from mlflow import MlflowClient
 
     match = _MODELS_URI.match(model_uri)
@@ -76,10 +86,16 @@ def resolve(model_uri: str) -> tuple[str, str, str]:
             raise ModelLoadError(
                 f"cannot parse {model_uri!r}; use models:/NAME@ALIAS or models:/NAME/VERSION"
             )
+        if ":" not in model_uri and not Path(model_uri).exists():
+            raise ModelLoadError(
+                f"{model_uri!r} is neither a model URI nor a path; a registered model is named "
+                f"by a URI such as models:/{model_uri}@champion or models:/{model_uri}/1"
+            )
         return model_uri, "unregistered", model_uri
     name, alias, version = match["name"], match["alias"], match["version"]
-    client = MlflowClient()
+    client = None
     try:
+        client = MlflowClient()
         if alias is not None:
             version = str(client.get_model_version_by_alias(name, alias).version)
         elif version == "latest":
@@ -88,7 +104,7 @@ def resolve(model_uri: str) -> tuple[str, str, str]:
             )
         else:
             client.get_model_version(name, version)
-    except (MlflowException, ValueError) as exc:
+    except Exception as exc:  # MLflow's, or the database driver's for a file that is no store
         raise ModelLoadError(_explain(client, name, alias, version, exc)) from exc
     return name, version, f"models:/{name}/{version}"
 
@@ -96,18 +112,31 @@ def resolve(model_uri: str) -> tuple[str, str, str]:
 def _explain(
     client: object, name: str, alias: str | None, version: str | None, exc: Exception
 ) -> str:
-    """A helpful message for a model that cannot be found, listing what exists."""
+    """A helpful message for a model that cannot be found: the store searched, what exists."""
     from mlflow.exceptions import MlflowException
 
-    where = f"in the MLflow store {tracking_uri()} (set MLFLOW_TRACKING_URI to use another)"
+    where = f"in {store.where(tracking_uri())}"
+    if client is None or not isinstance(exc, MlflowException):
+        return f"cannot read {store.where(tracking_uri())}: {_first_line(exc)}"
     try:
         model = client.get_registered_model(name)  # type: ignore[attr-defined]
-    except MlflowException:
-        return f"no registered model {name!r} {where}; train one with `valuecube train` (it registers valuecube-<dataset>)"
+    except Exception as lookup:
+        if getattr(lookup, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+            return f"cannot read {store.where(tracking_uri())}: {_first_line(lookup)}"
+        return (
+            f"no registered model {name!r} {where}; train one with `valuecube train` "
+            "(it registers valuecube-<dataset>)"
+        )
     aliases = ", ".join(f"@{a}" for a in sorted(model.aliases)) or "none"
     what = f"alias @{alias}" if alias is not None else f"version {version}"
     hint = " (promote the challenger with `valuecube promote`)" if alias == "champion" else ""
-    return f"registered model {name!r} has no {what} {where}; its aliases: {aliases}{hint}. ({exc})"
+    return f"registered model {name!r} has no {what} {where}; its aliases: {aliases}{hint}"
+
+
+def _first_line(exc: Exception) -> str:
+    """An exception's message up to its first sentence break (MLflow's are paragraphs)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(". ", 1)[0]
 
 
 def load_model(model_uri: str) -> LoadedModel:
@@ -124,7 +153,7 @@ def load_model(model_uri: str) -> LoadedModel:
     import mlflow
     from valuecube.models.packaged import ChurnSegmentModel, unwrap
 
-    mlflow.set_tracking_uri(tracking_uri())
+    use_store()
     name, version, pinned = resolve(model_uri)
     try:
         pyfunc = mlflow.pyfunc.load_model(pinned)
@@ -155,10 +184,9 @@ def check_config(model_config: DatasetConfig, config_path: str | Path | None) ->
         for col in sorted(set(ours.columns) | set(theirs.columns)):
             a, b = ours.columns.get(col), theirs.columns.get(col)
             if a != b:
-                problems.append(
-                    f"column {col!r}: model {a.model_dump(exclude_defaults=True) if a else 'absent'}, "
-                    f"--config {b.model_dump(exclude_defaults=True) if b else 'absent'}"
-                )
+                model_side = a.model_dump(exclude_defaults=True) if a else "absent"
+                given_side = b.model_dump(exclude_defaults=True) if b else "absent"
+                problems.append(f"column {col!r}: model {model_side}, --config {given_side}")
         other = [
             k
             for k in type(ours).model_fields
@@ -168,15 +196,18 @@ def check_config(model_config: DatasetConfig, config_path: str | Path | None) ->
             f"input.{k}: model {getattr(ours, k)!r}, --config {getattr(theirs, k)!r}" for k in other
         ]
         raise ValueError(
-            f"{config_path} does not match the model's input schema (dataset {model_config.name!r}):\n  "
+            f"{config_path} does not match the model's input schema "
+            f"(dataset {model_config.name!r}):\n  "
             + "\n  ".join(problems)
-            + "\nDrop --config (the model carries its own config) or pass the config the model was trained with."
+            + "\nDrop --config (the model carries its own config) "
+            "or pass the config the model was trained with."
         )
     return (
         []
         if given.model_dump(exclude={"data", "description"})
         == model_config.model_dump(exclude={"data", "description"})
         else [
-            f"{config_path} differs from the model's config outside 'input' (factors/tree/…); the model scores with its own"
+            f"{config_path} differs from the model's config outside 'input' (factors/tree/…); "
+            "the model scores with its own"
         ]
     )

@@ -3,7 +3,7 @@
 How a job runs (``valuecube score --engine spark``):
 
 1. **Validation in the driver, with pandas**, by the very code of the local
-   engine (:func:`serving.batch.score_file`): the input is streamed in
+   engine (:class:`valuecube.serving.batch.BatchJob`): the input is streamed in
    chunks, bad rows and duplicate ids go to the rejects file with their
    reasons, customers whose factors cannot be computed are set aside, and
    the valid model-input rows are staged as one Parquet file per chunk in a
@@ -40,14 +40,10 @@ import pyarrow.parquet as pq
 
 from valuecube.features.factors import split_computable
 from valuecube.models.packaged import PREDICTION_COLUMNS
-from valuecube.serving.batch import (
-    CHURN_RISK_CUTOFFS,
-    CHURN_RISK_LABELS,
-    OUTPUT_COLUMNS,
-    DriftMonitor,
-    Sink,
-)
+from valuecube.serving.drift import DriftMonitor
 from valuecube.serving.loading import LoadedModel
+from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, OUTPUT_COLUMNS
+from valuecube.serving.sinks import Sink
 
 RESULT_TYPE = (
     "customer_id string, cv_score double, pv_score double, ra_score double, "
@@ -58,7 +54,7 @@ RESULT_TYPE = (
 def spark_session(
     master: str = "local[*]", *, shuffle_partitions: int = 8, batch_rows: int = 100_000
 ):
-    """A Spark session for scoring (Arrow on, UTC, workers on this Python unless PYSPARK_PYTHON says otherwise).
+    """A Spark session for scoring (Arrow on, UTC, workers on this Python unless PYSPARK_PYTHON).
 
     Python workers inherit this process's environment: one intra-op thread
     each (``OMP_NUM_THREADS=1``), since Spark already runs one worker per
@@ -87,7 +83,7 @@ def spark_session(
 
 
 def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp):
-    """Score a Spark DataFrame of model-input rows; return a Spark DataFrame with the output columns."""
+    """Score a Spark DataFrame of model-input rows into a Spark DataFrame of the output columns."""
     from mlflow.pyfunc import spark_udf
     from pyspark.sql import functions as F
 
@@ -143,7 +139,7 @@ class SparkSink(Sink):
         return unscorable
 
     def commit(self) -> None:
-        """Score the staged rows with Spark into a hidden folder, then rename it to the destination."""
+        """Score the staged rows with Spark into a hidden folder, then rename it into place."""
         spark = spark_session(self.master, batch_rows=self.batch_rows)
         tmp = self.output.parent / f".{self.output.name}.spark-{uuid.uuid4().hex[:8]}.partial"
         try:

@@ -1,24 +1,23 @@
-"""Where MLflow tracks runs: an embedded local store by default, any server by ``MLFLOW_TRACKING_URI``.
+"""Where MLflow tracks runs: the project's store by default, any server by ``MLFLOW_TRACKING_URI``.
 
-The default store is a SQLite database and an artifact folder under
-``mlflow/`` in the working directory (both git-ignored), so nothing needs
-a server. A team points ``MLFLOW_TRACKING_URI`` at a shared ``mlflow server``
-(see ``mlflow/README.md``). An HTTP tracking URI is checked before any work
+The default store (:mod:`valuecube.store`) is a SQLite database and an
+artifact folder under the checkout's ``mlflow/`` (both git-ignored), the
+same from any working directory, so nothing needs a server. A team points
+``MLFLOW_TRACKING_URI`` at a shared ``mlflow server`` (see
+``mlflow/README.md``). An HTTP tracking URI is checked before any work
 starts, so an unreachable server fails in seconds with a clear message
 instead of after training.
 """
 
 from __future__ import annotations
 
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import mlflow
+from valuecube import store
 
-STORE_DIR = Path("mlflow")
-DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "artifacts"
 
 
@@ -27,23 +26,34 @@ class TrackingError(RuntimeError):
 
 
 def default_tracking_uri(base: Path | None = None) -> str:
-    """``sqlite:///…/mlflow/mlflow.db`` under ``base`` (default: the working directory)."""
-    store = (base or Path.cwd()) / STORE_DIR
-    store.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(store / DEFAULT_DB).resolve()}"
+    """``sqlite:///…/mlflow/mlflow.db``: the project's default store, or the one under ``base``."""
+    db = base / store.STORE_FOLDER / store.STORE_DB if base is not None else store.default_store()
+    return f"sqlite:///{db.resolve()}"
 
 
-def configure_tracking(tracking_uri: str | None = None, *, timeout: float = 5.0) -> str:
-    """Set MLflow's tracking URI (argument, else ``MLFLOW_TRACKING_URI``, else the local store) and check it.
+def configure_tracking(
+    tracking_uri: str | None = None, *, timeout: float = 5.0, create: bool = False
+) -> str:
+    """Set MLflow's tracking URI (argument, else :func:`valuecube.store.tracking_uri`) and check it.
+
+    ``create=True`` (training) creates a local store that does not exist yet;
+    otherwise a missing local store is an error, so that a lookup never
+    leaves an empty store behind.
 
     Raises
     ------
     TrackingError
-        When an HTTP tracking server does not answer its health check within ``timeout`` seconds.
+        When an HTTP tracking server does not answer its health check within
+        ``timeout`` seconds, or a local store is missing and ``create`` is False.
     """
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    uri = tracking_uri or store.tracking_uri()
     if uri.startswith(("http://", "https://")):
         check_server(uri, timeout=timeout)
+    path = store.local_path(uri)
+    if create and path is not None and uri.startswith("sqlite:///"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not create and (problem := store.missing_store(uri)) is not None:
+        raise TrackingError(problem)
     mlflow.set_tracking_uri(uri)
     return uri
 
@@ -57,13 +67,14 @@ def check_server(uri: str, *, timeout: float = 5.0) -> None:
                 raise TrackingError(f"MLflow server at {uri} answered {response.status} on /health")
     except (urllib.error.URLError, OSError) as exc:
         raise TrackingError(
-            f"cannot reach the MLflow tracking server at {uri} ({exc}). Start it, fix MLFLOW_TRACKING_URI, "
-            "or unset MLFLOW_TRACKING_URI to use the local store under mlflow/."
+            f"cannot reach the MLflow tracking server at {uri} ({exc}). Start it, fix "
+            f"{store.ENV_TRACKING_URI}, or unset it to use the project's store "
+            f"({store.default_store()})."
         ) from exc
 
 
 def ensure_experiment(name: str) -> str:
-    """Create (if needed) and select an experiment; local stores keep artifacts under ``mlflow/artifacts``."""
+    """Create (if needed) and select an experiment; a local store keeps artifacts beside its db."""
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         location = None

@@ -83,7 +83,7 @@ def run_train(
     show_progress: bool = False,
 ) -> TrainResult:
     """Tune, train, compare, log and register; see the module docstring."""
-    configure_tracking(tracking_uri)
+    configure_tracking(tracking_uri, create=True)
     config_path = None if isinstance(config, DatasetConfig) else Path(config)
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
     data = load_training_data(cfg, input_path, seed=seed)

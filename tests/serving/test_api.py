@@ -9,27 +9,19 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from serving_fixtures import (
+
+from valuecube.serving.loading import load_model
+from valuecube.serving.output import OUTPUT_COLUMNS
+
+from .helpers import (
     API_MAX_CUSTOMERS,
     API_TOKEN,
     assert_same_scores,
+    customers_json,
     telco_rows,
 )
 
-from valuecube.serving.batch import OUTPUT_COLUMNS
-from valuecube.serving.loading import load_model
-
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-def customers_json(rows: pd.DataFrame) -> list[dict]:
-    """Raw Telco rows → the API's JSON (numbers as numbers, a blank totalcharges as null)."""
-    out = rows.copy()
-    for col in ("seniorcitizen", "tenure"):
-        out[col] = out[col].astype(int)
-    out["monthlycharges"] = out["monthlycharges"].astype(float)
-    out["totalcharges"] = pd.to_numeric(out["totalcharges"].str.strip().replace("", None))
-    return json.loads(out.to_json(orient="records"))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +40,7 @@ def test_probes_docs_and_model_info(client: httpx.Client, telco_uri: str) -> Non
         "schema"
     ]
     assert body["maxItems"] == API_MAX_CUSTOMERS
-    item = schema["components"]["schemas"][body["items"]["$ref"].rsplit("/", 1)[1]]
+    item = body["items"]  # the record type's own schema, from the model's config
     assert item["properties"]["contract"]["enum"] == ["Month-to-month", "One year", "Two year"]
     info = client.get("/v1/model", headers=AUTH).json()
     assert (
@@ -136,3 +128,81 @@ def test_concurrent_requests_are_batched_correctly(client: httpx.Client) -> None
             expected.loc[record["customer_id"], "churn_probability"],
             atol=1e-6,
         )
+
+
+def test_a_huge_integer_fails_only_its_own_request(client: httpx.Client) -> None:
+    """A 400-digit tenure is that request's 422; good requests sent at the same moment get 200."""
+    good = [customers_json(telco_rows(1, seed=40 + i)) for i in range(6)]
+    bad = customers_json(telco_rows(1, seed=50))
+    bad[0]["tenure"] = 1234567
+    body = json.dumps(bad).replace("1234567", "1" + "0" * 399)  # json.dumps would write it too
+
+    def post(payload: list[dict] | str) -> httpx.Response:
+        if isinstance(payload, str):
+            headers = {**AUTH, "content-type": "application/json"}
+            return client.post("/v1/score", content=payload, headers=headers)
+        return client.post("/v1/score", json=payload, headers=AUTH)
+
+    with ThreadPoolExecutor(7) as pool:
+        responses = list(pool.map(post, [*good[:3], body, *good[3:]]))
+    statuses = [r.status_code for r in responses]
+    assert statuses == [200, 200, 200, 422, 200, 200, 200], [r.text[:200] for r in responses]
+    (detail,) = responses[3].json()["detail"]
+    assert detail["customer"] == 0 and detail["field"] == "tenure"
+
+
+@pytest.mark.parametrize("body", ["[" * 5000 + "]" * 5000, '[{"tenure": ' + "[" * 5000])
+def test_deeply_nested_json_is_a_client_error(client: httpx.Client, body: str) -> None:
+    headers = {**AUTH, "content-type": "application/json"}
+    response = client.post("/v1/score", content=body.encode(), headers=headers)
+    assert response.status_code in (413, 422), response.text[:300]
+    assert client.get("/readyz").status_code == 200  # and the server is fine
+
+
+def test_category_values_are_stripped_like_a_csv_cell(client: httpx.Client) -> None:
+    clean = customers_json(telco_rows(3, seed=17))
+    padded = json.loads(json.dumps(clean))
+    for record in padded:
+        record["contract"], record["gender"] = f"  {record['contract']} ", f"{record['gender']} "
+    a = client.post("/v1/score", json=clean, headers=AUTH)
+    b = client.post("/v1/score", json=padded, headers=AUTH)
+    assert a.status_code == b.status_code == 200, b.text[:300]
+    drop = ["scored_at"]
+    assert_same_scores(
+        pd.DataFrame(a.json()).drop(columns=drop), pd.DataFrame(b.json()).drop(columns=drop)
+    )
+
+
+def test_a_scoring_failure_stays_with_its_request(telco_uri: str, monkeypatch) -> None:
+    """The batch worker scores a failing batch again request by request: only one fails."""
+    import asyncio
+
+    from valuecube.serving.scorer import Scorer, ScoringError
+
+    scorer = Scorer(load_model(telco_uri), max_customers=10)
+    requests = [customers_json(telco_rows(2, seed=60 + i)) for i in range(5)]
+    requests[2][1]["customerid"] = "POISON"
+    score = Scorer.score
+
+    def fragile(self: Scorer, customers: list[dict]):  # an injected fault in the model call
+        if any(c["customerid"] == "POISON" for c in customers):
+            raise FloatingPointError("injected")
+        return score(self, customers)
+
+    monkeypatch.setattr(Scorer, "score", fragile)
+
+    async def run() -> list:
+        worker = asyncio.create_task(scorer.worker())
+        try:
+            return await asyncio.gather(
+                *(scorer.submit(r) for r in requests), return_exceptions=True
+            )
+        finally:
+            worker.cancel()
+
+    results = asyncio.run(run())
+    assert isinstance(results[2], ScoringError)
+    for i in (0, 1, 3, 4):
+        records, unscorable = results[i]
+        assert [r["customer_id"] for r in records] == [c["customerid"] for c in requests[i]]
+        assert not unscorable

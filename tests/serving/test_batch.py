@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from serving_fixtures import ROOT, assert_same_scores, make_telco, telco_rows, telco_uri  # noqa: F401
 from typer.testing import CliRunner
 
 from valuecube.cli import app
+from valuecube.features.duplicates import SeenIds, split_duplicates
 from valuecube.features.inputs import (
     LINE,
     REASON,
@@ -23,16 +23,11 @@ from valuecube.features.inputs import (
     validate,
     validate_chunk,
 )
-from valuecube.serving.batch import (
-    CHURN_RISK_CUTOFFS,
-    OUTPUT_COLUMNS,
-    NothingScoredError,
-    SeenIds,
-    churn_risk,
-    score_file,
-    split_duplicates,
-)
+from valuecube.serving.batch import NothingScoredError, score_file
 from valuecube.serving.loading import LoadedModel, load_model
+from valuecube.serving.output import CHURN_RISK_CUTOFFS, OUTPUT_COLUMNS, churn_risk
+
+from .helpers import ROOT, assert_same_scores, telco_rows
 
 runner = CliRunner()
 FIXED_TIME = pd.Timestamp("2024-01-01T00:00:00Z")
@@ -44,7 +39,7 @@ def loaded(telco_uri: str) -> LoadedModel:
 
 
 def _mixed(tmp_path: Path) -> tuple[Path, dict[int, str]]:
-    """40 good rows and 8 bad ones (line → expected words in the reason); the duplicate falls in a later chunk."""
+    """40 good rows and 8 bad ones (line → words in the reason); the duplicate in a later chunk."""
     rows = telco_rows(40, seed=1)
     bad = telco_rows(8, seed=2)
     bad.loc[0, "gender"] = ""  # missing field
@@ -117,7 +112,7 @@ def test_mixed_rows_accounting_and_rejects(loaded: LoadedModel, tmp_path: Path) 
 
 
 def test_streamed_chunks_validate_like_the_whole_file(loaded: LoadedModel, tmp_path: Path) -> None:
-    """Chunks with their duplicates taken out (a later chunk's duplicate too) validate like the file at once."""
+    """Chunks without their duplicates (a later chunk's too) validate like the file at once."""
     spec = loaded.config.input
     path, _ = _mixed(tmp_path)
     seen = SeenIds()
@@ -245,7 +240,7 @@ def test_cli_score_drift_warning_and_config_check(loaded: LoadedModel, tmp_path:
 
 
 def test_killed_job_leaves_no_output_and_rerun_completes(telco_uri: str, tmp_path: Path) -> None:
-    """SIGKILL after the first chunks: nothing at the destination; a rerun writes the full output."""
+    """SIGKILL after the first chunks: nothing at the destination; a rerun writes it all."""
     source = tmp_path / "big.parquet"
     telco_rows(40_000, seed=7).to_parquet(source, index=False)
     out = tmp_path / "out" / "scores.parquet"

@@ -7,12 +7,14 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_fixtures import API_TOKEN, api_server, assert_same_scores, telco_rows, telco_uri  # noqa: F401
 from typer.testing import CliRunner
 
 from valuecube.cli import app
-from valuecube.serving.batch import OUTPUT_COLUMNS, score_file
+from valuecube.serving.batch import score_file
 from valuecube.serving.loading import load_model
+from valuecube.serving.output import OUTPUT_COLUMNS
+
+from .helpers import API_TOKEN, assert_same_scores, customers_json, telco_rows
 
 pytestmark = pytest.mark.slow
 N_ROWS = 100_000
@@ -84,8 +86,6 @@ def test_spark_equals_local_cli_and_api(
 
     # the same customers through the HTTP API
     sample = telco_rows(N_ROWS, seed=21).iloc[[0, 1, 2, 50_000, 99_999]]
-    from test_api import customers_json
-
     response = httpx.post(
         f"{api_server}/v1/score",
         json=customers_json(sample),

@@ -1,4 +1,4 @@
-"""Integration: train against a real ``mlflow server`` over HTTP and load the registered model back."""
+"""Integration: train against a real ``mlflow server`` over HTTP, load the registered model back."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         while True:
             if proc.poll() is not None:
                 pytest.fail(
-                    f"mlflow server exited {proc.returncode}: {(root / 'server.log').read_text()[-2000:]}"
+                    f"mlflow server exited {proc.returncode}: "
+                    f"{(root / 'server.log').read_text()[-2000:]}"
                 )
             try:
                 with urllib.request.urlopen(uri + "/health", timeout=2) as r:
@@ -72,7 +73,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"mlflow server not healthy in 90 s: {(root / 'server.log').read_text()[-2000:]}"
+                    "mlflow server not healthy in 90 s: "
+                    f"{(root / 'server.log').read_text()[-2000:]}"
                 )
             time.sleep(0.5)
         yield uri

@@ -1,15 +1,20 @@
-"""Tracking: URI resolution, and an unreachable server failing fast with the URI named (API and CLI)."""
+"""Tracking: one store default, no store created by a lookup, an unreachable server named."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import TELCO_CONFIG
+from conftest import ROOT, TELCO_CONFIG
 from typer.testing import CliRunner
 
 import mlflow
+from valuecube import store
 from valuecube.cli import app
 from valuecube.training.tracking import (
     TrackingError,
@@ -79,16 +84,14 @@ def test_configure_tracking_precedence(tmp_path, monkeypatch, restore_tracking_u
     explicit = f"sqlite:///{tmp_path / 'a.db'}"
     env = f"sqlite:///{tmp_path / 'b.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env)
-    assert configure_tracking(explicit) == explicit and mlflow.get_tracking_uri() == explicit
-    monkeypatch.setenv(
-        "MLFLOW_TRACKING_URI", env
-    )  # mlflow.set_tracking_uri also rewrites the variable
-    assert configure_tracking() == env
+    uri = configure_tracking(explicit, create=True)
+    assert uri == explicit and mlflow.get_tracking_uri() == explicit
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env)  # mlflow.set_tracking_uri rewrites it
+    assert configure_tracking(create=True) == env
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     monkeypatch.chdir(tmp_path)
-    uri = configure_tracking()
-    assert uri == f"sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
-    assert (tmp_path / "mlflow").is_dir()
+    assert store.tracking_uri() == f"sqlite:///{ROOT / 'mlflow' / 'mlflow.db'}"
+    assert not (tmp_path / "mlflow").exists()  # nothing depends on the working directory
 
 
 def test_default_tracking_uri(tmp_path) -> None:
@@ -96,3 +99,49 @@ def test_default_tracking_uri(tmp_path) -> None:
         default_tracking_uri(tmp_path)
         == f"sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
     )
+    assert default_tracking_uri() == f"sqlite:///{ROOT / 'mlflow' / 'mlflow.db'}"
+    assert store.project_root() == ROOT
+
+
+def test_a_lookup_never_creates_a_store(tmp_path, restore_tracking_uri) -> None:
+    missing = tmp_path / "nowhere" / "mlflow.db"
+    with pytest.raises(TrackingError, match=f"no MLflow store at {missing}"):
+        configure_tracking(f"sqlite:///{missing}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrackingError, match="empty folder"):
+        configure_tracking(str(tmp_path / "empty"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+    assert not any((tmp_path / "empty").iterdir())
+
+
+@pytest.mark.parametrize("where", ["default", "empty folder", "file:///nonexistent"])
+def test_score_from_another_folder_names_the_store(tmp_path, where) -> None:
+    """`valuecube score` run elsewhere looks in the checkout's store (or the one set), says so."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    default = ROOT / "mlflow" / "mlflow.db"
+    existed = default.exists()
+    if where == "empty folder":
+        (tmp_path / "store").mkdir()
+        env["MLFLOW_TRACKING_URI"] = str(tmp_path / "store")
+    elif where != "default":
+        env["MLFLOW_TRACKING_URI"] = where
+    (tmp_path / "in.csv").write_text("customerid\nA\n")
+    command = ["score", "-m", "models:/nope@champion", "-i", "in.csv", "-o", "out.csv"]
+    done = subprocess.run(
+        [sys.executable, "-m", "valuecube", *command],
+        cwd=tmp_path,
+        env={**env, "COLUMNS": "400"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    text = " ".join(done.stderr.split())
+    assert text.startswith("error:") and "MLFLOW_TRACKING_URI" in text
+    searched = {"default": str(default), "empty folder": str(tmp_path / "store")}
+    assert searched.get(where, "/nonexistent") in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["in.csv"] + (["store"] if where == "empty folder" else [])
+    )
+    assert default.exists() == existed  # no empty store left behind
+    assert not Path("/nonexistent").exists()

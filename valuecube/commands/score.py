@@ -7,7 +7,9 @@ function so that ``valuecube --help`` stays instant.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+import errno
+import signal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,15 @@ DEFAULT_CHUNK_ROWS = (
 )
 
 
-class Engine(str, Enum):
+class Stopped(Exception):
+    """The job was asked to stop (SIGTERM): it unwinds, dropping its temporary files."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped()
+
+
+class Engine(StrEnum):
     """Where the model runs."""
 
     local = "local"
@@ -55,7 +65,8 @@ def score(
             "-c",
             exists=True,
             dir_okay=False,
-            help="Dataset config to check against the model's own (optional: the model carries its config).",
+            help="Dataset config to check against the model's own "
+            "(optional: the model carries its config).",
         ),
     ] = None,
     rejects: Annotated[
@@ -92,17 +103,21 @@ def score(
 
     One output row per valid customer (customer_id, cv/pv/ra scores, segment, segment_model,
     churn_probability, churn_risk, model_name, model_version, scored_at); churn_risk is low below
-    0.3, medium below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output appears only when the job has finished (temporary file,
-    then rename). Warns when an input factor's distribution has drifted from the training data
-    (PSI > 0.2). Exit code 1 when nothing could be scored.
+    0.3, medium below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output
+    appears only when the job has finished (temporary file, then rename). Warns when an input
+    factor's distribution has drifted from the training data (PSI > 0.2). Exit code 1 when
+    nothing could be scored.
 
-    Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv -o out/scores.parquet --rejects out/rejects.csv
+    Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv
+    -o out/scores.parquet --rejects out/rejects.csv
     """
     from valuecube.features.config import ConfigError
     from valuecube.features.inputs import InputError
-    from valuecube.serving.batch import DRIFT_PSI_WARN, score_file
+    from valuecube.serving.batch import score_file
+    from valuecube.serving.drift import DRIFT_PSI_WARN
     from valuecube.serving.loading import ModelLoadError
 
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         result = score_file(
             model,
@@ -115,18 +130,31 @@ def score(
             engine=engine.value,
             spark_master=spark_master,
         )
-    except (ConfigError, InputError, ModelLoadError, ValueError, OSError) as exc:
+    except Stopped:
+        fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)
+    except OSError as exc:  # the machine, not the data: disk full, permissions, I/O
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+        fail(
+            f"no space left on the device while writing {output}; nothing was written. "
+            "Free some space or choose another --output"
+            if full
+            else f"{exc.strerror or exc}: {exc.filename or output}"
+        )
+    except (ConfigError, InputError, ModelLoadError, ValueError) as exc:
         fail(str(exc))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if result.drifted:
         listed = ", ".join(f"{name} (PSI {result.drift[name]:.2f})" for name in result.drifted)
         err.print(
-            f"[yellow]warning:[/] input drift: {listed} differ from the training data (PSI > {DRIFT_PSI_WARN}); "
+            f"[yellow]warning:[/] input drift: {listed} differ from the training data "
+            f"(PSI > {DRIFT_PSI_WARN}); "
             "check the input or retrain"
         )
     console.print(result.summary())
     console.print(
-        f"model {result.model_name} version {result.model_version} · {result.seconds:.1f} s · wrote {output}"
-        + (f" and {rejects}" if rejects else "")
+        f"model {result.model_name} version {result.model_version} · {result.seconds:.1f} s · "
+        f"wrote {output}" + (f" and {rejects}" if rejects else "")
     )

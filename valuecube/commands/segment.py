@@ -79,7 +79,7 @@ def segment(
     """
     from valuecube.features.config import ConfigError
     from valuecube.features.inputs import InputError
-    from valuecube.features.io import table_format
+    from valuecube.features.io import check_output_paths, table_format
     from valuecube.training.segment import run_segment
     from valuecube.training.tracking import TrackingError
 
@@ -87,6 +87,7 @@ def segment(
         table_format(output)
         if rejects is not None:
             table_format(rejects)
+        check_output_paths(input, {"--output": output, "--rejects": rejects})
         with console.status("segmenting customers…"):
             result = run_segment(
                 config,

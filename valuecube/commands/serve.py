@@ -38,7 +38,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the model over HTTP (FastAPI + uvicorn): POST /v1/score, GET /v1/model, /healthz, /readyz, /docs.
+    """Serve the model over HTTP (FastAPI, uvicorn): POST /v1/score, GET /v1/model, /healthz, /docs.
 
     Set VALUECUBE_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/*.
 
@@ -46,13 +46,11 @@ def serve(
     """
     import uvicorn
 
-    from valuecube.serving.api import ENV_MAX_CUSTOMERS, ENV_MODEL
-    from valuecube.serving.loading import ModelLoadError, resolve, tracking_uri
+    from valuecube.serving.loading import ModelLoadError, resolve, use_store
+    from valuecube.serving.settings import ENV_MAX_CUSTOMERS, ENV_MODEL
 
-    try:  # fail fast on a wrong name or alias; the model itself loads in the server, in the background
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri())
+    try:  # fail fast on a wrong store, name or alias; the model itself loads in the server
+        use_store()
         name, version, _ = resolve(model)
     except ModelLoadError as exc:
         fail(str(exc))

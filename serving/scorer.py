@@ -1,0 +1,182 @@
+"""The API's scoring engine: request records → output records, with requests batched together.
+
+Requests that arrive together are scored together (micro-batching: while
+one batch is scored in a thread, the next one gathers), which spreads the
+fixed cost of a model call over many customers. A batch that fails is
+scored again request by request, so a failure stays with the request that
+caused it and never reaches its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from itertools import chain
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, TypeAdapter
+
+from valuecube.features.customers import CUSTOMER_ID, build_customer_table
+from valuecube.features.inputs import LINE, REASON, ValidatedInput
+from valuecube.features.record_schema import customer_record
+from valuecube.serving.loading import LoadedModel
+from valuecube.serving.output import output_rows, predict_scorable
+
+MAX_BATCH_ROWS = 4096
+"""Most customers scored in one model call when requests are batched together."""
+
+log = logging.getLogger("valuecube.api")
+
+Records = list[dict[str, Any]]
+
+
+class ScoringError(RuntimeError):
+    """A request's customers could not be scored (its own data; other requests are unaffected)."""
+
+
+@dataclass
+class _Pending:
+    customers: Records
+    future: asyncio.Future
+
+
+class Scorer:
+    """A loaded model, its request record type, and the micro-batching queue."""
+
+    def __init__(self, loaded: LoadedModel, max_customers: int) -> None:
+        self.loaded = loaded
+        model = loaded.model
+        self.record = customer_record(
+            model.config.input,
+            name=model.config.name,
+            customer_columns=model.metadata.get("customer_columns"),
+        )
+        self.adapter = TypeAdapter(Annotated[list[self.record], Field(max_length=max_customers)])
+        self.record_schema = TypeAdapter(self.record).json_schema()
+        self.max_customers = max_customers
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+
+    @property
+    def id_field(self) -> str:
+        """The request key holding the customer id."""
+        spec = self.loaded.config.input
+        return spec.id_column if spec.shape == "customer_table" else CUSTOMER_ID
+
+    def frame(self, customers: Records) -> tuple[pd.DataFrame, np.ndarray]:
+        """Validated records → the model's per-customer table (positional index) and the ids.
+
+        Columns are typed straight from the records (pydantic has checked
+        them): numbers as float64, text and categories as Arrow strings, an
+        omitted optional value as the config's ``missing``.
+        """
+        model = self.loaded.model
+        spec = model.config.input
+        if spec.shape == "customer_table":
+            typed = {}
+            for name, col in spec.columns.items():
+                if name == spec.label_column:
+                    continue
+                values = [c.get(name) for c in customers]
+                if col.type in ("int", "float"):
+                    array = np.array(values, dtype="float64")  # None → NaN
+                    if col.missing is not None:
+                        array[np.isnan(array)] = float(col.missing)
+                    typed[name] = array
+                else:  # Arrow strings, also for categories: cheaper than a Categorical here
+                    fill = None if col.missing is None else str(col.missing)
+                    typed[name] = pd.array([fill if v is None else v for v in values], dtype="str")
+            empty = pd.DataFrame({LINE: [], REASON: []})
+            table = build_customer_table(
+                ValidatedInput(pd.DataFrame(typed), empty, len(customers), "request"),
+                spec,
+                with_labels=False,
+            ).table
+        else:
+            rows = pd.DataFrame.from_records(customers, columns=model.input_columns)
+            columns = model.metadata["customer_columns"]
+            table = rows.set_index(CUSTOMER_ID)[columns].astype("float64")
+        ids = table.index.to_numpy()
+        table.index = pd.Index(np.arange(len(table)).astype(str), name=CUSTOMER_ID)
+        return table, ids
+
+    def score(self, customers: Records) -> tuple[Records, dict[int, str]]:
+        """Score validated records: output records and unscorable reasons, by position.
+
+        The table is indexed by row position (a batch may hold the same
+        customer twice, from two requests); the ids go back in after scoring.
+        """
+        table, ids = self.frame(customers)
+        predictions, unscorable, _ = predict_scorable(self.loaded.model, table)
+        positions = predictions[CUSTOMER_ID].astype(int).to_numpy()
+        predictions[CUSTOMER_ID] = ids[positions]
+        out = output_rows(
+            predictions,
+            self.loaded.name,
+            self.loaded.version,
+            pd.Timestamp.now(tz="UTC").floor("ms"),
+        )
+        out["scored_at"] = out["scored_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        full: Records = [{}] * len(table)
+        for p, record in zip(positions, out.to_dict(orient="records"), strict=True):
+            full[p] = record
+        return full, {int(k): v for k, v in unscorable.items()}
+
+    async def submit(self, customers: Records) -> tuple[Records, dict[int, str]]:
+        """Queue a request's customers for the batch worker and wait for their results.
+
+        Raises :class:`ScoringError` when this request's customers cannot be scored.
+        """
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Pending(customers, future))
+        return await future
+
+    async def worker(self) -> None:
+        """Score queued requests in batches: all that wait (up to :data:`MAX_BATCH_ROWS`) at once.
+
+        Scoring runs in a thread, so the event loop keeps accepting and
+        validating requests meanwhile: they form the next batch.
+        """
+        while True:
+            batch = [await self.queue.get()]
+            rows = len(batch[0].customers)
+            while not self.queue.empty() and rows < MAX_BATCH_ROWS:
+                batch.append(self.queue.get_nowait())
+                rows += len(batch[-1].customers)
+            try:
+                everyone = list(chain.from_iterable(p.customers for p in batch))
+                records, unscorable = await asyncio.to_thread(self.score, everyone)
+            except Exception:
+                if len(batch) == 1:
+                    _fail(batch[0])
+                else:  # find the request that fails; the others are scored alone
+                    for p in batch:
+                        await self._score_alone(p)
+                continue
+            start = 0
+            for p in batch:
+                n = len(p.customers)
+                mine = {i - start: r for i, r in unscorable.items() if start <= i < start + n}
+                if not p.future.done():
+                    p.future.set_result((records[start : start + n], mine))
+                start += n
+
+    async def _score_alone(self, pending: _Pending) -> None:
+        try:
+            result = await asyncio.to_thread(self.score, pending.customers)
+        except Exception:
+            _fail(pending)
+            return
+        if not pending.future.done():
+            pending.future.set_result(result)
+
+
+def _fail(pending: _Pending) -> None:
+    """Fail one request with :class:`ScoringError`, logging the cause."""
+    log.exception("scoring a request of %d customers failed", len(pending.customers))
+    if not pending.future.done():
+        pending.future.set_exception(
+            ScoringError("these customers could not be scored; check their values")
+        )
