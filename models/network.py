@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from torch import nn
 
@@ -425,7 +426,12 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         """
         hidden_layers = _check_hidden_layers(self.hidden_layers)
         X = _check_finite(validate_data(self, X, dtype=np.float64, ensure_all_finite=False), self)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         segment, churn, spend = _split_targets(y)
+        check_classification_targets(segment)
         check_consistent_length(X, segment)
         classes = np.unique(segment)
         codes = np.searchsorted(classes, segment)

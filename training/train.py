@@ -69,7 +69,7 @@ from valuecube.training.tuning import (
     torch_threads,
 )
 
-FORECAST_NETWORK = {"class_weight": None, "spend_loss": "ziln"}
+FORECAST_NETWORK = {"class_weight": None, "spend_loss": "tweedie"}
 """Fixed settings of the forecasting network (docs/forecasting.md): the segment after the
 horizon is scored by accuracy, so its loss is not re-weighted towards rare segments."""
 SHIPPED_SUBPACKAGES = ("features", "models")  # what a logged model needs to unpickle and predict
