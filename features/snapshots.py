@@ -109,8 +109,12 @@ def forward_snapshot(
     *,
     window_start: pd.Timestamp | None = None,
     customers: pd.Index | None = None,
+    observed_until: pd.Timestamp | None = None,
 ) -> Snapshot:
     """The customers seen by ``as_of`` (optionally only ``customers``) and their forward labels.
+
+    ``observed_until``: the last date the log covers (default its last
+    purchase date; pass the whole log's when ``log`` holds some customers only).
 
     Raises
     ------
@@ -120,7 +124,7 @@ def forward_snapshot(
     """
     as_of = pd.Timestamp(as_of).normalize()
     end = as_of + pd.Timedelta(days=int(horizon_days))
-    last = log["date"].max()
+    last = pd.Timestamp(observed_until) if observed_until is not None else log["date"].max()
     if end > last:
         raise ValueError(
             f"snapshot {as_of.date()}: its horizon ends {end.date()}, after the log's last "

@@ -83,11 +83,14 @@ def forecast_part(
     window_start: pd.Timestamp | None,
 ) -> ForecastPart:
     """The examples of ``customers`` at each of ``dates``, stacked in date order."""
+    observed_until = log["date"].max()
     log = log[log["customer_id"].isin(customers)]
     pieces = []
     dropped = 0
     for date in dates:
-        snap = forward_snapshot(log, date, horizon_days, window_start=window_start)
+        snap = forward_snapshot(
+            log, date, horizon_days, window_start=window_start, observed_until=observed_until
+        )
         if not len(snap.now):
             continue
         now_factors = cube.factors(snap.now)
