@@ -99,7 +99,7 @@ def churn_table(actual: np.ndarray, probabilities: Mapping[str, np.ndarray]) -> 
 
 
 def table_metrics(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
-    """Flat MLflow metrics ``test_<target>_<metric>_<model>`` from the tables (NaN cells skipped)."""
+    """Flat MLflow metrics ``test_<target>_<metric>_<model>`` (NaN cells skipped)."""
     out = {}
     for target, table in tables.items():
         for model, row in table.iterrows():

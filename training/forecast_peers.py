@@ -67,7 +67,7 @@ def lightgbm_segment_peer(seed: int = 0) -> lgb.LGBMClassifier:
 
 
 def lightgbm_tweedie_peer(seed: int = 0) -> lgb.LGBMRegressor:
-    """LightGBM regression of spend with a Tweedie objective (power 1.5), the churn peer's settings."""
+    """LightGBM regression of spend, Tweedie objective (power 1.5), the churn peer's settings."""
     params = lightgbm_peer(seed=seed).get_params()
     params.update(objective="tweedie", tweedie_variance_power=1.5)
     return lgb.LGBMRegressor(**params)

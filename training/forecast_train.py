@@ -41,7 +41,7 @@ def forecast_parts(
     *,
     snapshot_months: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``{"train", "validation", "test"}`` → ``X``, ``y`` (segment, churn, spend) and baselines' inputs.
+    """``{"train", "validation", "test"}`` → ``X``, ``y`` (segment, churn, spend), peers' inputs.
 
     Each part also holds ``segment_now``, ``scores`` (VA now), ``customers``
     (the per-customer table as of each example's date), ``btyd`` (BG/NBD ×

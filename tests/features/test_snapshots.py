@@ -1,4 +1,4 @@
-"""Forward labels on as-of snapshots: a hand-made log with known answers, and no leak past a horizon."""
+"""Forward labels on as-of snapshots: a hand-made log with known answers; no leak past a horizon."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_labels_at_two_snapshots_by_hand() -> None:
 def test_features_and_later_table_stop_at_their_dates() -> None:
     snap = forward_snapshot(_log(), T("2024-01-31"), HORIZON, window_start=START)
     assert snap.horizon_end == T("2024-03-01")
-    assert snap.now.loc["A", "monetary_total"] == 10.0  # the Feb 10 purchase is a label, not a feature
+    assert snap.now.loc["A", "monetary_total"] == 10.0  # Feb 10 is a label, not a feature
     assert snap.later.loc["A", "monetary_total"] == 30.0  # up to Mar 1: Jan 5 + Feb 10
     assert snap.later.loc["A", "frequency"] == 2
     assert snap.later.loc["B", "recency_days"] == (T("2024-03-01") - T("2024-01-20")).days

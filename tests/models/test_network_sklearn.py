@@ -18,9 +18,11 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [BPNetworkClassifier(
+    [
+        BPNetworkClassifier(
             hidden_layers=(16,), max_epochs=30, patience=5, batch_size=64, learning_rate=1e-2
-        )],
+        )
+    ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_scikit_learn_common_checks(estimator, check) -> None:

@@ -1,4 +1,4 @@
-"""The forecasting network's data and evaluation: frozen-cube labels, metrics, tables, scoring as of a date."""
+"""Forecasting: frozen-cube labels, metrics, tables per target, scoring as of a date."""
 
 from __future__ import annotations
 
