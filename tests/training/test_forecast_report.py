@@ -63,5 +63,6 @@ def test_deciles_and_gain_by_hand() -> None:
     assert list(deciles.index) == list(range(1, 11))
     assert deciles.loc[1, "realised"] == pytest.approx(18.5)  # the two highest: 19 and 18
     customers, share = gain_curve(predicted, actual)
+    assert customers[-1] == 1
     assert share[0] == 0 and share[-1] == pytest.approx(1) and np.all(np.diff(share) >= 0)
     assert share[2] == pytest.approx(37 / 190)
