@@ -1,4 +1,4 @@
-"""Draws docs/forecasting_timeline.png: the snapshot protocol of the forecasting network (CDNOW dates).
+"""Draws docs/forecasting_timeline.png: the snapshot protocol of the forecasting network.
 
 .venv/bin/python docs/forecasting_timeline.py
 """
@@ -22,7 +22,7 @@ HORIZON = pd.Timedelta(days=273)
 
 
 def main() -> None:
-    snapshots = list(pd.date_range("1997-01-31", "1997-08-31", freq="ME")) + [AS_OF]
+    snapshots = [*pd.date_range("1997-01-31", "1997-08-31", freq="ME"), AS_OF]
     fig, ax = plt.subplots(figsize=(9, 4.2))
     for row, t in enumerate(snapshots):
         y = len(snapshots) - row
