@@ -724,7 +724,8 @@ class _Tensors:
         spend: np.ndarray | None = None,
     ) -> _Tensors:
         def floats(values: np.ndarray | None) -> torch.Tensor | None:
-            return None if values is None else torch.as_tensor(values, dtype=torch.float32)
+            # a float32 copy: the labels may be a read-only view of a frame
+            return None if values is None else torch.from_numpy(values.astype(np.float32))
 
         return cls(
             torch.as_tensor(X, dtype=torch.float32),
