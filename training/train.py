@@ -1,4 +1,4 @@
-"""The ``train`` job: tune the BP network with Optuna, compare it with peers, log and register it in MLflow.
+"""The ``train`` job: tune the BP network (Optuna), compare it with peers, log and register it.
 
 One parent MLflow run per call, holding:
 
@@ -188,6 +188,8 @@ def run_train(
                     {
                         "horizon_days": horizon,
                         "snapshots": ",".join(str(d.date()) for d in parts["train"]["dates"]),
+                        # examples whose factors (now or after the horizon) were not computable
+                        "n_examples_dropped": sum(p["dropped"] for p in parts.values()),
                     }
                     if forecast
                     else {}
