@@ -291,6 +291,27 @@ class BgNbdSpec(_Strict):
     monthly_discount_rate: float = 0.01
 
 
+# --- forecasting (transaction logs): horizon and rolling snapshots -------------------------
+
+
+class ForecastSpec(_Strict):
+    """Forward labels and training snapshots for transaction logs (docs/forecasting.md).
+
+    ``horizon_days``: labels come from ``(t, t + horizon_days]`` for a customer
+    seen as of ``t``; default the input's holdout window (``holdout_end - as_of``).
+    ``snapshot_months``: months between training snapshots (month ends, back from
+    the last date that still has a full horizon); ``first_snapshot``: the
+    earliest one (default: one month after the window start).
+    """
+
+    horizon_days: int | None = Field(default=None, gt=0)
+    snapshot_months: int = Field(default=1, ge=1)
+    first_snapshot: dt.date | None = None
+
+
+# --- end forecasting -----------------------------------------------------------------------
+
+
 class DatasetConfig(_Strict):
     """A whole dataset configuration (one YAML file)."""
 
@@ -308,6 +329,7 @@ class DatasetConfig(_Strict):
     bgnbd: BgNbdSpec | None = None
     experts: ExpertPanelSpec | None = None
     loyalty: LoyaltySpec | None = None
+    forecast: ForecastSpec = ForecastSpec()
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:

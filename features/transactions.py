@@ -11,9 +11,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["REQUIRED_COLUMNS", "customer_features", "holdout_only_customers"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "HISTORY_QUARTERS",
+    "QUARTER_DAYS",
+    "REQUIRED_COLUMNS",
+    "customer_features",
+    "holdout_only_customers",
+]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("customer_id", "date", "quantity", "amount")
+QUARTER_DAYS = 91
+"""Length of one history period ("quarter") in days: 13 weeks."""
+HISTORY_QUARTERS = 4
+"""Quarters of purchase history per customer: the last year before ``as_of``."""
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "window_days",
+    *(f"spend_q{q}" for q in range(1, HISTORY_QUARTERS + 1)),
+    *(f"purchase_days_q{q}" for q in range(1, HISTORY_QUARTERS + 1)),
+)
+"""The purchase-history columns of :func:`customer_features` (inputs of the forecasting network)."""
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -94,6 +111,33 @@ def _distinct_days(
     return count, first, last
 
 
+def _quarterly_history(
+    cust: np.ndarray, day: np.ndarray, amt: np.ndarray, last_day: int, n_customers: int
+) -> dict[str, np.ndarray]:
+    """Spend and distinct purchase days per quarter before ``as_of`` (:func:`customer_features`).
+
+    ``day`` holds day offsets from the window start and ``last_day`` the offset
+    of ``as_of``; quarter 0 is the most recent.
+    """
+    quarter = (last_day - day) // QUARTER_DAYS
+    recent = quarter < HISTORY_QUARTERS
+    cust, day, amt, quarter = cust[recent], day[recent], amt[recent], quarter[recent]
+    slot = cust * HISTORY_QUARTERS + quarter
+    spend = _sum_by(slot, amt, n_customers * HISTORY_QUARTERS).reshape(n_customers, -1)
+    pairs = np.unique(cust.astype(np.int64) * (last_day + 1) + day)
+    pair_slot = (pairs // (last_day + 1)) * HISTORY_QUARTERS + (
+        last_day - pairs % (last_day + 1)
+    ) // QUARTER_DAYS
+    days = _sum_by(pair_slot, np.ones(pairs.size), n_customers * HISTORY_QUARTERS)
+    days = days.reshape(n_customers, -1)
+    out = {}
+    for q in range(HISTORY_QUARTERS):
+        out[f"spend_q{q + 1}"] = spend[:, q].copy()
+    for q in range(HISTORY_QUARTERS):
+        out[f"purchase_days_q{q + 1}"] = days[:, q].copy()
+    return out
+
+
 def customer_features(
     log: pd.DataFrame,
     as_of: pd.Timestamp,
@@ -149,6 +193,13 @@ def customer_features(
           ``window_start + (as_of - window_start) / 2`` and S2 the spend from
           the midpoint to ``as_of``; 0 when ``S1 + S2 == 0``.
         - ``repeat_rate``: ``(frequency - 1) / frequency``.
+        - ``window_days``: length of the calibration window, ``as_of - window_start + 1``
+          (the same for every customer; it tells a model how long the history is).
+        - ``spend_q1`` … ``spend_q4``: spend in each 91-day quarter before ``as_of``,
+          most recent first: ``spend_q1`` covers ``(as_of - 91, as_of]``, ``spend_q2``
+          ``(as_of - 182, as_of - 91]`` and so on (0 outside the calibration window).
+        - ``purchase_days_q1`` … ``purchase_days_q4``: distinct purchase days in the
+          same quarters.
 
         With ``holdout_end`` only:
 
@@ -204,6 +255,7 @@ def customer_features(
     first_half = 2 * day < as_of_d - start_d
     s1 = _sum_by(cust, np.where(first_half, amt, 0.0), n)
     s2 = _sum_by(cust, np.where(first_half, 0.0, amt), n)
+    history = _quarterly_history(cust, day, amt, as_of_d - start_d, n)
     del cust, day, amt, first_half
 
     freq_f = frequency.astype(np.float64)
@@ -226,6 +278,8 @@ def customer_features(
         "interpurchase_days": np.divide(first_to_last, repeat, out=tenure.copy(), where=has_repeat),
         "purchase_growth": np.divide(s2 - s1, s_total, out=np.zeros(n), where=s_total > 0),
         "repeat_rate": repeat / freq_f,
+        "window_days": np.full(n, float(as_of_d - start_d + 1)),
+        **history,
     }
 
     if end_d is not None:

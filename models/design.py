@@ -2,15 +2,29 @@
 
 Columns, in a fixed order frozen at fit time:
 
-* ``s:<score>`` — the three fuzzy scores VA (CV, PV, RA): the segment is a
-  threshold on them, so the segment head learns the cut-offs instead of
-  re-deriving the AHP-weighted sums, and the churn head can use them;
+* ``s:<score>`` — the three fuzzy scores VA (CV, PV, RA), transaction logs
+  only. For a customer table the network's segment head learns the rule
+  itself from the factors (as the source paper's network does), so it never
+  sees the rule's own answer;
 * ``u:<factor>`` — every tree factor normalised to [0, 1] with the cube's
   frozen statistics (what the fuzzy rule sees);
 * ``f:<factor>`` — the configured factors outside the tree, as they are;
 * ``x:<column>`` — the numeric input columns of a customer table;
 * ``c:<column>=<value>`` — one-hot of the categorical input columns, over the
   values the config declares (so an unseen batch never changes the columns).
+
+With a forecast horizon (transaction logs), also what is known at the as-of
+date *t* about where the customer is heading (docs/forecasting.md):
+
+* ``r:<factor>`` — every tree factor as measured, log-scaled
+  (``sign(v)·log1p(|v|)``: spend and counts are heavy-tailed);
+* ``h:<column>`` — the purchase history
+  (:data:`features.transactions.HISTORY_COLUMNS`: spend and purchase days per
+  quarter over the last year, log-scaled the same way, and the window length);
+* ``g:segment=<code>`` — one-hot of the rule's segment now;
+* ``si:<score>`` and ``gi:segment=<code>`` — the VA scores and segment the
+  frozen cube gives the customer at *t* + horizon if they buy nothing more
+  (:func:`features.snapshots.idle_projection`): the segment a churner lands in.
 
 The network standardises these itself; here they only need to be finite.
 """
@@ -23,12 +37,23 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from valuecube.features.factors import category_codes, split_computable
+from valuecube.features.snapshots import idle_projection
+from valuecube.features.transactions import HISTORY_COLUMNS
 from valuecube.models.fuzzy import SCORE_COLUMNS
+from valuecube.models.segments import SEGMENT_CODES, segment_index
 from valuecube.models.value_cube import ValueCube
 
 
-def _score_columns() -> list[str]:
-    return [f"s:{c}" for c in SCORE_COLUMNS]
+def _score_columns(prefix: str = "s") -> list[str]:
+    return [f"{prefix}:{c}" for c in SCORE_COLUMNS]
+
+
+def _signed_log(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def _segment_onehot(scores: np.ndarray, threshold: float) -> np.ndarray:
+    return segment_index(scores, threshold)[:, None] == np.arange(len(SEGMENT_CODES))
 
 
 class NetworkDesign(
@@ -40,6 +65,9 @@ class NetworkDesign(
     ----------
     cube : ValueCube
         A fitted value cube (its factors and frozen normalisation are reused).
+    horizon_days : int or None, default=None
+        Forecast horizon of a transaction-log model: adds the ``r:``, ``h:``,
+        ``g:``, ``si:`` and ``gi:`` blocks (see the module docstring).
 
     Attributes
     ----------
@@ -47,8 +75,9 @@ class NetworkDesign(
         The matrix columns, in order.
     """
 
-    def __init__(self, cube: ValueCube) -> None:
+    def __init__(self, cube: ValueCube, horizon_days: int | None = None) -> None:
         self.cube = cube
+        self.horizon_days = horizon_days
 
     def _frame(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
         cfg = self.cube.config
@@ -56,17 +85,24 @@ class NetworkDesign(
         ok, problems = split_computable(factors)
         if not ok.all():
             raise ValueError(
-                f"{len(problems)} customer(s) have non-computable factors, e.g. {problems.index[0]}: {problems.iloc[0]}"
+                f"{len(problems)} customer(s) have non-computable factors, "
+                f"e.g. {problems.index[0]}: {problems.iloc[0]}"
             )
         tree = cfg.tree.factor_names()
         fuzzy = self.cube.fuzzy_
         u = fuzzy.normalize(factors)
         others = [f for f in factors.columns if f not in tree]
-        blocks: list[tuple[list[str], np.ndarray]] = [
-            (_score_columns(), fuzzy.score_normalized(u)),
+        blocks: list[tuple[list[str], np.ndarray]] = []
+        is_log = cfg.input.shape == "transaction_log"
+        if is_log:
+            scores = fuzzy.score_normalized(u)
+            blocks.append((_score_columns(), scores))
+        blocks += [
             ([f"u:{c}" for c in u.columns], u.to_numpy(dtype="float64")),
             ([f"f:{c}" for c in others], factors[others].to_numpy(dtype="float64")),
         ]
+        if is_log and self.horizon_days is not None:
+            blocks += self._forecast_blocks(customers, factors[u.columns], scores)
         if cfg.input.shape == "customer_table":
             labels = {cfg.input.id_column, cfg.input.label_column}
             for name, spec in cfg.input.columns.items():
@@ -93,6 +129,30 @@ class NetworkDesign(
             at += len(block_names)
         return pd.DataFrame(matrix, index=customers.index, columns=names, copy=False)
 
+    def _forecast_blocks(
+        self, customers: pd.DataFrame, tree_factors: pd.DataFrame, scores: np.ndarray
+    ) -> list[tuple[list[str], np.ndarray]]:
+        """The ``r:``, ``h:``, ``g:``, ``si:`` and ``gi:`` blocks (logs with a horizon)."""
+        threshold = self.cube.fuzzy_.threshold
+        idle = idle_projection(customers, self.horizon_days)
+        idle_factors = self.cube.factors(idle)
+        ok, problems = split_computable(idle_factors)
+        if not ok.all():
+            raise ValueError(
+                f"{len(problems)} customer(s) have non-computable projected factors, "
+                f"e.g. {problems.index[0]}: {problems.iloc[0]}"
+            )
+        idle_scores = self.cube.fuzzy_.transform(idle_factors)
+        history = customers[list(HISTORY_COLUMNS)].to_numpy(dtype="float64")
+        segments = [f"segment={code}" for code in SEGMENT_CODES]
+        return [
+            ([f"r:{c}" for c in tree_factors.columns], _signed_log(tree_factors.to_numpy(float))),
+            ([f"h:{c}" for c in HISTORY_COLUMNS], _signed_log(history)),
+            ([f"g:{s}" for s in segments], _segment_onehot(scores, threshold)),
+            (_score_columns("si"), idle_scores),
+            ([f"gi:{s}" for s in segments], _segment_onehot(idle_scores, threshold)),
+        ]
+
     def fit(self, customers: pd.DataFrame, y: object = None) -> NetworkDesign:
         """Freeze the column list."""
         self.columns_ = list(self._frame(customers).columns)
@@ -112,10 +172,10 @@ class NetworkDesign(
             frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
         )
 
-    @staticmethod
-    def fuzzy_scores(X: pd.DataFrame) -> np.ndarray:
-        """The fuzzy scores VA (CV, PV, RA), shape (n, 3), that an input matrix from :meth:`transform` carries."""
-        return X[_score_columns()].to_numpy()
+    def segment_now(self, X: pd.DataFrame) -> np.ndarray:
+        """The rule's segment code now, read from the ``g:`` block of a forecast input matrix."""
+        onehot = X[[f"g:segment={code}" for code in SEGMENT_CODES]].to_numpy()
+        return np.asarray(SEGMENT_CODES, dtype=object)[onehot.argmax(axis=1)]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """The matrix column names."""

@@ -1,9 +1,11 @@
 """The back-propagation (BP) network of docs/methods.md §2.5, as a scikit-learn estimator.
 
-A PyTorch module with two heads trained together by back-propagation: the
-value-cube segment (a ReLU multilayer perceptron, softmax over the observed
-segment codes) and the churn probability (sigmoid over an observed 0/1 label;
-by default linear in the inputs, optionally also reading the hidden layers).
+A PyTorch module with up to three heads trained together by back-propagation:
+the value-cube segment (a ReLU multilayer perceptron, softmax over the
+observed segment codes), the churn probability (sigmoid over an observed 0/1
+label; by default linear in the inputs, optionally also reading the hidden
+layers) and, for forecasts, the spend in the horizon (a zero-inflated
+lognormal or Tweedie head, :mod:`models.spend_loss`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,23 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from torch import nn
+
+from valuecube.models.spend_loss import (
+    SPEND_LOSSES,
+    expected_spend,
+    initial_bias,
+    spend_loss,
+    spend_outputs,
+)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 TARGET_COLUMNS = ("segment", "churn")
+SPEND_COLUMN = "spend"
+"""Optional third target column: the spend in the horizon (zero-inflated, >= 0)."""
 
 
 class _TwoHeadMLP(nn.Module):
@@ -52,6 +65,7 @@ class _TwoHeadMLP(nn.Module):
         dropout: float,
         n_classes: int,
         churn_head: str | None,
+        n_spend_outputs: int = 0,
     ) -> None:
         super().__init__()
         sizes = [n_features, *hidden_layers]
@@ -62,24 +76,30 @@ class _TwoHeadMLP(nn.Module):
         self.churn_deep = nn.Linear(sizes[-1], 1) if deep else None
         wide = churn_head in ("wide", "wide_deep")
         self.churn_wide = nn.Linear(n_features, 1, bias=not deep) if wide else None
+        # the spend head reads the trunk (deep) plus the inputs (wide, starting at zero)
+        self.spend_deep = nn.Linear(sizes[-1], n_spend_outputs) if n_spend_outputs else None
+        self.spend_wide = (
+            nn.Linear(n_features, n_spend_outputs, bias=False) if n_spend_outputs else None
+        )
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         """He-uniform hidden weights, PyTorch-default head weights, zero biases and wide weights."""
         for layer in self.hidden:
             nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu", generator=generator)
             nn.init.zeros_(layer.bias)
-        for head in (self.segment_head, self.churn_deep):
+        for head in (self.segment_head, self.churn_deep, self.spend_deep):
             if head is not None:
                 bound = 1.0 / math.sqrt(head.in_features)
                 nn.init.uniform_(head.weight, -bound, bound, generator=generator)
                 nn.init.zeros_(head.bias)
-        if self.churn_wide is not None:
-            for parameter in self.churn_wide.parameters():
-                nn.init.zeros_(parameter)
+        for wide_head in (self.churn_wide, self.spend_wide):
+            if wide_head is not None:
+                for parameter in wide_head.parameters():
+                    nn.init.zeros_(parameter)
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         inputs = x
         keep = 1.0 - self.dropout
         for layer in self.hidden:
@@ -90,7 +110,9 @@ class _TwoHeadMLP(nn.Module):
         if self.churn_wide is not None:
             wide = self.churn_wide(inputs)
             churn_logit = wide if churn_logit is None else churn_logit + wide
-        return self.segment_head(x), None if churn_logit is None else churn_logit.squeeze(-1)
+        spend = None if self.spend_deep is None else self.spend_deep(x) + self.spend_wide(inputs)
+        churn_logit = None if churn_logit is None else churn_logit.squeeze(-1)
+        return self.segment_head(x), churn_logit, spend
 
     def churn_logit(self, x: torch.Tensor) -> torch.Tensor | None:
         """The churn logit alone: the hidden layers only run when the deep path reads them."""
@@ -100,7 +122,7 @@ class _TwoHeadMLP(nn.Module):
 
 
 class _HeadSnapshots(nn.Module):
-    """The trained network as two best-validation snapshots: one per head.
+    """The trained network as best-validation snapshots: one per head.
 
     ``segment`` holds the weights of the epoch with the lowest validation
     segment log loss, ``churn`` those of the lowest validation churn log loss
@@ -108,19 +130,28 @@ class _HeadSnapshots(nn.Module):
     epoch, ``churn`` is ``segment`` and :meth:`forward` runs once; otherwise
     the churn snapshot computes only its churn logit (for the default wide
     head, one linear map, not a second pass through the hidden layers).
+    ``spend`` (lowest validation spend loss) likewise, when there is a
+    spend head.
     """
 
-    def __init__(self, segment: _TwoHeadMLP, churn: _TwoHeadMLP | None) -> None:
+    def __init__(
+        self, segment: _TwoHeadMLP, churn: _TwoHeadMLP | None, spend: _TwoHeadMLP | None = None
+    ) -> None:
         super().__init__()
         self.segment = segment
         self.churn = churn
+        self.spend = spend
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Segment logits from the segment snapshot, churn logit from the churn snapshot."""
-        segment_logits, churn_logit = self.segment(x)
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Segment logits, churn logit and spend outputs, each from its head's snapshot."""
+        segment_logits, churn_logit, spend = self.segment(x)
         if self.churn is not None and self.churn is not self.segment:
             churn_logit = self.churn.churn_logit(x)
-        return segment_logits, churn_logit
+        if self.spend is not None and self.spend is not self.segment:
+            spend = self.spend(x)[2]
+        return segment_logits, churn_logit, spend
 
     def churn_logit(self, x: torch.Tensor) -> torch.Tensor | None:
         """The churn logit from the churn snapshot."""
@@ -137,7 +168,7 @@ class _Checkpoint:
         self.state: dict[str, torch.Tensor] | None = None
 
     def update(self, epoch: int, metrics: dict[str, float], module: nn.Module) -> None:
-        """Keep a copy of ``module``'s weights if ``metrics[metric]`` is a new low (NaN never is)."""
+        """Keep a copy of ``module``'s weights if ``metrics[metric]`` is a new low (never NaN)."""
         if metrics[self.metric] < self.loss:
             self.loss, self.epoch = metrics[self.metric], epoch
             self.state = copy.deepcopy(module.state_dict())
@@ -160,7 +191,13 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     The training objective is
 
-        L = (1 - w) * CE(segment) + w * BCE(churn),   w = churn_loss_weight,
+        L = (1 - w) * CE(segment) + w * BCE(churn) + w_s * S(spend),
+
+    with ``w = churn_loss_weight``, ``w_s = spend_loss_weight`` and S the
+    spend loss (only when ``y`` has a ``spend`` column; see
+    :mod:`models.spend_loss`). The spend head reads the last hidden layer and
+    the inputs; it shares the trunk with the segment head, so the trunk also
+    learns how much a customer will buy — what decides their next segment.
 
     minimised with AdamW on shuffled mini-batches. The heads stop improving
     at different epochs, so early stopping is per head: after every epoch
@@ -194,6 +231,12 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         the segment head receives no gradient. With the wide churn head the
         heads share no weights, and AdamW is invariant to the scale of each
         parameter's loss, so ``w`` then only weights ``val_loss``.
+    spend_loss : {"ziln", "tweedie"}, default="ziln"
+        Loss of the spend head: the zero-inflated lognormal (Wang, Liu & Miao
+        2019) or the Tweedie deviance (power 1.5). See docs/forecasting.md for
+        the validation runs that chose the default.
+    spend_loss_weight : float >= 0, default=0.5
+        Weight ``w_s`` of the spend loss; ignored without a spend column.
     churn_head : {"wide", "wide_deep", "deep"}, default="wide"
         The churn logit's paths: ``"wide"`` a linear map of the standardised
         inputs, ``"deep"`` a linear map of the last hidden layer (sharing
@@ -250,6 +293,12 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     best_segment_epoch_ : int
         Index into ``history_`` of the segment snapshot (lowest
         ``val_segment_logloss``).
+    has_spend_head_ : bool
+        Whether the spend head was trained (``y`` had a spend column and
+        ``spend_loss_weight > 0``); ``module_.spend`` then holds the weights
+        of ``best_spend_epoch_`` (lowest ``val_spend_loss``).
+    best_spend_epoch_ : int or None
+        Index into ``history_`` of the spend snapshot; ``None`` without one.
     best_churn_epoch_ : int or None
         Index into ``history_`` of the churn snapshot (lowest
         ``val_churn_logloss``); ``None`` without a churn head.
@@ -260,7 +309,8 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     -----
     ``y`` is either a 1-D array of segment labels, or two columns
     ``[segment, churn]`` (a DataFrame must name them ``segment`` and
-    ``churn``) with churn in {0, 1}. Non-finite values in ``X`` are rejected
+    ``churn``) with churn in {0, 1}, or three ``[segment, churn, spend]``
+    with spend >= 0 (the forecasting network). Non-finite values in ``X`` are rejected
     with the rows and columns that contain them.
 
     :meth:`score` is the segment accuracy, so the estimator works in
@@ -302,6 +352,8 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "churn_loss_weight": [Interval(Real, 0, 1, closed="both")],
         "churn_head": [StrOptions({"wide", "wide_deep", "deep"})],
+        "spend_loss": [StrOptions(set(SPEND_LOSSES))],
+        "spend_loss_weight": [Interval(Real, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), None],
         "churn_pos_weight": [StrOptions({"balanced"}), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -319,6 +371,8 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         patience: int = 15,
         churn_loss_weight: float = 0.5,
         churn_head: str = "wide",
+        spend_loss: str = "ziln",
+        spend_loss_weight: float = 0.5,
         class_weight: str | None = "balanced",
         churn_pos_weight: str | None = None,
         validation_fraction: float = 0.15,
@@ -333,6 +387,8 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.churn_loss_weight = churn_loss_weight
         self.churn_head = churn_head
+        self.spend_loss = spend_loss
+        self.spend_loss_weight = spend_loss_weight
         self.class_weight = class_weight
         self.churn_pos_weight = churn_pos_weight
         self.validation_fraction = validation_fraction
@@ -370,7 +426,12 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         """
         hidden_layers = _check_hidden_layers(self.hidden_layers)
         X = _check_finite(validate_data(self, X, dtype=np.float64, ensure_all_finite=False), self)
-        segment, churn = _split_targets(y)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        segment, churn, spend = _split_targets(y)
+        check_classification_targets(segment)
         check_consistent_length(X, segment)
         classes = np.unique(segment)
         codes = np.searchsorted(classes, segment)
@@ -379,6 +440,9 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             churn = None
         elif np.unique(churn).size < 2:
             raise ValueError("churn has a single class in y; it needs both 0 and 1 to be learned.")
+        has_spend_head = spend is not None and self.spend_loss_weight > 0
+        if not has_spend_head:
+            spend = None
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if eval_set is None:
@@ -388,9 +452,14 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             churn_train, churn_val = (
                 (None, None) if churn is None else (churn[train_idx], churn[val_idx])
             )
+            spend_train, spend_val = (
+                (None, None) if spend is None else (spend[train_idx], spend[val_idx])
+            )
         else:
-            X_train, codes_train, churn_train = X, codes, churn
-            X_val, codes_val, churn_val = self._check_eval_set(eval_set, classes, has_churn_head)
+            X_train, codes_train, churn_train, spend_train = X, codes, churn, spend
+            X_val, codes_val, churn_val, spend_val = self._check_eval_set(
+                eval_set, classes, has_churn_head, has_spend_head
+            )
 
         # Learned attributes are set together once training has finished, so a fit that
         # fails (or is pruned by on_epoch) never leaves a half-updated estimator.
@@ -410,6 +479,8 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             segment_loss=nn.CrossEntropyLoss(weight=segment_weight),
             churn_loss=nn.BCEWithLogitsLoss(pos_weight=pos_weight),
             churn_weight=self.churn_loss_weight if has_churn_head else 0.0,
+            spend_loss=self.spend_loss if has_spend_head else None,
+            spend_weight=self.spend_loss_weight,
         )
 
         generator = torch.Generator().manual_seed(seed)
@@ -419,18 +490,27 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             dropout=self.dropout,
             n_classes=len(classes),
             churn_head=self.churn_head if has_churn_head else None,
+            n_spend_outputs=spend_outputs(self.spend_loss) if has_spend_head else 0,
         )
         module.reset_parameters(generator)
+        if has_spend_head:
+            with torch.no_grad():
+                module.spend_deep.bias.copy_(
+                    torch.as_tensor(initial_bias(self.spend_loss, spend_train))
+                )
         optimizer = torch.optim.AdamW(
             module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        train = _Tensors.build((X_train - input_mean) / input_scale, codes_train, churn_train)
-        val = _Tensors.build((X_val - input_mean) / input_scale, codes_val, churn_val)
+        train = _Tensors.build(
+            (X_train - input_mean) / input_scale, codes_train, churn_train, spend_train
+        )
+        val = _Tensors.build((X_val - input_mean) / input_scale, codes_val, churn_val, spend_val)
 
         history: list[dict[str, float]] = []
         segment_best = _Checkpoint("val_segment_logloss")
         churn_best = _Checkpoint("val_churn_logloss") if has_churn_head else None
-        checkpoints = [c for c in (segment_best, churn_best) if c is not None]
+        spend_best = _Checkpoint("val_spend_loss") if has_spend_head else None
+        checkpoints = [c for c in (segment_best, churn_best, spend_best) if c is not None]
         for epoch in range(self.max_epochs):
             train_loss = _train_one_epoch(
                 module, optimizer, objective, train, self.batch_size, generator
@@ -449,21 +529,19 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
                 "Training diverged: a validation log loss was never finite. "
                 "Try a smaller learning_rate."
             )
-        churn_module = None
-        if churn_best is not None:
-            churn_module = module
-            if churn_best.epoch != segment_best.epoch:
-                churn_module = copy.deepcopy(module)
-                churn_module.load_state_dict(churn_best.state)
+        churn_module = _snapshot(module, churn_best, segment_best)
+        spend_module = _snapshot(module, spend_best, segment_best)
         module.load_state_dict(segment_best.state)
         self.classes_ = classes
         self.input_mean_ = input_mean
         self.input_scale_ = input_scale
         self.has_churn_head_ = has_churn_head
-        self.module_ = _HeadSnapshots(module, churn_module).eval()
+        self.has_spend_head_ = has_spend_head
+        self.module_ = _HeadSnapshots(module, churn_module, spend_module).eval()
         self.history_ = history
         self.best_segment_epoch_ = segment_best.epoch
         self.best_churn_epoch_ = None if churn_best is None else churn_best.epoch
+        self.best_spend_epoch_ = None if spend_best is None else spend_best.epoch
         self.n_epochs_ = len(history)
         return self
 
@@ -475,7 +553,7 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Segment probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
         check_is_fitted(self, "module_")
-        segment_logits, _ = self._forward(X, self.module_.segment)
+        segment_logits = self._forward(X, self.module_.segment)[0]
         return torch.softmax(segment_logits.double(), dim=1).numpy()
 
     def predict_churn_proba(self, X: Any) -> np.ndarray:
@@ -493,13 +571,37 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     def predict_with_churn(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(X), predict_churn_proba(X))`` with one forward pass per snapshot."""
         self._check_churn_head()
-        segment_logits, churn_logit = self._forward(X, self.module_)
+        segment_logits, churn_logit, _ = self._forward(X, self.module_)
         proba = torch.softmax(segment_logits.double(), dim=1).numpy()
         return self.classes_[np.argmax(proba, axis=1)], torch.sigmoid(churn_logit.double()).numpy()
 
+    def predict_spend(self, X: Any) -> np.ndarray:
+        """Expected spend in the horizon for each row, shape (n_samples,).
+
+        Raises
+        ------
+        ValueError
+            If the network was fitted without a spend column.
+        """
+        self._check_spend_head()
+        output = self._forward(X, lambda x: self.module_.spend(x)[2])
+        return expected_spend(self.spend_loss, output.double()).numpy()
+
+    def predict_forecast(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(predict(X), predict_churn_proba(X), predict_spend(X))``, one pass per snapshot."""
+        self._check_churn_head()
+        self._check_spend_head()
+        segment_logits, churn_logit, spend = self._forward(X, self.module_)
+        proba = torch.softmax(segment_logits.double(), dim=1).numpy()
+        return (
+            self.classes_[np.argmax(proba, axis=1)],
+            torch.sigmoid(churn_logit.double()).numpy(),
+            expected_spend(self.spend_loss, spend.double()).numpy(),
+        )
+
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Segment accuracy on ``(X, y)``; a churn column in ``y`` is ignored."""
-        segment, _ = _split_targets(y)
+        segment = _split_targets(y)[0]
         return float(accuracy_score(segment, self.predict(X), sample_weight=sample_weight))
 
     def _check_churn_head(self) -> None:
@@ -509,6 +611,14 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
                 "This BPNetworkClassifier has no churn head: it was fitted on segment labels "
                 "only (1-D y) or with churn_loss_weight=0. Fit with y = [segment, churn] "
                 "columns to predict churn."
+            )
+
+    def _check_spend_head(self) -> None:
+        check_is_fitted(self, "module_")
+        if not getattr(self, "has_spend_head_", False):
+            raise ValueError(
+                "This BPNetworkClassifier has no spend head: fit with y = [segment, churn, "
+                "spend] columns to predict spend."
             )
 
     def _forward(self, X: Any, module: Callable[[torch.Tensor], Any]) -> Any:
@@ -534,13 +644,17 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             return module(torch.from_numpy(standardised))
 
     def _check_eval_set(
-        self, eval_set: tuple[Any, Any], classes: np.ndarray, has_churn_head: bool
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        self,
+        eval_set: tuple[Any, Any],
+        classes: np.ndarray,
+        has_churn_head: bool,
+        has_spend_head: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         X_val, y_val = eval_set
         X_val = _check_finite(
             validate_data(self, X_val, dtype=np.float64, ensure_all_finite=False, reset=False), self
         )
-        segment, churn = _split_targets(y_val)
+        segment, churn, spend = _split_targets(y_val)
         check_consistent_length(X_val, segment)
         unseen = np.setdiff1d(segment, classes)
         if unseen.size:
@@ -550,53 +664,84 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             )
         if has_churn_head and churn is None:
             raise ValueError("eval_set needs a churn column because y has one.")
-        return X_val, np.searchsorted(classes, segment), churn if has_churn_head else None
+        if has_spend_head and spend is None:
+            raise ValueError("eval_set needs a spend column because y has one.")
+        return (
+            X_val,
+            np.searchsorted(classes, segment),
+            churn if has_churn_head else None,
+            spend if has_spend_head else None,
+        )
 
 
 class _Objective:
-    """(1 - w) * CE(segment) + w * BCE(churn); w = 0 when there is no churn head."""
+    """(1 - w) * CE(segment) + w * BCE(churn) + w_s * S(spend); absent heads contribute nothing."""
 
-    def __init__(self, segment_loss: nn.Module, churn_loss: nn.Module, churn_weight: float) -> None:
+    def __init__(
+        self,
+        segment_loss: nn.Module,
+        churn_loss: nn.Module,
+        churn_weight: float,
+        spend_loss: str | None = None,
+        spend_weight: float = 0.0,
+    ) -> None:
         self.segment_loss = segment_loss
         self.churn_loss = churn_loss
         self.churn_weight = churn_weight
+        self.spend = spend_loss
+        self.spend_weight = spend_weight
 
-    def __call__(
-        self,
-        segment_logits: torch.Tensor,
-        churn_logit: torch.Tensor | None,
-        segment: torch.Tensor,
-        churn: torch.Tensor | None,
-    ) -> torch.Tensor:
-        loss = self.segment_loss(segment_logits, segment)
-        if churn_logit is None:
-            return loss
-        return (1 - self.churn_weight) * loss + self.churn_weight * self.churn_loss(
-            churn_logit, churn
-        )
+    def __call__(self, outputs: tuple, batch: _Tensors) -> torch.Tensor:
+        segment_logits, churn_logit, spend = outputs
+        loss = self.segment_loss(segment_logits, batch.segment)
+        if churn_logit is not None:
+            loss = (1 - self.churn_weight) * loss + self.churn_weight * self.churn_loss(
+                churn_logit, batch.churn
+            )
+        if spend is not None:
+            loss = loss + self.spend_weight * spend_loss(self.spend, spend, batch.spend)
+        return loss
 
 
 class _Tensors:
     """Standardised inputs and encoded targets as torch tensors."""
 
-    def __init__(self, X: torch.Tensor, segment: torch.Tensor, churn: torch.Tensor | None) -> None:
-        self.X, self.segment, self.churn = X, segment, churn
+    def __init__(
+        self,
+        X: torch.Tensor,
+        segment: torch.Tensor,
+        churn: torch.Tensor | None,
+        spend: torch.Tensor | None = None,
+    ) -> None:
+        self.X, self.segment, self.churn, self.spend = X, segment, churn, spend
 
     @classmethod
-    def build(cls, X: np.ndarray, codes: np.ndarray, churn: np.ndarray | None) -> _Tensors:
+    def build(
+        cls,
+        X: np.ndarray,
+        codes: np.ndarray,
+        churn: np.ndarray | None,
+        spend: np.ndarray | None = None,
+    ) -> _Tensors:
+        def floats(values: np.ndarray | None) -> torch.Tensor | None:
+            # a float32 copy: the labels may be a read-only view of a frame
+            return None if values is None else torch.from_numpy(values.astype(np.float32))
+
         return cls(
             torch.as_tensor(X, dtype=torch.float32),
             torch.as_tensor(codes, dtype=torch.long),
-            None if churn is None else torch.as_tensor(churn, dtype=torch.float32),
+            floats(churn),
+            floats(spend),
         )
 
     def __len__(self) -> int:
         return len(self.segment)
 
     def subset(self, index: torch.Tensor) -> _Tensors:
-        return _Tensors(
-            self.X[index], self.segment[index], None if self.churn is None else self.churn[index]
-        )
+        def take(values: torch.Tensor | None) -> torch.Tensor | None:
+            return None if values is None else values[index]
+
+        return _Tensors(self.X[index], self.segment[index], take(self.churn), take(self.spend))
 
 
 def _train_one_epoch(
@@ -613,8 +758,7 @@ def _train_one_epoch(
     total = 0.0
     for start in range(0, len(train), batch_size):
         batch = train.subset(order[start : start + batch_size])
-        segment_logits, churn_logit = module(batch.X, generator=generator)
-        loss = objective(segment_logits, churn_logit, batch.segment, batch.churn)
+        loss = objective(module(batch.X, generator=generator), batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -623,18 +767,21 @@ def _train_one_epoch(
 
 
 def _evaluate(module: _TwoHeadMLP, objective: _Objective, val: _Tensors) -> dict[str, float]:
-    """Full-batch validation loss, segment accuracy and (with a churn head) churn AUC."""
+    """Full-batch validation loss, segment accuracy, churn AUC and spend loss (heads present)."""
     module.eval()
     with torch.inference_mode():
-        segment_logits, churn_logit = module(val.X)
+        outputs = module(val.X)
+        segment_logits, churn_logit, spend = outputs
         metrics = {
-            "val_loss": objective(segment_logits, churn_logit, val.segment, val.churn).item(),
+            "val_loss": objective(outputs, val).item(),
             "val_segment_accuracy": (segment_logits.argmax(dim=1) == val.segment)
             .double()
             .mean()
             .item(),
             "val_segment_logloss": nn.functional.cross_entropy(segment_logits, val.segment).item(),
         }
+        if spend is not None:
+            metrics["val_spend_loss"] = spend_loss(objective.spend, spend, val.spend).item()
     if churn_logit is not None:
         metrics["val_churn_logloss"] = nn.functional.binary_cross_entropy_with_logits(
             churn_logit, val.churn
@@ -646,6 +793,17 @@ def _evaluate(module: _TwoHeadMLP, objective: _Objective, val: _Tensors) -> dict
             else math.nan
         )
     return metrics
+
+
+def _snapshot(module: _TwoHeadMLP, best: _Checkpoint | None, segment: _Checkpoint) -> Any:
+    """The module with ``best``'s weights: ``module`` itself when its epoch is the segment's."""
+    if best is None:
+        return None
+    if best.epoch == segment.epoch:
+        return module
+    snapshot = copy.deepcopy(module)
+    snapshot.load_state_dict(best.state)
+    return snapshot
 
 
 def _validation_split(
@@ -663,32 +821,43 @@ def _validation_split(
         return train_test_split(rows, test_size=validation_fraction, random_state=seed)
 
 
-def _split_targets(y: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Split ``y`` into segment labels and (if present) 0/1 churn as float."""
+def _split_targets(y: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Split ``y`` into segment labels and (if present) 0/1 churn and spend, as floats."""
+    spend = None
     if isinstance(y, pd.DataFrame):
         columns = set(map(str, y.columns))
-        if columns != set(TARGET_COLUMNS):
+        if columns not in (set(TARGET_COLUMNS), {*TARGET_COLUMNS, SPEND_COLUMN}):
             raise ValueError(
-                f"A DataFrame y must have exactly the columns {list(TARGET_COLUMNS)}; "
-                f"got {list(y.columns)}."
+                f"A DataFrame y must have exactly the columns {list(TARGET_COLUMNS)} "
+                f"(and optionally {SPEND_COLUMN!r}); got {list(y.columns)}."
             )
         segment, churn = y["segment"].to_numpy(), y["churn"].to_numpy()
+        if SPEND_COLUMN in columns:
+            spend = y[SPEND_COLUMN].to_numpy()
     else:
         y = np.asarray(y)
         if y.ndim == 1:
             segment, churn = y, None
-        elif y.ndim == 2 and y.shape[1] == 2:
+        elif y.ndim == 2 and y.shape[1] in (2, 3):
             segment, churn = y[:, 0], y[:, 1]
+            spend = y[:, 2] if y.shape[1] == 3 else None
         else:
             raise ValueError(
-                "y must be 1-D segment labels or two columns [segment, churn]; "
-                f"got shape {y.shape}."
+                "y must be 1-D segment labels or columns [segment, churn] or "
+                f"[segment, churn, spend]; got shape {y.shape}."
             )
     missing = pd.isna(segment)
     if missing.any():
         raise ValueError(f"y has {int(missing.sum())} missing segment labels.")
+    if spend is not None:
+        try:
+            spend = np.asarray(spend, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError("spend must be a number >= 0.") from error
+        if not (np.isfinite(spend) & (spend >= 0)).all():
+            raise ValueError("spend must be finite and >= 0.")
     if churn is None:
-        return segment, None
+        return segment, None, None
     try:
         churn = np.asarray(churn, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -699,7 +868,7 @@ def _split_targets(y: Any) -> tuple[np.ndarray, np.ndarray | None]:
             f"churn must be 0 or 1; {int(invalid.sum())} rows have other values "
             f"(e.g. {churn[invalid][:3].tolist()})."
         )
-    return segment, churn
+    return segment, churn, spend
 
 
 def _check_finite(X: np.ndarray, estimator: BPNetworkClassifier) -> np.ndarray:

@@ -11,7 +11,13 @@ Input (one row per customer):
 * transaction logs — the per-customer table that
   :func:`features.customers.build_customer_table` builds as of a date.
 
-Output columns: :data:`PREDICTION_COLUMNS`.
+Output columns: :data:`MODEL_OUTPUT_COLUMNS` — :data:`PREDICTION_COLUMNS`
+(the cube's scores and segment, the network's segment and churn
+probability) then :data:`FORECAST_COLUMNS`: for a transaction-log model the
+network's forecast over ``horizon_days`` after the as-of date (the segment
+then under the frozen cube, and the expected spend; ``churn_probability`` is
+then churn within the horizon). Customer-table models have no horizon: the
+forecast columns are empty (null).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ PREDICTION_COLUMNS = (
     "segment_model",
     "churn_probability",
 )
+FORECAST_COLUMNS = ("segment_next", "expected_spend", "horizon_days")
+MODEL_OUTPUT_COLUMNS = (*PREDICTION_COLUMNS, *FORECAST_COLUMNS)
 PSI_BINS = 10
 
 
@@ -187,7 +195,7 @@ class ChurnSegmentModel:
     def predict_customers(
         self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
     ) -> pd.DataFrame:
-        """Score a validated per-customer table; one row per customer, :data:`PREDICTION_COLUMNS`.
+        """Score a validated per-customer table; one row per customer, :data:`MODEL_OUTPUT_COLUMNS`.
 
         The same numbers as ``cube.segment`` (scores, segment) and the network's
         ``predict``/``predict_churn_proba``, computing the factors once (or
@@ -195,9 +203,10 @@ class ChurnSegmentModel:
         running one forward pass: scoring is a hot path of batch jobs and the API.
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
+            numeric = ("score", "probability", "spend", "days")
             empty = {
-                c: pd.Series(dtype=float if c.endswith(("score", "probability")) else object)
-                for c in PREDICTION_COLUMNS
+                c: pd.Series(dtype=float if c.endswith(numeric) else object)
+                for c in MODEL_OUTPUT_COLUMNS
             }
             return pd.DataFrame(empty)
         factors = self.cube.factors(customers) if factors is None else factors
@@ -208,8 +217,16 @@ class ChurnSegmentModel:
                 f"e.g. {problems.index[0]}: {problems.iloc[0]}"
             )
         X = self.design.transform(customers, factors)
-        scores = self.design.fuzzy_scores(X)
-        segment_model, churn_probability = self.network.predict_with_churn(X)
+        scores = self.cube.fuzzy_.transform(factors)
+        n = len(X)
+        if getattr(self.network, "has_spend_head_", False):
+            segment_model, churn_probability, spend = self.network.predict_forecast(X)
+            segment_next = segment_model
+            horizon = np.full(n, float(self.design.horizon_days))
+        else:
+            segment_model, churn_probability = self.network.predict_with_churn(X)
+            segment_next = np.full(n, None, dtype=object)
+            spend, horizon = np.full(n, np.nan), np.full(n, np.nan)
         return pd.DataFrame(
             {
                 CUSTOMER_ID: factors.index,
@@ -217,6 +234,9 @@ class ChurnSegmentModel:
                 "segment": assign_segments(scores, self.cube.fuzzy_.threshold),
                 "segment_model": segment_model,
                 "churn_probability": churn_probability,
+                "segment_next": segment_next,
+                "expected_spend": spend,
+                "horizon_days": horizon,
             }
         )
 
@@ -251,7 +271,7 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """Score raw customer rows; see :data:`PREDICTION_COLUMNS`."""
+        """Score raw customer rows; see :data:`MODEL_OUTPUT_COLUMNS`."""
         return self.model.predict(pd.DataFrame(model_input))
 
 

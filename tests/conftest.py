@@ -46,9 +46,15 @@ def telco_model(mlflow_store: str):
 
 @pytest.fixture(scope="session")
 def cdnow_model(mlflow_store: str):
-    """A small network trained on the real CDNOW log and registered as ``test-cdnow`` (alias challenger)."""
+    """A small forecasting network trained on the real CDNOW log, registered as ``test-cdnow``."""
     from valuecube.training.train import run_train
 
     return run_train(
-        CDNOW_CONFIG, trials=1, max_epochs=10, seed=0, register_as="test-cdnow", experiment="tests"
+        CDNOW_CONFIG,
+        trials=1,
+        max_epochs=10,
+        seed=0,
+        register_as="test-cdnow",
+        experiment="tests",
+        snapshot_months=3,  # three training snapshots (Mar, Jun, Sep 1997): a cheap fixture
     )

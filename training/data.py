@@ -15,6 +15,7 @@ from valuecube.features.customers import (
     build_customer_table,
 )
 from valuecube.features.inputs import load_input
+from valuecube.features.snapshots import log_frame
 from valuecube.training.splits import Split, split_customers
 
 
@@ -24,7 +25,9 @@ class TrainingData:
 
     ``rows`` are what the packaged model takes (indexed by customer id, no
     labels): raw typed columns for customer tables, the per-customer table for
-    transaction logs.
+    transaction logs. ``log`` is the validated transaction log itself
+    (:func:`features.snapshots.log_frame`; ``None`` for customer tables): the
+    forecasting network's snapshots are cut from it.
     """
 
     config: DatasetConfig
@@ -32,6 +35,7 @@ class TrainingData:
     customers: CustomerTable
     rows: pd.DataFrame
     split: Split
+    log: pd.DataFrame | None = None
 
     @property
     def churn(self) -> pd.Series:
@@ -89,6 +93,7 @@ def load_training_data(
         numeric = rows.select_dtypes(include="number").columns
         rows = rows.astype({c: "float64" for c in numeric})
     rows.index.name = CUSTOMER_ID
+    log = log_frame(validated, config.input) if config.input.shape == "transaction_log" else None
     return TrainingData(
-        config, source, customers, rows, split_customers(customers.table, seed=seed)
+        config, source, customers, rows, split_customers(customers.table, seed=seed), log
     )

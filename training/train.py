@@ -1,4 +1,4 @@
-"""The ``train`` job: tune the BP network with Optuna, compare it with peers, log and register it in MLflow.
+"""The ``train`` job: tune the BP network (Optuna), compare it with peers, log and register it.
 
 One parent MLflow run per call, holding:
 
@@ -9,6 +9,13 @@ One parent MLflow run per call, holding:
 * sibling runs for the peers (logistic regression, LightGBM, the fuzzy
   baseline's churn score), trained on the same split and inputs;
 * the config file, the Optuna study summary and the comparison table.
+
+For a transaction log the network forecasts (docs/forecasting.md): it is
+trained on rolling as-of snapshots of the training customers and predicts,
+for a horizon after the as-of date, the segment then, the spend and churn;
+each target gets a table of the network against its baselines and peers on
+the test customers at the config's ``as_of`` (:mod:`training.forecast_train`),
+logged as metrics ``test_<target>_<metric>_<model>`` of the parent run.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from optuna_integration.mlflow import MLflowCallback
 
 import mlflow
 from valuecube.features.config import DatasetConfig, load_config
+from valuecube.features.snapshots import forecast_horizon_days
 from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
 from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc, input_schema
@@ -40,9 +48,15 @@ from valuecube.training.evaluate import (
     plot_roc,
     segment_agreement,
 )
+from valuecube.training.forecast_metrics import (
+    CHURN_METRICS,
+    segment_table,
+    table_metrics,
+)
+from valuecube.training.forecast_train import forecast_parts, forecast_tables, is_forecast
 from valuecube.training.model_code import model_code as _model_code
 from valuecube.training.model_code import requirements as _requirements
-from valuecube.training.peers import FUZZY, NETWORK
+from valuecube.training.peers import FUZZY, NETWORK, lightgbm_peer
 from valuecube.training.registry import CHALLENGER, register_challenger
 from valuecube.training.tracking import configure_tracking, ensure_experiment
 from valuecube.training.tuning import (
@@ -52,6 +66,10 @@ from valuecube.training.tuning import (
     params_from_trial,
     torch_threads,
 )
+
+FORECAST_NETWORK = {"class_weight": None, "spend_loss": "tweedie"}
+"""Fixed settings of the forecasting network (docs/forecasting.md): the segment after the
+horizon is scored by accuracy, so its loss is not re-weighted towards rare segments."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,9 @@ class TrainResult:
     registered_name: str
     version: str
     study: optuna.Study
+    tables: dict[str, pd.DataFrame]
+    """One table per target on the test customers: ``segment_next``/``segment``, ``churn``
+    and, for logs, ``future_spend`` (models as rows)."""
 
 
 def run_train(
@@ -81,8 +102,13 @@ def run_train(
     patience: int = 15,
     tracking_uri: str | None = None,
     show_progress: bool = False,
+    snapshot_months: int | None = None,
 ) -> TrainResult:
-    """Tune, train, compare, log and register; see the module docstring."""
+    """Tune, train, compare, log and register; see the module docstring.
+
+    ``snapshot_months`` overrides the config's months between training
+    snapshots (transaction logs).
+    """
     configure_tracking(tracking_uri, create=True)
     config_path = None if isinstance(config, DatasetConfig) else Path(config)
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
@@ -93,8 +119,14 @@ def run_train(
     split = data.split
     table = data.customers.table
     cube = ValueCube(cfg).fit(table.loc[split.train])
-    design = NetworkDesign(cube).fit(table.loc[split.train])
-    parts = {part: _part(data, cube, design, ids) for part, ids in vars(split).items()}
+    forecast = is_forecast(data)
+    horizon = forecast_horizon_days(cfg) if forecast else None
+    design = NetworkDesign(cube, horizon_days=horizon).fit(table.loc[split.train])
+    if forecast:
+        parts = forecast_parts(data, cube, design, snapshot_months=snapshot_months)
+    else:
+        parts = {part: _part(data, cube, design, ids) for part, ids in vars(split).items()}
+    fixed = FORECAST_NETWORK if forecast else {}
 
     with mlflow.start_run(run_name=f"train-{cfg.name}") as parent:
         mlflow.log_params(
@@ -108,6 +140,17 @@ def run_train(
                 "n_validation": len(split.validation),
                 "n_test": len(split.test),
                 "n_inputs": len(design.columns_),
+                "n_train_examples": len(parts["train"]["X"]),
+                **(
+                    {
+                        "horizon_days": horizon,
+                        "snapshots": ",".join(str(d.date()) for d in parts["train"]["dates"]),
+                        # examples whose factors (now or after the horizon) were not computable
+                        "n_examples_dropped": sum(p["dropped"] for p in parts.values()),
+                    }
+                    if forecast
+                    else {}
+                ),
             }
         )
         if config_path is not None:
@@ -122,8 +165,9 @@ def run_train(
             max_epochs=max_epochs,
             patience=patience,
             show_progress=show_progress,
+            fixed=fixed,
         )
-        best = params_from_trial(study.best_trial.params)
+        best = {**params_from_trial(study.best_trial.params), **fixed}
 
         with mlflow.start_run(run_name=NETWORK, nested=True) as net_run:
             mlflow.log_params({k: str(v) for k, v in best.items()})
@@ -139,10 +183,13 @@ def run_train(
                     on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch),
                 )
             test = parts["test"]
-            scores = {NETWORK: network.predict_churn_proba(test["X"])}
-            agreement = segment_agreement(
-                test["y"]["segment"].to_numpy(), network.predict(test["X"])
-            )
+            if forecast:
+                tables, predictions = forecast_tables(network, parts, seed)
+                scores = predictions["churn"]
+            else:
+                scores = {NETWORK: network.predict_churn_proba(test["X"])}
+            segment_predicted = network.predict(test["X"])
+            agreement = segment_agreement(test["y"]["segment"].to_numpy(), segment_predicted)
             net_metrics = {
                 f"test_churn_{k}": v
                 for k, v in comparison_table(test["y"]["churn"], scores).loc[NETWORK].items()
@@ -170,6 +217,7 @@ def run_train(
                     if cfg.input.shape == "customer_table"
                     else list(data.rows.columns),
                     "metrics": {**net_metrics, **{f"test_{k}": v for k, v in agreement.items()}},
+                    "horizon_days": horizon,
                 },
             )
             info = _log_model(model, data)
@@ -184,18 +232,31 @@ def run_train(
                 },
             )
 
-        scores.update(_peer_runs(parts, seed))
+        if forecast:
+            _forecast_peer_runs(tables, seed)
+        else:
+            scores.update(_peer_runs(parts, seed))
         comparison = comparison_table(test["y"]["churn"], scores)
+        if not forecast:
+            tables = {
+                "segment": _segment_now_table(parts, segment_predicted, seed),
+                "churn": comparison[list(CHURN_METRICS)],
+            }
+        mlflow.log_metrics(table_metrics(tables))
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             comparison.to_csv(tmp / "comparison.csv")
+            for target, target_table in tables.items():
+                target_table.to_csv(tmp / f"{target}.csv")
             (tmp / "segment_agreement.json").write_text(json.dumps(agreement, indent=2))
             plot_roc(test["y"]["churn"], scores, tmp / "roc.png")
             plot_confusion(
                 test["y"]["segment"].to_numpy(),
-                network.predict(test["X"]),
+                segment_predicted,
                 tmp / "confusion_matrix.png",
-                "Segments on test: fuzzy (rows) × network (columns)",
+                "Segment after the horizon on test: actual (rows) × network (columns)"
+                if forecast
+                else "Segments on test: fuzzy (rows) × network (columns)",
             )
             mlflow.log_artifacts(str(tmp), artifact_path="comparison")
             client = mlflow.MlflowClient()
@@ -214,6 +275,7 @@ def run_train(
         name,
         version,
         study,
+        tables,
     )
 
 
@@ -245,6 +307,7 @@ def _tune(
     max_epochs: int,
     patience: int,
     show_progress: bool,
+    fixed: dict[str, Any],
 ) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -261,6 +324,7 @@ def _tune(
             seed=seed,
             max_epochs=max_epochs,
             patience=patience,
+            fixed=fixed,
         )
     )
     study.optimize(
@@ -318,3 +382,30 @@ def _peer_runs(parts: dict, seed: int) -> dict[str, np.ndarray]:
             ]
             mlflow.log_metrics({f"test_churn_{k}": v for k, v in metrics.items()})
     return out
+
+
+def _forecast_peer_runs(tables: dict[str, pd.DataFrame], seed: int) -> None:
+    """One sibling run per baseline or peer, holding its test metrics of every target it has."""
+    names = [m for table in tables.values() for m in table.index if m != NETWORK]
+    for peer_name in dict.fromkeys(names):
+        with mlflow.start_run(run_name=peer_name, nested=True):
+            mlflow.log_params({"peer": peer_name, "seed": seed})
+            mlflow.log_metrics(
+                {
+                    f"test_{target}_{metric}": float(value)
+                    for target, table in tables.items()
+                    if peer_name in table.index
+                    for metric, value in table.loc[peer_name].items()
+                    if np.isfinite(value)
+                }
+            )
+
+
+def _segment_now_table(parts: dict, network_segment: np.ndarray, seed: int) -> pd.DataFrame:
+    """The rule's segment now on test: the network against LightGBM on the same inputs."""
+    train, test = parts["train"], parts["test"]
+    lightgbm = lightgbm_peer(seed=seed).fit(train["X"].to_numpy(), train["y"]["segment"].to_numpy())
+    return segment_table(
+        test["y"]["segment"].to_numpy(),
+        {NETWORK: network_segment, "lightgbm": lightgbm.predict(test["X"].to_numpy())},
+    )

@@ -2,7 +2,8 @@
 
 The value each trial reports (per epoch, for pruning) and returns is the
 validation *objective*: the lowest ``val_segment_logloss`` plus the lowest
-``val_churn_logloss`` over the epochs so far. These are the validation losses
+``val_churn_logloss`` (plus, for the forecasting network, the lowest
+``val_spend_loss``) over the epochs so far. These are the validation losses
 of the two per-head snapshots the network keeps (see
 :class:`~models.network.BPNetworkClassifier`); being unweighted, they do not
 depend on the network's loss weights.
@@ -77,9 +78,10 @@ def snapshot_objective(history: Sequence[dict[str, float]]) -> float:
     Each head's lowest unweighted validation log loss so far (NaN epochs
     skipped), summed: what the network's segment and churn snapshots score.
     """
-    segment = np.fmin.reduce([metrics["val_segment_logloss"] for metrics in history])
-    churn = np.fmin.reduce([metrics["val_churn_logloss"] for metrics in history])
-    return float(segment + churn)
+    heads = ["val_segment_logloss", "val_churn_logloss"]
+    if "val_spend_loss" in history[0]:
+        heads.append("val_spend_loss")
+    return float(sum(np.fmin.reduce([metrics[h] for metrics in history]) for h in heads))
 
 
 def make_objective(
@@ -91,11 +93,15 @@ def make_objective(
     seed: int,
     max_epochs: int,
     patience: int,
+    fixed: dict[str, Any] | None = None,
 ) -> Callable[[optuna.Trial], float]:
-    """An Optuna objective that trains one network and logs its epochs to the active MLflow run."""
+    """An Optuna objective that trains one network and logs its epochs to the active MLflow run.
+
+    ``fixed``: network settings that are not searched (they override the sampled ones).
+    """
 
     def objective(trial: optuna.Trial) -> float:
-        params = suggest_params(trial)
+        params = {**suggest_params(trial), **(fixed or {})}
         history: list[dict[str, float]] = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:

@@ -5,7 +5,11 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from valuecube.features.transactions import customer_features, holdout_only_customers
+from valuecube.features.transactions import (
+    HISTORY_COLUMNS,
+    customer_features,
+    holdout_only_customers,
+)
 
 CDNOW = Path(__file__).resolve().parents[2] / "data" / "cdnow_master.txt"
 T = pd.Timestamp
@@ -57,7 +61,8 @@ def test_tiny_log_by_hand() -> None:
         },
         index=pd.Index(["A", "B", "C"], name="customer_id"),
     )
-    pd.testing.assert_frame_equal(feats, expected, check_index_type=False)
+    pd.testing.assert_frame_equal(feats[expected.columns], expected, check_index_type=False)
+    assert set(feats.columns) == set(expected.columns) | set(HISTORY_COLUMNS)
     assert feats["frequency"].dtype == np.int64
     assert feats["churn"].dtype == np.int64
     assert feats["future_purchases"].dtype == np.int64
@@ -82,6 +87,26 @@ def test_tiny_log_window_start_and_no_holdout() -> None:
     everyone = ["A", "B", "C", "D"]
     assert list(holdout_only_customers(log, T("2024-01-02"), T("2024-01-02"))) == everyone
     assert list(holdout_only_customers(log, T("2024-01-10"), T("2024-01-04"))) == ["D"]
+
+
+def test_quarterly_history_by_hand() -> None:
+    """Quarters are 91-day periods back from as_of, most recent first; days are distinct days."""
+    rows = [
+        ("A", "2024-12-31", 10.0),  # q1: (Oct 1, Dec 31]
+        ("A", "2024-12-31", 5.0),  # same day: one purchase day
+        ("A", "2024-10-01", 7.0),  # 91 days before: q2
+        ("A", "2024-01-05", 3.0),  # 361 days before: q4
+        ("A", "2023-12-01", 100.0),  # more than a year before: in no quarter
+        ("B", "2024-07-01", 20.0),  # 183 days before: q3
+    ]
+    log = pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).assign(quantity=1.0)
+    log["date"] = pd.to_datetime(log["date"])
+    feats = customer_features(log, T("2024-12-31"))
+    spend = feats[[f"spend_q{q}" for q in range(1, 5)]].to_numpy()
+    days = feats[[f"purchase_days_q{q}" for q in range(1, 5)]].to_numpy()
+    assert_allclose(spend, [[15.0, 7.0, 0.0, 3.0], [0.0, 0.0, 20.0, 0.0]])
+    assert_allclose(days, [[1, 1, 0, 1], [0, 0, 1, 0]])
+    assert_allclose(feats["window_days"], [397.0, 397.0])  # 2023-12-01 .. 2024-12-31
 
 
 @pytest.fixture(scope="module")

@@ -33,16 +33,15 @@ def test_columns_frozen_and_ordered(telco) -> None:
     assert np.isfinite(X.to_numpy()).all()
     assert X.index.equals(train.index)
     prefixes = {c.split(":", 1)[0] for c in design.columns_}
-    assert {"s", "u", "x", "c"} <= prefixes
-    assert [c for c in design.columns_ if c.startswith("s:")] == design.columns_[:3]
+    assert {"u", "x", "c"} <= prefixes
+    assert "s" not in prefixes  # a customer table's segment head learns the rule from the factors
 
 
-def test_carries_the_fuzzy_scores_and_normalised_factors(telco) -> None:
-    """The s: columns are the cube's scores, the u: columns its normalised factors (computed once, the same numbers)."""
+def test_carries_the_normalised_factors(telco) -> None:
+    """The u: columns are the cube's normalised factors (the same numbers)."""
     cfg, table, train, cube, design = telco
     X = design.transform(train)
     factors = cube.factors(train)
-    np.testing.assert_array_equal(design.fuzzy_scores(X), cube.fuzzy_.transform(factors))
     u = cube.fuzzy_.normalize(factors)
     np.testing.assert_array_equal(X[[f"u:{c}" for c in u.columns]].to_numpy(), u.to_numpy())
 
@@ -112,3 +111,22 @@ def test_transaction_log_design_has_no_input_columns() -> None:
     assert list(X.columns) == design.columns_ and np.isfinite(X.to_numpy()).all()
     u = X[[c for c in design.columns_ if c.startswith("u:")]].to_numpy()
     assert (u >= 0).all() and (u <= 1).all()
+
+
+def test_forecast_design_carries_what_is_known_at_the_as_of_date() -> None:
+    cfg = load_config(CDNOW_CONFIG)
+    data = load_training_data(cfg, seed=0)
+    train = data.customers.table.loc[data.split.train]
+    cube = ValueCube(cfg).fit(train)
+    design = NetworkDesign(cube, horizon_days=273).fit(train)
+    prefixes = {c.split(":", 1)[0] for c in design.columns_}
+    assert prefixes == {"s", "u", "f", "r", "h", "g", "si", "gi"}
+    customers = data.customers.table.loc[data.split.test[:200]]
+    X = design.transform(customers)
+    factors = cube.factors(customers)
+    np.testing.assert_array_equal(
+        X[[f"s:{c}" for c in ("cv_score", "pv_score", "ra_score")]], cube.fuzzy_.transform(factors)
+    )
+    np.testing.assert_array_equal(design.segment_now(X), cube.fuzzy_.predict(factors))
+    assert (X[[c for c in design.columns_ if c.startswith("gi:")]].sum(axis=1) == 1).all()
+    assert "h:spend_q1" in design.columns_ and "r:monetary_total" in design.columns_

@@ -157,7 +157,8 @@ def test_non_finite_inputs_are_rejected_at_fit_and_predict(small_problem, fitted
         (lambda y: y.rename(columns={"churn": "churned"}), "exactly the columns"),
         (lambda y: y.assign(churn=y["churn"] * 2), "churn must be 0 or 1"),
         (lambda y: y.assign(segment=y["segment"].where(y.index != 0)), "missing segment"),
-        (lambda y: np.zeros((len(y), 3)), "got shape"),
+        (lambda y: np.zeros((len(y), 4)), "got shape"),
+        (lambda y: y.assign(spend=-1.0), "spend must be finite and >= 0"),
     ],
 )
 def test_invalid_targets_are_rejected(small_problem, bad_y, message):

@@ -11,7 +11,7 @@ from mlflow.types.schema import AnyType
 import mlflow
 from valuecube.features.config import load_config
 from valuecube.features.inputs import InputError
-from valuecube.models.packaged import PREDICTION_COLUMNS, ChurnSegmentModel, unwrap
+from valuecube.models.packaged import MODEL_OUTPUT_COLUMNS, ChurnSegmentModel, unwrap
 from valuecube.training.data import load_training_data
 
 FLOATS = ["cv_score", "pv_score", "ra_score", "churn_probability"]
@@ -40,7 +40,7 @@ def cdnow_pyfunc(cdnow_model):
 
 
 def _assert_same(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-6) -> None:
-    assert list(a.columns) == list(b.columns) == list(PREDICTION_COLUMNS)
+    assert list(a.columns) == list(b.columns) == list(MODEL_OUTPUT_COLUMNS)
     assert len(a) == len(b)
     a, b = a.reset_index(drop=True), b.reset_index(drop=True)
     for col in ("customer_id", "segment", "segment_model"):

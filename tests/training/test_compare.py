@@ -136,7 +136,7 @@ def test_input_groups_keep_categories_whole(telco) -> None:
         "c:contract=One year",
         "c:contract=Two year",
     ]
-    assert groups["VA score: pv_score"] == [columns.index("s:pv_score")]
+    assert "VA score: pv_score" not in groups  # a customer-table network never sees the VA scores
     imp = telco.result.importances
     assert set(imp.index) == set(groups) and imp["importance"].is_monotonic_decreasing
     assert imp["importance"].iloc[0] > 0

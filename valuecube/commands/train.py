@@ -36,12 +36,23 @@ def train(
         int,
         typer.Option(help="Epoch cap per network fit (early stopping usually ends sooner).", min=1),
     ] = 150,
+    snapshot_months: Annotated[
+        int | None,
+        typer.Option(
+            help="Transaction logs: months between training snapshots (default: the config's).",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Tune and train the BP network, compare it with peers, log to MLflow, register it as 'challenger'.
 
     Tracking goes to MLFLOW_TRACKING_URI, or to the local store under mlflow/ when unset.
-    Ends with a table of test-split churn metrics for the network, logistic regression,
-    LightGBM and the fuzzy baseline, and the network's agreement with the fuzzy segments.
+    Ends with one table per target on the test customers: for a customer table the segment
+    now (network vs LightGBM, against the rule) and churn (network, logistic regression,
+    LightGBM, the fuzzy baseline); for a transaction log the forecasts over the horizon
+    (docs/forecasting.md): segment after the horizon (vs persistence and LightGBM), future
+    spend (vs BG/NBD x Gamma-Gamma, the PV score, LightGBM-Tweedie) and churn (vs logistic
+    regression, LightGBM, BG/NBD, the fuzzy baseline).
 
     Example: valuecube train -c configs/telco.yaml --trials 20
     """
@@ -61,14 +72,20 @@ def train(
             storage=storage,
             max_epochs=max_epochs,
             show_progress=console.is_terminal,
+            snapshot_months=snapshot_months,
         )
     except (ConfigError, InputError, TrackingError, ValueError) as exc:
         fail(str(exc))
-    render_table(result.comparison, "churn on the test split")
-    agreement = " · ".join(
-        f"{k.removeprefix('segment_')} {v:.3f}" for k, v in result.agreement.items()
-    )
-    console.print(f"network vs fuzzy segments on test: {agreement}")
+    horizon = result.model.metadata.get("horizon_days")
+    within = f" within {horizon} days" if horizon else ""
+    titles = {
+        "segment": "segment now (the rule's) on the test split",
+        "segment_next": f"segment after {horizon} days on the test customers",
+        "future_spend": f"spend{within} on the test customers",
+        "churn": f"churn{within} on the test split",
+    }
+    for target, table in result.tables.items():
+        render_table(table, titles[target])
     console.print(
         f"registered {result.registered_name} version {result.version} as {result.model_uri}"
     )
