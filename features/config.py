@@ -278,6 +278,9 @@ class LifetimeSpec(_Strict):
     tenure: str = Field(description="Tenure column (months as a customer so far).")
     churn: str = Field(description="Churn label column (the input's label_column).")
     covariates: list[str] = Field(min_length=1, description="Factors the survival model uses.")
+    categories: list[str] = Field(
+        default_factory=list, description="Category columns the model uses, one-hot encoded."
+    )
     monthly_revenue: str = Field(description="Factor with the monthly margin m_t for CLV.")
     model: Literal["gradient_boosting", "cox"] = "gradient_boosting"
     horizon_months: int = Field(
@@ -336,6 +339,13 @@ class DatasetConfig(_Strict):
         unknown = [c for c in (spec.tenure, spec.churn) if c not in self.input.columns]
         if unknown:
             raise ValueError(f"lifetime: columns {unknown} are not declared under 'input.columns'")
+        not_categories = [
+            c
+            for c in spec.categories
+            if c not in self.input.columns or self.input.columns[c].type != "category"
+        ]
+        if not_categories:
+            raise ValueError(f"lifetime.categories {not_categories} are not category columns")
         if spec.churn != self.input.label_column:
             raise ValueError(f"lifetime.churn {spec.churn!r} must be the input's label_column")
         factors = [*spec.covariates, spec.monthly_revenue]
