@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["BTYD_MODELS", "BtydValue", "parameter_summary"]
+__all__ = ["BTYD_MODELS", "OUTPUT_COLUMNS", "BtydValue", "library_model", "parameter_summary"]
 
 #: Model key -> (PyMC-Marketing class name, label, parameter names).
 BTYD_MODELS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -50,8 +50,12 @@ def _flat_priors(names: tuple[str, ...]) -> dict:
     return {name: Prior("HalfFlat") for name in names}
 
 
-def _library_model(class_name: str, names: tuple[str, ...], data: pd.DataFrame, draws: dict):
-    """A PyMC-Marketing model over ``data`` whose posterior is the given parameter draws."""
+def library_model(class_name: str, names: tuple[str, ...], data: pd.DataFrame, draws: dict):
+    """A PyMC-Marketing model over ``data`` whose posterior is the given parameter draws.
+
+    No compilation: the library's predictive methods evaluate closed forms
+    over the posterior's (chain, draw) dimensions with xarray.
+    """
     import arviz as az
     import xarray as xr
 
@@ -164,6 +168,8 @@ class BtydValue(TransformerMixin, BaseEstimator):
         Gamma-Gamma's p, q, v.
     draws_, spend_draws_ : dict of ndarray of shape (n_draws,)
         Parameter draws behind the intervals.
+    max_tenure_ : float
+        Longest T seen in fit (model time units).
 
     Notes
     -----
@@ -278,6 +284,7 @@ class BtydValue(TransformerMixin, BaseEstimator):
             class_name, names, h[["customer_id", "frequency", "recency", "T"]],
             self.method, self.n_draws, self.random_state,
         )  # fmt: skip
+        self.max_tenure_ = float(h["T"].max())
         repeat = h[(h["frequency"] > 0) & (h["monetary_value"] > 0)]
         if repeat.empty:
             raise ValueError("Gamma-Gamma needs customers with repeat purchases and spend > 0")
@@ -302,11 +309,11 @@ class BtydValue(TransformerMixin, BaseEstimator):
         check_is_fitted(self, ["params_", "spend_params_"])
         h = self.histories(X)
         class_name, _, names = BTYD_MODELS[self.model]
-        purchases = _library_model(
+        purchases = library_model(
             class_name, names, h[["customer_id", "frequency", "recency", "T"]],
             self._all_draws(self.draws_, self.params_),
         )  # fmt: skip
-        spend = _library_model(
+        spend = library_model(
             "GammaGammaModel", _SPEND_PARAMETERS, h[["customer_id", "monetary_value", "frequency"]],
             self._all_draws(self.spend_draws_, self.spend_params_),
         )  # fmt: skip
