@@ -146,7 +146,7 @@ _LIFELINES_SCRIPT = textwrap.dedent(
     import sys, numpy as np, pandas as pd
     from lifelines import CoxPHFitter, WeibullAFTFitter
     train, test, out = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2]), sys.argv[3]
-    grid = np.arange(0, int(sys.argv[4]) + 1)
+    grid = np.arange(0, int(sys.argv[4]) + 61)
     train = train.assign(tenure=train["tenure"].clip(lower=0.5))  # Weibull needs t > 0
     for name, model in (("lifelines Cox PH", CoxPHFitter(penalizer=1e-4)),
                         ("lifelines Weibull AFT", WeibullAFTFitter(penalizer=1e-4))):
@@ -157,25 +157,32 @@ _LIFELINES_SCRIPT = textwrap.dedent(
 )
 
 
-def _survival_metrics(name, y_fit, y_eval, grid_survival, risk) -> dict:
-    """C-index, integrated Brier score and churn ROC-AUCs from S on an integer month grid."""
+def _brier_times(y_fit, y_eval) -> np.ndarray:
+    return np.arange(1, int(min(y_fit["time"].max(), y_eval["time"].max())))
+
+
+def _survival_metrics(name, y_fit, y_eval, at, conditional, risk) -> dict:
+    """C-index, integrated Brier score (``at``: S at the Brier times) and churn ROC-AUCs."""
     from sksurv.metrics import concordance_index_censored, integrated_brier_score
 
-    tenure = y_eval["time"]
-    brier_times = np.arange(1, int(min(y_fit["time"].max(), tenure.max())))
+    remaining = conditional[:, 1:61].sum(axis=1)
+    return {
+        "model": name,
+        "C-index": concordance_index_censored(y_eval["event"], y_eval["time"], risk)[0],
+        "IBS": integrated_brier_score(y_fit, y_eval, at, _brier_times(y_fit, y_eval)),
+        "AUC -ERM": roc_auc_score(y_eval["event"], -remaining),
+        "AUC -S12": roc_auc_score(y_eval["event"], -conditional[:, 12]),
+    }
+
+
+def _from_grid(grid_survival: np.ndarray, tenure: np.ndarray, brier_times: np.ndarray):
+    """(S at the Brier times, S(t | τ) for t = 0..60) from S on the month grid 0, 1, ..."""
     grid = np.arange(grid_survival.shape[1], dtype=float)
     at = survival_on(
         grid, grid_survival, np.broadcast_to(brier_times, (len(tenure), len(brier_times)))
     )
     months = tenure[:, np.newaxis] + np.arange(61)
-    conditional = conditional_on_tenure(survival_on(grid, grid_survival, months))
-    return {
-        "model": name,
-        "C-index": concordance_index_censored(y_eval["event"], tenure, risk)[0],
-        "IBS": integrated_brier_score(y_fit, y_eval, at, brier_times),
-        "AUC -ERM": roc_auc_score(y_eval["event"], -conditional[:, 1:].sum(axis=1)),
-        "AUC -S12": roc_auc_score(y_eval["event"], -conditional[:, 12]),
-    }
+    return at, conditional_on_tenure(survival_on(grid, grid_survival, months))
 
 
 def survival_section(lifelines_python: str | None) -> None:
@@ -202,21 +209,31 @@ def survival_section(lifelines_python: str | None) -> None:
     }
     for label, (fit_ids, eval_ids) in stages.items():
         rows = []
-        for key, name in (("gradient_boosting", "GB Cox (sksurv)"), ("cox", "Cox PH (sksurv)")):
+        variants = [
+            (model, baseline, f"{label} (sksurv, {baseline} baseline)")
+            for model, label in (("gradient_boosting", "GB Cox"), ("cox", "Cox PH"))
+            for baseline in ("weibull", "breslow")
+        ]
+        for key, baseline, name in variants:
             start = time.perf_counter()
             model = SurvivalValue(
-                "tenure", columns, "monthly_revenue", model=key, monthly_discount_rate=rate
+                "tenure",
+                columns,
+                "monthly_revenue",
+                model=key,
+                baseline=baseline,
+                monthly_discount_rate=rate,
             ).fit(design.loc[fit_ids], churn.loc[fit_ids])
             seconds = time.perf_counter() - start
-            grid = model.survival_at(
-                design.loc[eval_ids], np.broadcast_to(np.arange(end + 1), (len(eval_ids), end + 1))
-            )
+            X_eval = design.loc[eval_ids]
+            times = _brier_times(target(fit_ids), target(eval_ids))
             metrics = _survival_metrics(
                 name,
                 target(fit_ids),
                 target(eval_ids),
-                grid,
-                model.risk_score(design.loc[eval_ids]),
+                model.survival_at(X_eval, np.broadcast_to(times, (len(X_eval), len(times)))),
+                model.conditional_survival(X_eval),
+                model.risk_score(X_eval),
             )
             rows.append({**metrics, "fit s": seconds})
         if lifelines_python:
@@ -246,7 +263,9 @@ def survival_section(lifelines_python: str | None) -> None:
                     grid = pd.read_csv(f"{tmp}/{name}.csv").to_numpy()
                     # risk: 1 − S at the median tenure, a monotone stand-in for the hazard ranking
                     risk = 1 - grid[:, min(24, end)]
-                    metrics = _survival_metrics(name, target(fit_ids), target(eval_ids), grid, risk)
+                    y_fit, y_eval = target(fit_ids), target(eval_ids)
+                    at, conditional = _from_grid(grid, y_eval["time"], _brier_times(y_fit, y_eval))
+                    metrics = _survival_metrics(name, y_fit, y_eval, at, conditional, risk)
                     rows.append({**metrics, "fit s": seconds / 2})
         print(f"\n## Survival on Telco, {label} ({len(fit_ids)} / {len(eval_ids)} customers)")
         print(pd.DataFrame(rows).round(4).to_string(index=False))

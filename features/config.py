@@ -282,7 +282,9 @@ class LifetimeSpec(_Strict):
         default_factory=list, description="Category columns the model uses, one-hot encoded."
     )
     monthly_revenue: str = Field(description="Factor with the monthly margin m_t for CLV.")
-    model: Literal["gradient_boosting", "cox"] = "gradient_boosting"
+    model: Literal["cox", "gradient_boosting"] = Field(
+        default="cox", description="Cox PH or gradient-boosted Cox; both on a Weibull baseline."
+    )
     horizon_months: int = Field(
         default=60, ge=12, description="Cap of expected_remaining_months and of survival CLV."
     )

@@ -48,6 +48,17 @@ def monthly_rate(yearly_rate: float) -> float:
     return (1.0 + yearly_rate) ** (1 / 12) - 1.0
 
 
+def _row_sums(values: np.ndarray) -> np.ndarray:
+    """Sum of each row, column by column: the same bits for a row alone or in any batch.
+
+    (NumPy's ``sum(axis=1)`` picks its summation order by array shape.)
+    """
+    total = np.zeros(values.shape[0])
+    for column in values.T:
+        total += column
+    return total
+
+
 def survival_clv(
     monthly_margin: ArrayLike, conditional_survival: np.ndarray, monthly_discount_rate: float
 ) -> np.ndarray:
@@ -74,7 +85,7 @@ def survival_clv(
     if margin.ndim == 2 and margin.shape[1] not in (1, horizon):
         raise ValueError(f"monthly_margin needs 1 or {horizon} columns, got {margin.shape[1]}")
     discount = (1.0 + monthly_discount_rate) ** -np.arange(1, horizon + 1, dtype=float)
-    return (margin * survival * discount).sum(axis=1)
+    return _row_sums(margin * survival * discount)
 
 
 def kaplan_meier(tenure: ArrayLike, churn: ArrayLike) -> pd.Series:
@@ -180,9 +191,14 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         Numeric columns of ``X`` the model uses.
     monthly_revenue : str or None, default=None
         Column with the monthly margin m for ``survival_clv`` (NaN output without it).
-    model : {"gradient_boosting", "cox"}, default="gradient_boosting"
+    model : {"cox", "gradient_boosting"}, default="cox"
         scikit-survival's gradient-boosted Cox model (``GradientBoostingSurvivalAnalysis``,
         Breslow baseline) or a Cox proportional-hazards model (``CoxPHSurvivalAnalysis``).
+    baseline : {"weibull", "breslow"}, default="weibull"
+        The baseline cumulative hazard H0(t): Breslow's step estimate, or a
+        Weibull curve H0(t) = exp(c)·t^k fitted to it by least squares on
+        log H0 against log t (a smooth baseline: S(τ + t)/S(τ) is then not
+        a ratio of two noisy steps, and it extends past the observed tenures).
     horizon_months : int, default=60
         H: the cap of ``expected_remaining_months`` and of ``survival_clv``.
     monthly_discount_rate : float, default=0.0072
@@ -216,6 +232,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         "covariates": [list],
         "monthly_revenue": [str, None],
         "model": [StrOptions({"gradient_boosting", "cox"})],
+        "baseline": [StrOptions({"weibull", "breslow"})],
         "horizon_months": [Interval(Integral, 12, None, closed="left")],
         "monthly_discount_rate": [Interval(Real, -1, None, closed="neither")],
         "random_state": [Interval(Integral, 0, None, closed="left")],
@@ -226,7 +243,8 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         tenure: str,
         covariates: list[str],
         monthly_revenue: str | None = None,
-        model: str = "gradient_boosting",
+        model: str = "cox",
+        baseline: str = "weibull",
         horizon_months: int = 60,
         monthly_discount_rate: float = 0.0072,
         random_state: int = 0,
@@ -235,6 +253,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         self.covariates = covariates
         self.monthly_revenue = monthly_revenue
         self.model = model
+        self.baseline = baseline
         self.horizon_months = horizon_months
         self.monthly_discount_rate = monthly_discount_rate
         self.random_state = random_state
@@ -281,22 +300,44 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         self.estimator_ = estimator.fit((covariates - self.mean_) / self.scale_, target)
         self.times_ = np.asarray(self.estimator_.unique_times_, dtype=float)
         self.max_time_ = float(tenure.max())
+        # H0 = H_i / exp(η_i) for any customer i (proportional hazards); the first one will do.
+        z = (covariates[:1] - self.mean_) / self.scale_
+        hazard = self.estimator_.predict_cumulative_hazard_function(z, return_array=True)[0]
+        self.baseline_hazard_ = hazard / np.exp(self._log_risk(z)[0])
+        usable = (self.times_ > 0) & (self.baseline_hazard_ > 0)
+        if self.baseline == "weibull" and usable.sum() < 2:
+            raise ValueError("a Weibull baseline needs events at two or more positive tenures")
+        if self.baseline == "weibull":
+            self.weibull_shape_, self.weibull_log_scale_ = np.polyfit(
+                np.log(self.times_[usable]), np.log(self.baseline_hazard_[usable]), 1
+            )
         return self
 
-    def risk_score(self, X: pd.DataFrame) -> np.ndarray:
-        """The model's risk score (higher = churns sooner), for the C-index."""
-        check_is_fitted(self, "estimator_")
-        _, covariates = self._columns(X)
-        return self.estimator_.predict((covariates - self.mean_) / self.scale_)
+    def _log_risk(self, z: np.ndarray) -> np.ndarray:
+        """η = log hazard ratio per row (for Cox by :func:`_row_sums`: a batch changes no row)."""
+        if self.model == "cox":
+            return _row_sums(z * self.estimator_.coef_)
+        return self.estimator_.predict(z)
 
-    def survival_at(self, X: pd.DataFrame, months: np.ndarray) -> np.ndarray:
-        """S(t) per customer at ``months`` (array of shape (n_customers, k)), tail extrapolated."""
+    def risk_score(self, X: pd.DataFrame) -> np.ndarray:
+        """The model's risk score η (higher = churns sooner), for the C-index."""
         check_is_fitted(self, "estimator_")
         _, covariates = self._columns(X)
-        curves = self.estimator_.predict_survival_function(
-            (covariates - self.mean_) / self.scale_, return_array=True
-        )
-        return survival_on(self.times_, curves, months)
+        return self._log_risk((covariates - self.mean_) / self.scale_)
+
+    def survival_at(self, X: pd.DataFrame, months: ArrayLike) -> np.ndarray:
+        """S(t) per customer at ``months`` (array of shape (n_customers, k)).
+
+        S_i(t) = exp(−H0(t) · exp(η_i)); with the Breslow baseline the tail
+        past the last event time is extrapolated (:func:`survival_on`).
+        """
+        ratio = np.exp(self.risk_score(X))[:, np.newaxis]
+        months = np.asarray(months, dtype=float)
+        if self.baseline == "breslow":
+            curves = np.exp(-self.baseline_hazard_[np.newaxis] * ratio)
+            return survival_on(self.times_, curves, months)
+        h0 = np.exp(self.weibull_log_scale_) * months**self.weibull_shape_
+        return np.exp(-h0 * ratio)
 
     def conditional_survival(self, X: pd.DataFrame) -> np.ndarray:
         """S(t | τ) for t = 0..H months: shape (n_customers, H + 1)."""
@@ -315,7 +356,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         return pd.DataFrame(
             {
                 "survival_12m": conditional[:, 12],
-                "expected_remaining_months": conditional[:, 1:].sum(axis=1),
+                "expected_remaining_months": _row_sums(conditional[:, 1:]),
                 "survival_clv": clv,
             },
             index=X.index,

@@ -18,10 +18,24 @@ from valuecube.features.config import DatasetConfig
 from valuecube.features.factors import compute_factors, factor_problems
 from valuecube.features.inputs import REASON
 from valuecube.features.lifecycle import lifecycle_stage
+from valuecube.features.survival import (
+    SURVIVAL_COLUMNS,
+    SurvivalValue,
+    lifetime_columns,
+    lifetime_design,
+    monthly_rate,
+)
 from valuecube.models.fuzzy import SCORE_COLUMNS, FuzzyValueClassifier
 from valuecube.models.segments import describe_segments
 
-CUBE_OUTPUT_COLUMNS = (*SCORE_COLUMNS, "segment", "segment_name", "policy", "clv", "lifecycle_stage")
+CUBE_OUTPUT_COLUMNS = (
+    *SCORE_COLUMNS,
+    "segment",
+    "segment_name",
+    "policy",
+    "clv",
+    "lifecycle_stage",
+)
 
 
 class ValueCube(BaseEstimator):
@@ -38,6 +52,9 @@ class ValueCube(BaseEstimator):
         BG/NBD + Gamma-Gamma model fitted on the training customers (logs only).
     fuzzy_ : FuzzyValueClassifier
         The fitted fuzzy evaluator.
+    survival_ : SurvivalValue or None
+        Survival model (customer tables with ``lifetime:`` and a churn label);
+        its columns :data:`features.survival.SURVIVAL_COLUMNS` follow the others.
     """
 
     def __init__(self, config: DatasetConfig) -> None:
@@ -70,6 +87,17 @@ class ValueCube(BaseEstimator):
             raise ValueError(
                 "no customer has computable factors; check the config's factor definitions"
             )
+        self.survival_ = None
+        if cfg.lifetime is not None and "churn" in customers.columns:
+            design = lifetime_design(customers[usable], factors[usable], cfg)
+            self.survival_ = SurvivalValue(
+                "tenure",
+                lifetime_columns(cfg),
+                "monthly_revenue",
+                model=cfg.lifetime.model,
+                horizon_months=cfg.lifetime.horizon_months,
+                monthly_discount_rate=monthly_rate(cfg.clv.discount_rate) if cfg.clv else 0.0,
+            ).fit(design, customers["churn"][usable])
         seg = cfg.segmentation
         self.fuzzy_ = FuzzyValueClassifier(
             cfg.tree,
@@ -107,6 +135,9 @@ class ValueCube(BaseEstimator):
         scored["policy"] = policies
         scored["clv"] = self._clv(enriched[ok], good)
         scored["lifecycle_stage"] = self._lifecycle(good)
+        if getattr(self, "survival_", None) is not None:
+            design = lifetime_design(customers[ok], good, self.config)
+            scored[list(SURVIVAL_COLUMNS)] = self.survival_.transform(design).to_numpy()
         rejected = pd.DataFrame({REASON: problems[~ok]})
         return scored, rejected
 
