@@ -121,10 +121,9 @@ def cumulative_repeat_purchases(
         ).reshape(t.shape)
     predicted = per_cohort @ cohorts.to_numpy(dtype=float)
     week = pd.Index(np.arange(1, weeks + 1), name="week")
-    holdout_from = (as_of - window_start).days / 7
-    return pd.DataFrame(
-        {"actual": actual, "predicted": predicted, "holdout": week > holdout_from}, index=week
-    )
+    # Week w covers days 7(w − 1) .. 7w − 1 after window_start; holdout weeks start after as_of.
+    holdout = (week.to_numpy() - 1) * 7 > (as_of - window_start).days
+    return pd.DataFrame({"actual": actual, "predicted": predicted, "holdout": holdout}, index=week)
 
 
 def p_alive_matrix(model: BtydValue, max_frequency: int = 20, max_recency: int | None = None):
