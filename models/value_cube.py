@@ -37,6 +37,9 @@ CUBE_OUTPUT_COLUMNS = (
     "lifecycle_stage",
 )
 
+# Logs: the BTYD outputs besides ``clv`` (features.btyd), after CUBE_OUTPUT_COLUMNS.
+BTYD_EXTRA_COLUMNS = ("expected_purchases", "p_alive", "clv_low", "clv_high")
+
 
 class ValueCube(BaseEstimator):
     """Segments customers into the value cube as a dataset config describes.
@@ -116,10 +119,12 @@ class ValueCube(BaseEstimator):
         """
         check_is_fitted(self, "fuzzy_")
         if len(customers) == 0:  # e.g. an empty chunk: BG/NBD cannot transform zero customers
+            extra = self._lifetime_columns()
             scored = pd.DataFrame(
-                {c: pd.Series(dtype=object) for c in CUBE_OUTPUT_COLUMNS}, index=customers.index
+                {c: pd.Series(dtype=object) for c in (*CUBE_OUTPUT_COLUMNS, *extra)},
+                index=customers.index,
             )
-            scored = scored.astype({c: "float64" for c in (*SCORE_COLUMNS, "clv")})
+            scored = scored.astype({c: "float64" for c in (*SCORE_COLUMNS, "clv", *extra)})
             return scored, pd.DataFrame({REASON: pd.Series(dtype=object)}, index=customers.index)
         enriched = self._enrich(customers)
         factors = compute_factors(enriched, self.config.factors)
@@ -135,11 +140,20 @@ class ValueCube(BaseEstimator):
         scored["policy"] = policies
         scored["clv"] = self._clv(enriched[ok], good)
         scored["lifecycle_stage"] = self._lifecycle(good)
+        if getattr(self, "bgnbd_", None) is not None:  # logs: BTYD outputs after the others
+            for column in BTYD_EXTRA_COLUMNS:
+                scored[column] = enriched[column].to_numpy()[ok]
         if getattr(self, "survival_", None) is not None:
             design = lifetime_design(customers[ok], good, self.config)
             scored[list(SURVIVAL_COLUMNS)] = self.survival_.transform(design).to_numpy()
         rejected = pd.DataFrame({REASON: problems[~ok]})
         return scored, rejected
+
+    def _lifetime_columns(self) -> tuple[str, ...]:
+        """The BTYD or survival columns that follow :data:`CUBE_OUTPUT_COLUMNS` in ``segment``."""
+        if getattr(self, "bgnbd_", None) is not None:
+            return BTYD_EXTRA_COLUMNS
+        return SURVIVAL_COLUMNS if getattr(self, "survival_", None) is not None else ()
 
     def _clv(self, enriched: pd.DataFrame, factors: pd.DataFrame) -> np.ndarray:
         spec = self.config.clv

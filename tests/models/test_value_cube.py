@@ -100,7 +100,8 @@ def test_telco_churn_higher_in_release_than_key_attack() -> None:
 def test_empty_batch(fitted) -> None:
     _, table, cube = fitted
     scored, rejected = cube.segment(table.head(0))
-    assert tuple(scored.columns) == CUBE_OUTPUT_COLUMNS and len(scored) == 0 and len(rejected) == 0
+    assert tuple(scored.columns) == tuple(cube.segment(table.head(1))[0].columns)
+    assert len(scored) == 0 and len(rejected) == 0
     assert scored["cv_score"].dtype == "float64" and "reason" in rejected.columns
 
 
