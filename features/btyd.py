@@ -69,13 +69,41 @@ def library_model(class_name: str, names: tuple[str, ...], data: pd.DataFrame, d
     return model
 
 
+def _negative_hessian(model, values: list, centre: np.ndarray) -> np.ndarray:
+    """−∂²log p/∂θ² at ``centre`` (log scale): PyMC's symbolic Hessian, else central differences.
+
+    PyTensor has no second derivative of the Gaussian hypergeometric function
+    that Pareto/NBD's likelihood uses; there the Hessian is differenced from
+    the symbolic gradient with a step of 1e-4 on the log scale.
+    """
+    from pytensor.graph.utils import MethodNotDefined
+
+    def as_point(x):
+        return {v.name: c for v, c in zip(values, x, strict=True)}
+
+    try:
+        return model.compile_d2logp(jacobian=False)(as_point(centre))
+    except MethodNotDefined:
+        gradient = model.compile_dlogp(jacobian=False)
+    step = 1e-4
+    columns = []
+    for j in range(len(centre)):
+        shift = np.zeros_like(centre)
+        shift[j] = step
+        columns.append(
+            (gradient(as_point(centre + shift)) - gradient(as_point(centre - shift))) / (2 * step)
+        )
+    hessian = np.column_stack(columns)
+    return -(hessian + hessian.T) / 2
+
+
 def laplace_draws(model, point: dict[str, float], n_draws: int, seed: int) -> dict[str, np.ndarray]:
     """Parameter draws from the Laplace approximation at the MAP, in log space.
 
     Every parameter is positive and PyMC samples it on the log scale: the
     approximation is a multivariate normal centred on the log-MAP with
     covariance the inverse of the negative Hessian of the log-likelihood
-    (PyMC's ``compile_d2logp``). Draws come in antithetic pairs (z, −z), so
+    (:func:`_negative_hessian`). Draws come in antithetic pairs (z, −z), so
     the sample is symmetric about the MAP.
     """
     values = list(model.value_vars)
@@ -83,9 +111,7 @@ def laplace_draws(model, point: dict[str, float], n_draws: int, seed: int) -> di
     if any(not v.name.endswith("_log__") for v in values) or set(names) != set(point):
         raise ValueError(f"expected log-transformed parameters {sorted(point)}, got {names}")
     centre = np.log([point[n] for n in names])
-    precision = model.compile_d2logp(jacobian=False)(
-        {v.name: c for v, c in zip(values, centre, strict=True)}
-    )
+    precision = _negative_hessian(model, values, centre)
     try:
         chol = np.linalg.cholesky(np.linalg.inv(precision))
     except np.linalg.LinAlgError as exc:
