@@ -70,30 +70,22 @@ def library_model(class_name: str, names: tuple[str, ...], data: pd.DataFrame, d
 
 
 def _negative_hessian(model, values: list, centre: np.ndarray) -> np.ndarray:
-    """−∂²log p/∂θ² at ``centre`` (log scale): PyMC's symbolic Hessian, else central differences.
+    """−∂²log p/∂θ² at ``centre`` (log scale), by central differences of PyMC's symbolic gradient.
 
-    PyTensor has no second derivative of the Gaussian hypergeometric function
-    that Pareto/NBD's likelihood uses; there the Hessian is differenced from
-    the symbolic gradient with a step of 1e-4 on the log scale.
+    The step is 1e-4 on the log scale. On CDNOW this matches PyMC's symbolic
+    Hessian (``compile_d2logp``) to a relative 4e-9 and compiles far faster
+    (6 s against 130 s for a new data set on a shared 2-core machine);
+    PyTensor has no second derivative at all of the Gaussian hypergeometric
+    function in Pareto/NBD's likelihood.
     """
-    from pytensor.graph.utils import MethodNotDefined
+    gradient = model.compile_dlogp(jacobian=False)
 
-    def as_point(x):
-        return {v.name: c for v, c in zip(values, x, strict=True)}
+    def at(x):
+        return gradient({v.name: c for v, c in zip(values, x, strict=True)})
 
-    try:
-        return model.compile_d2logp(jacobian=False)(as_point(centre))
-    except MethodNotDefined:
-        gradient = model.compile_dlogp(jacobian=False)
     step = 1e-4
-    columns = []
-    for j in range(len(centre)):
-        shift = np.zeros_like(centre)
-        shift[j] = step
-        columns.append(
-            (gradient(as_point(centre + shift)) - gradient(as_point(centre - shift))) / (2 * step)
-        )
-    hessian = np.column_stack(columns)
+    shifts = np.eye(len(centre)) * step
+    hessian = np.column_stack([(at(centre + d) - at(centre - d)) / (2 * step) for d in shifts])
     return -(hessian + hessian.T) / 2
 
 

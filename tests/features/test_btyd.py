@@ -186,6 +186,19 @@ def test_the_independent_mle_recovers_a_simulated_logs_parameters():
         assert mle[name] == pytest.approx(truth[name], rel=0.2), name
 
 
+def test_laplace_approximation_of_a_known_log_normal_posterior():
+    import pymc as pm
+
+    from valuecube.features.btyd import laplace_draws
+
+    with pm.Model() as model:  # log a ~ Normal(1, 0.5): negative Hessian 1/0.5² = 4 at the mode
+        a = pm.HalfFlat("a")
+        pm.Potential("likelihood", -0.5 * ((pm.math.log(a) - 1) / 0.5) ** 2)
+    draws = laplace_draws(model, {"a": np.e}, n_draws=4000, seed=0)["a"]
+    assert np.log(draws).mean() == pytest.approx(1.0, abs=1e-9)  # antithetic pairs
+    assert np.log(draws).std() == pytest.approx(0.5, rel=0.03)
+
+
 def test_bgnbd_holds_one_time_buyers_alive_and_mbgnbd_does_not():
     one_off = pd.DataFrame(
         {"repeat_frequency": [0.0], "first_to_last_days": [0.0], "tenure_days": [200.0],
