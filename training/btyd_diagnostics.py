@@ -29,6 +29,7 @@ __all__ = [
     "btyd_sections",
     "calibration_vs_holdout",
     "cumulative_repeat_purchases",
+    "html_fragment",
     "p_alive_matrix",
 ]
 
@@ -202,7 +203,8 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _fragment(caption: str, fig, table: pd.DataFrame | None) -> str:
+def html_fragment(caption: str, fig, table: pd.DataFrame | None) -> str:
+    """A figure (base64 PNG, closed afterwards) with its caption, and optionally a table."""
     html = (
         f'<figure><img alt="{caption}" src="data:image/png;base64,{_png(fig)}">'
         f"<figcaption>{caption}</figcaption></figure>"
@@ -248,7 +250,7 @@ def btyd_sections(
     return [
         ReportSection(
             "Calibration vs holdout",
-            _fragment(
+            html_fragment(
                 f"Mean holdout purchases by calibration frequency ({summary})",
                 _figure_calibration(calibration),
                 calibration,
@@ -256,7 +258,7 @@ def btyd_sections(
         ),
         ReportSection(
             "Cumulative repeat purchases",
-            _fragment(
+            html_fragment(
                 "Cumulative repeat purchases by week; the line marks the holdout start",
                 _figure_cumulative(cumulative),
                 weekly,
@@ -264,7 +266,7 @@ def btyd_sections(
         ),
         ReportSection(
             "P(alive) by frequency and recency",
-            _fragment(
+            html_fragment(
                 f"P(alive) at the longest tenure ({model.model})", _figure_p_alive(alive), None
             ),
         ),

@@ -99,3 +99,18 @@ def test_report_sections(model, log, customers):
         encoded = section.html.split("data:image/png;base64,")[1].split('"')[0]
         assert base64.b64decode(encoded).startswith(b"\x89PNG")
     assert "BG/NBD r=0.249" in sections[0].html and "<table" in sections[0].html
+
+
+def test_kaplan_meier_section_by_hand():
+    from valuecube.features.survival import kaplan_meier_by_group
+    from valuecube.training.survival_diagnostics import kaplan_meier_section, kaplan_meier_summary
+
+    # Segment a: churns at 10 and 30 of 4 customers -> S(12) = 3/4, S(48) = 3/4 · 1/2 (two at risk).
+    data = ([10, 20, 30, 60, 5, 50], [1, 0, 1, 0, 0, 1], ["a", "a", "a", "a", "b", "b"])
+    section = kaplan_meier_section(*data)
+    assert section.title == "Kaplan-Meier curves by segment"
+    assert "data:image/png;base64," in section.html and "<table" in section.html
+    table = kaplan_meier_summary(kaplan_meier_by_group(*data))
+    assert table.loc["a", "S(12)"] == pytest.approx(0.75, abs=1e-3)
+    assert table.loc["a", "S(48)"] == pytest.approx(0.375, abs=1e-3)
+    assert table.loc["b", "S(48)"] == pytest.approx(1.0)
