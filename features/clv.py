@@ -1,22 +1,19 @@
 """Customer lifetime value (docs/methods.md §2.6).
 
 Deterministic models over per-customer factors (revenue, profit, spend share;
-each a ``clv.method`` of the dataset config) and a probabilistic one over
-transaction logs (BG/NBD + Gamma-Gamma, taken from the ``lifetimes`` library).
+each a ``clv.method`` of the dataset config). The probabilistic model for
+transaction logs lives in :mod:`features.btyd`; ``BetaGeoValue`` is re-exported
+here for the value cube.
 """
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-from typing import ClassVar
+from numbers import Integral
 
 import numpy as np
-import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, Options
-from sklearn.utils.validation import check_is_fitted
+
+from valuecube.features.btyd import BtydValue as BetaGeoValue
 
 __all__ = [
     "BetaGeoValue",
@@ -254,190 +251,3 @@ def customer_spend_share_clv(
     freq, rev = np.asarray(frequency, dtype=float), np.asarray(revenue, dtype=float)
     return freq * rev * (s @ m[:, brand])
 
-
-_RFM_COLUMNS = ("repeat_frequency", "first_to_last_days", "tenure_days", "repeat_monetary_avg")
-# lifetimes' `freq` names the unit that recency and T are measured in.
-_LIFETIMES_FREQ = {1: "D", 7: "W", 30: "M"}
-
-
-class BetaGeoValue(TransformerMixin, BaseEstimator):
-    """Probabilistic CLV from purchase histories: BG/NBD purchases + Gamma-Gamma spend.
-
-    A thin scikit-learn wrapper around ``lifetimes.BetaGeoFitter`` [1]_ and
-    ``lifetimes.GammaGammaFitter`` [2]_.
-
-    BG/NBD assumptions:
-
-    1) While alive, customer i buys as a Poisson process with rate λ_i;
-       λ ~ Gamma(r, α) across customers.
-    2) After each purchase, customer i drops out for good with probability p_i;
-       p ~ Beta(a, b) across customers.
-    3) λ_i and p_i are independent.
-
-    Gamma-Gamma assumptions:
-
-    1) The spend of customer i's transactions varies around their mean
-       ζ_i: z ~ Gamma(p, ν_i), with ν ~ Gamma(q, γ) across customers.
-    2) Spend per transaction is independent of the purchase process.
-
-    Parameters
-    ----------
-    horizon_days : float, default=273
-        Horizon of ``expected_purchases`` in days (39 weeks).
-    time_unit_days : {1, 7, 30}, default=7
-        Time unit the models are fitted in (days, weeks, months).
-    penalizer : float, default=0.001
-        L2 penalty on the parameters of both fitters.
-    clv_months : int, default=12
-        Horizon of ``clv`` in months.
-    monthly_discount_rate : float, default=0.01
-        Discount rate per month for ``clv``.
-
-    Attributes
-    ----------
-    bgf_ : lifetimes.BetaGeoFitter
-        Fitted on every customer.
-    ggf_ : lifetimes.GammaGammaFitter
-        Fitted on customers with repeat purchases and positive repeat spend.
-
-    Notes
-    -----
-    ``fit`` and ``transform`` take a DataFrame indexed by customer with columns
-    ``repeat_frequency`` (distinct purchase days − 1), ``first_to_last_days``
-    (lifetimes' recency), ``tenure_days`` (lifetimes' T: first purchase to the
-    as-of date) and ``repeat_monetary_avg`` (mean spend per repeat purchase
-    day; 0 without repeats). ``transform`` returns, per customer,
-    ``expected_purchases`` (repeat purchases within ``horizon_days``),
-    ``p_alive``, ``expected_spend`` (Gamma-Gamma conditional mean spend per
-    purchase) and ``clv``. Each customer is scored independently of the batch.
-
-    References
-    ----------
-    .. [1] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "Counting Your
-       Customers the Easy Way: An Alternative to the Pareto/NBD Model",
-       Marketing Science, 24 (2), 275-284.
-    .. [2] Fader, P. S., Hardie, B. G. S. and Lee, K. L. (2005), "RFM and CLV:
-       Using Iso-Value Curves for Customer Base Analysis", Journal of
-       Marketing Research, 42 (4), 415-430.
-    """
-
-    _parameter_constraints: ClassVar[dict[str, list]] = {
-        "horizon_days": [Interval(Real, 0, None, closed="neither")],
-        "time_unit_days": [Options(Integral, set(_LIFETIMES_FREQ))],
-        "penalizer": [Interval(Real, 0, None, closed="left")],
-        "clv_months": [Interval(Integral, 1, None, closed="left")],
-        "monthly_discount_rate": [Interval(Real, -1, None, closed="neither")],
-    }
-
-    def __init__(
-        self,
-        horizon_days: float = 273,
-        time_unit_days: int = 7,
-        penalizer: float = 0.001,
-        clv_months: int = 12,
-        monthly_discount_rate: float = 0.01,
-    ) -> None:
-        self.horizon_days = horizon_days
-        self.time_unit_days = time_unit_days
-        self.penalizer = penalizer
-        self.clv_months = clv_months
-        self.monthly_discount_rate = monthly_discount_rate
-
-    def _histories(self, X: pd.DataFrame) -> dict[str, pd.Series]:
-        """Validated lifetimes inputs (frequency, recency, T in model units, monetary)."""
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
-        missing = [c for c in _RFM_COLUMNS if c not in X.columns]
-        if missing:
-            raise ValueError(f"X is missing columns {missing}")
-        # A RangeIndex keeps lifetimes' index-aligned arithmetic safe for any customer index.
-        rfm = pd.DataFrame({c: X[c].to_numpy(dtype=float) for c in _RFM_COLUMNS})
-        if rfm.empty:
-            raise ValueError("X has no customers")
-        problems = {
-            "non-finite values": ~np.isfinite(rfm).all(axis=1),
-            "negative values": (rfm < 0).any(axis=1),
-            "non-integer repeat_frequency": rfm["repeat_frequency"] % 1 != 0,
-            "first_to_last_days > tenure_days": rfm["first_to_last_days"] > rfm["tenure_days"],
-            "first_to_last_days > 0 without repeat purchases": (rfm["repeat_frequency"] == 0)
-            & (rfm["first_to_last_days"] > 0),
-        }
-        for problem, rows in problems.items():
-            if rows.any():
-                examples = X.index[rows.to_numpy()][:5].tolist()
-                raise ValueError(f"{problem} for {int(rows.sum())} customers, e.g. {examples}")
-        return {
-            "frequency": rfm["repeat_frequency"],
-            "recency": rfm["first_to_last_days"] / self.time_unit_days,
-            "T": rfm["tenure_days"] / self.time_unit_days,
-            "monetary_value": rfm["repeat_monetary_avg"],
-        }
-
-    def fit(self, X: pd.DataFrame, y: object = None) -> BetaGeoValue:
-        """Fit BG/NBD on all customers and Gamma-Gamma on repeat buyers.
-
-        Parameters
-        ----------
-        X : DataFrame
-            Purchase histories (see Notes of the class).
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
-        h = self._histories(X)
-        self.bgf_ = BetaGeoFitter(penalizer_coef=self.penalizer).fit(
-            h["frequency"], h["recency"], h["T"]
-        )
-        repeat = (h["frequency"] > 0) & (h["monetary_value"] > 0)
-        if not repeat.any():
-            raise ValueError("Gamma-Gamma needs customers with repeat purchases and spend > 0")
-        # q_constraint keeps q >= 1 so the population mean spend v·p/(q−1) stays positive.
-        self.ggf_ = GammaGammaFitter(penalizer_coef=self.penalizer).fit(
-            h["frequency"][repeat], h["monetary_value"][repeat], q_constraint=True
-        )
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Score purchase histories.
-
-        Parameters
-        ----------
-        X : DataFrame
-            Purchase histories (see Notes of the class).
-
-        Returns
-        -------
-        DataFrame
-            Indexed like ``X``, columns ``expected_purchases``, ``p_alive``,
-            ``expected_spend`` and ``clv``.
-        """
-        check_is_fitted(self, ["bgf_", "ggf_"])
-        h = self._histories(X)
-        history = (h["frequency"], h["recency"], h["T"])
-        horizon = self.horizon_days / self.time_unit_days
-        clv = self.ggf_.customer_lifetime_value(
-            self.bgf_,
-            *history,
-            h["monetary_value"],
-            time=self.clv_months,
-            discount_rate=self.monthly_discount_rate,
-            freq=_LIFETIMES_FREQ[self.time_unit_days],
-        )
-        return pd.DataFrame(
-            {
-                "expected_purchases": np.asarray(
-                    self.bgf_.conditional_expected_number_of_purchases_up_to_time(horizon, *history)
-                ),
-                "p_alive": self.bgf_.conditional_probability_alive(*history),
-                "expected_spend": np.asarray(
-                    self.ggf_.conditional_expected_average_profit(
-                        h["frequency"], h["monetary_value"]
-                    )
-                ),
-                "clv": np.asarray(clv),
-            },
-            index=X.index,
-        )

@@ -281,14 +281,49 @@ class LifecycleSpec(_Strict):
     decline_below: float = -0.05
 
 
-class BgNbdSpec(_Strict):
-    """BG/NBD + Gamma-Gamma settings for transaction logs."""
+# --- customer lifetimes: BTYD for logs, survival for tables (docs/lifetimes.md) ---------------
 
-    horizon_days: int = 273
-    time_unit_days: int = 7
-    penalizer: float = 0.001
-    clv_months: int = 12
-    monthly_discount_rate: float = 0.01
+
+class BgNbdSpec(_Strict):
+    """BTYD purchase model + Gamma-Gamma settings for transaction logs (features.btyd)."""
+
+    model: Literal["bgnbd", "mbgnbd", "pareto_nbd"] = Field(
+        default="bgnbd", description="BG/NBD, Modified BG/NBD or Pareto/NBD."
+    )
+    method: Literal["map", "advi", "mcmc"] = Field(
+        default="map", description="MAP (Laplace intervals) or the library's posterior draws."
+    )
+    horizon_days: int = Field(default=273, gt=0)
+    time_unit_days: Literal[1, 7, 30] = 7
+    clv_months: int = Field(default=12, ge=1)
+    monthly_discount_rate: float = Field(default=0.01, gt=-1)
+    interval: float = Field(default=0.9, gt=0, lt=1, description="Coverage of clv_low..clv_high.")
+    n_draws: int = Field(default=100, ge=2, description="Parameter draws behind the interval.")
+
+
+class LifetimeSpec(_Strict):
+    """Survival settings for customer tables with a tenure and a churn label (features.survival).
+
+    ``covariates`` are factor names; factors computed from the tenure itself
+    (e.g. total charges) leak the duration and should not be listed.
+    """
+
+    tenure: str = Field(description="Tenure column (months as a customer so far).")
+    churn: str = Field(description="Churn label column (the input's label_column).")
+    covariates: list[str] = Field(min_length=1, description="Factors the survival model uses.")
+    categories: list[str] = Field(
+        default_factory=list, description="Category columns the model uses, one-hot encoded."
+    )
+    monthly_revenue: str = Field(description="Factor with the monthly margin m_t for CLV.")
+    model: Literal["cox", "gradient_boosting"] = Field(
+        default="cox", description="Cox PH or gradient-boosted Cox; both on a Weibull baseline."
+    )
+    horizon_months: int = Field(
+        default=60, ge=12, description="Cap of expected_remaining_months and of survival CLV."
+    )
+
+
+# --- end of customer lifetimes ---------------------------------------------------------------
 
 
 # --- forecasting (transaction logs): horizon and rolling snapshots -------------------------
@@ -330,6 +365,7 @@ class DatasetConfig(_Strict):
     experts: ExpertPanelSpec | None = None
     loyalty: LoyaltySpec | None = None
     forecast: ForecastSpec = ForecastSpec()
+    lifetime: LifetimeSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
@@ -341,6 +377,8 @@ class DatasetConfig(_Strict):
             refs += [self.clv.yearly_revenue, self.clv.yearly_cost]
         if self.lifecycle is not None:
             refs += [self.lifecycle.tenure, self.lifecycle.trend]
+        if self.lifetime is not None:
+            self._check_lifetime(self.lifetime)
         unknown = [r for r in refs if r is not None and r not in self.factors]
         if unknown:
             raise ValueError(f"clv/lifecycle refer to undefined factors: {unknown}")
@@ -353,6 +391,27 @@ class DatasetConfig(_Strict):
         self._check_category_maps()
         _check_cube_settings(self)
         return self
+
+    def _check_lifetime(self, spec: LifetimeSpec) -> None:
+        """A survival model needs a customer table whose columns and factors exist."""
+        if self.input.shape != "customer_table":
+            raise ValueError("'lifetime' is for customer tables (logs use 'bgnbd')")
+        unknown = [c for c in (spec.tenure, spec.churn) if c not in self.input.columns]
+        if unknown:
+            raise ValueError(f"lifetime: columns {unknown} are not declared under 'input.columns'")
+        not_categories = [
+            c
+            for c in spec.categories
+            if c not in self.input.columns or self.input.columns[c].type != "category"
+        ]
+        if not_categories:
+            raise ValueError(f"lifetime.categories {not_categories} are not category columns")
+        if spec.churn != self.input.label_column:
+            raise ValueError(f"lifetime.churn {spec.churn!r} must be the input's label_column")
+        factors = [*spec.covariates, spec.monthly_revenue]
+        undefined = [f for f in factors if f not in self.factors]
+        if undefined:
+            raise ValueError(f"lifetime refers to undefined factors: {undefined}")
 
     def _check_category_maps(self) -> None:
         """A factor's ``map`` over a declared category column must cover exactly its values.

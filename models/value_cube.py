@@ -31,6 +31,13 @@ from valuecube.features.factors import compute_factors, factor_problems
 from valuecube.features.inputs import REASON
 from valuecube.features.lifecycle import lifecycle_stage
 from valuecube.features.loyalty import loyalty_type
+from valuecube.features.survival import (
+    SURVIVAL_COLUMNS,
+    SurvivalValue,
+    lifetime_columns,
+    lifetime_design,
+    monthly_rate,
+)
 from valuecube.models.fuzzy import SCORE_COLUMNS, FuzzyValueClassifier
 from valuecube.models.segments import describe_segments
 
@@ -69,6 +76,9 @@ def expert_factors(config: DatasetConfig) -> list[str]:
     """The tree factors rated by experts, in tree order."""
     return [f for f in config.tree.factor_names() if config.factors[f].source == "experts"]
 
+# Logs: the BTYD outputs besides ``clv`` (features.btyd), after CUBE_OUTPUT_COLUMNS.
+BTYD_EXTRA_COLUMNS = ("expected_purchases", "p_alive", "clv_low", "clv_high")
+
 
 class ValueCube(BaseEstimator):
     """Segments customers into the value cube as a dataset config describes.
@@ -87,6 +97,9 @@ class ValueCube(BaseEstimator):
     loyalty_cuts_ : tuple of float or None
         The (attachment, repeat purchase) thresholds of the loyalty types:
         the config's, else the medians of the fit customers.
+    survival_ : SurvivalValue or None
+        Survival model (customer tables with ``lifetime:`` and a churn label);
+        its columns :data:`features.survival.SURVIVAL_COLUMNS` follow the others.
     """
 
     def __init__(self, config: DatasetConfig) -> None:
@@ -151,6 +164,17 @@ class ValueCube(BaseEstimator):
             raise ValueError(
                 "no customer has computable factors; check the config's factor definitions"
             )
+        self.survival_ = None
+        if cfg.lifetime is not None and "churn" in customers.columns:
+            design = lifetime_design(customers[usable], factors[usable], cfg)
+            self.survival_ = SurvivalValue(
+                "tenure",
+                lifetime_columns(cfg),
+                "monthly_revenue",
+                model=cfg.lifetime.model,
+                horizon_months=cfg.lifetime.horizon_months,
+                monthly_discount_rate=monthly_rate(cfg.clv.discount_rate) if cfg.clv else 0.0,
+            ).fit(design, customers["churn"][usable])
         seg = cfg.segmentation
         self.fuzzy_ = FuzzyValueClassifier(
             cfg.tree,
@@ -181,10 +205,12 @@ class ValueCube(BaseEstimator):
         """
         check_is_fitted(self, "fuzzy_")
         if len(customers) == 0:  # e.g. an empty chunk: BG/NBD cannot transform zero customers
+            extra = self._lifetime_columns()
             scored = pd.DataFrame(
-                {c: pd.Series(dtype=object) for c in CUBE_OUTPUT_COLUMNS}, index=customers.index
+                {c: pd.Series(dtype=object) for c in (*CUBE_OUTPUT_COLUMNS, *extra)},
+                index=customers.index,
             )
-            scored = scored.astype({c: "float64" for c in (*SCORE_COLUMNS, "clv")})
+            scored = scored.astype({c: "float64" for c in (*SCORE_COLUMNS, "clv", *extra)})
             return scored, pd.DataFrame({REASON: pd.Series(dtype=object)}, index=customers.index)
         enriched = self._enrich(customers)
         factors = self._factors(enriched)
@@ -201,8 +227,20 @@ class ValueCube(BaseEstimator):
         scored["clv"] = self._clv(enriched[ok], good)
         scored["lifecycle_stage"] = self._lifecycle(good)
         scored["loyalty_type"] = self._loyalty(good)
+        if getattr(self, "bgnbd_", None) is not None:  # logs: BTYD outputs after the others
+            for column in BTYD_EXTRA_COLUMNS:
+                scored[column] = enriched[column].to_numpy()[ok]
+        if getattr(self, "survival_", None) is not None:
+            design = lifetime_design(customers[ok], good, self.config)
+            scored[list(SURVIVAL_COLUMNS)] = self.survival_.transform(design).to_numpy()
         rejected = pd.DataFrame({REASON: problems[~ok]})
         return scored, rejected
+
+    def _lifetime_columns(self) -> tuple[str, ...]:
+        """The BTYD or survival columns that follow :data:`CUBE_OUTPUT_COLUMNS` in ``segment``."""
+        if getattr(self, "bgnbd_", None) is not None:
+            return BTYD_EXTRA_COLUMNS
+        return SURVIVAL_COLUMNS if getattr(self, "survival_", None) is not None else ()
 
     def _clv(self, enriched: pd.DataFrame, factors: pd.DataFrame) -> np.ndarray:
         spec = self.config.clv

@@ -1,23 +1,13 @@
-import copy
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
 from valuecube.features.clv import (
-    BetaGeoValue,
     clv_profit,
     clv_revenue,
     customer_spend_share_clv,
     spend_share_path,
 )
-
-CDNOW = Path(__file__).resolve().parents[2] / "data" / "cdnow_master.txt"
-CALIBRATION_END = pd.Timestamp("1997-09-30")
-HOLDOUT_END = pd.Timestamp("1998-06-30")
 
 S0 = (0.6, 0.3, 0.1)
 P = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.25, 0.15, 0.6]]
@@ -104,119 +94,3 @@ def test_customer_spend_share_clv_matches_the_brand_check():
 def test_spend_share_validation(share, matrix, message):
     with pytest.raises(ValueError, match=message):
         spend_share_path(share, matrix, 2)
-
-
-# --- BG/NBD + Gamma-Gamma on the real CDNOW log --------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cdnow_daily():
-    """CDNOW purchases summed per customer and day."""
-    tx = pd.read_csv(CDNOW, sep=r"\s+", dtype={"customer_id": str})
-    tx["date"] = pd.to_datetime(tx["date"].astype(str), format="%Y%m%d")
-    return tx.groupby(["customer_id", "date"], as_index=False)["dollar_value"].sum()
-
-
-@pytest.fixture(scope="module")
-def calibration(cdnow_daily):
-    days = cdnow_daily[cdnow_daily["date"] <= CALIBRATION_END].sort_values("date")
-    by_customer = days.groupby("customer_id")
-    first, last = by_customer["date"].min(), by_customer["date"].max()
-    repeats = by_customer.size() - 1
-    repeat_spend = by_customer["dollar_value"].sum() - by_customer["dollar_value"].first()
-    return pd.DataFrame(
-        {
-            "repeat_frequency": repeats,
-            "first_to_last_days": (last - first).dt.days,
-            "tenure_days": (CALIBRATION_END - first).dt.days,
-            "repeat_monetary_avg": (repeat_spend / repeats.where(repeats > 0)).fillna(0.0),
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def holdout_days(cdnow_daily, calibration):
-    in_holdout = cdnow_daily["date"].between(CALIBRATION_END, HOLDOUT_END, inclusive="right")
-    counts = cdnow_daily[in_holdout].groupby("customer_id").size()
-    return counts.reindex(calibration.index, fill_value=0)
-
-
-@pytest.fixture(scope="module")
-def fitted(calibration):
-    return BetaGeoValue().fit(calibration)
-
-
-@pytest.fixture(scope="module")
-def scores(fitted, calibration):
-    return fitted.transform(calibration)
-
-
-def test_fit_learns_both_models(fitted, calibration):
-    assert set(fitted.bgf_.params_.index) == {"r", "alpha", "a", "b"}
-    assert (fitted.bgf_.params_ > 0).all()
-    repeat_buyers = (calibration["repeat_frequency"] > 0) & (calibration["repeat_monetary_avg"] > 0)
-    assert len(fitted.ggf_.data) == repeat_buyers.sum()
-    assert fitted.ggf_.params_["q"] > 1  # positive population mean spend
-
-
-def test_scores_on_cdnow(scores, calibration, holdout_days):
-    assert list(scores.columns) == ["expected_purchases", "p_alive", "expected_spend", "clv"]
-    assert scores.index.equals(calibration.index)
-    assert np.isfinite(scores.to_numpy()).all()
-    assert scores["p_alive"].between(0, 1).all()
-    assert (scores["expected_purchases"] >= 0).all()
-    assert (scores["expected_spend"] > 0).all()
-    assert (scores["clv"] >= 0).all()
-    rho = scores["expected_purchases"].corr(holdout_days, method="spearman")
-    assert rho > 0.3
-
-
-def test_total_expected_purchases_track_the_holdout(scores, holdout_days):
-    # Repeat purchase days in the 39-week holdout: the model's total is in the right range.
-    assert scores["expected_purchases"].sum() == pytest.approx(holdout_days.sum(), rel=0.25)
-
-
-def test_customer_scored_alone_equals_scored_in_batch(fitted, calibration, scores):
-    heavy = calibration["repeat_frequency"].idxmax()
-    one_off = calibration.index[calibration["repeat_frequency"].eq(0)][0]
-    for customer in (heavy, one_off, calibration.index[len(calibration) // 2]):
-        alone = fitted.transform(calibration.loc[[customer]])
-        pd.testing.assert_frame_equal(alone, scores.loc[[customer]], check_exact=True)
-
-
-def test_clv_grows_with_horizon_and_falls_with_discounting(fitted, calibration):
-    sample = calibration.iloc[:200]
-    base = fitted.transform(sample)["clv"]
-    longer = copy.deepcopy(fitted).set_params(clv_months=24)
-    assert (longer.transform(sample)["clv"] >= base).all()
-    steeper = copy.deepcopy(fitted).set_params(monthly_discount_rate=0.05)
-    assert (steeper.transform(sample)["clv"] <= base).all()
-
-
-def test_time_unit_only_changes_units(calibration):
-    sample = calibration.iloc[::10]
-    weeks = BetaGeoValue().fit(sample).transform(sample)
-    days = BetaGeoValue(time_unit_days=1).fit(sample).transform(sample)
-    np.testing.assert_allclose(days["p_alive"], weeks["p_alive"], rtol=1e-3, atol=1e-6)
-    np.testing.assert_allclose(
-        days["expected_purchases"], weeks["expected_purchases"], rtol=1e-3, atol=1e-6
-    )
-
-
-def test_estimator_contract():
-    model = BetaGeoValue(horizon_days=180)
-    assert clone(model).get_params()["horizon_days"] == 180
-    assert not hasattr(model, "bgf_")
-    with pytest.raises(NotFittedError):
-        model.transform(pd.DataFrame())
-
-
-def test_invalid_parameters_and_inputs(calibration):
-    with pytest.raises(ValueError, match="time_unit_days"):
-        BetaGeoValue(time_unit_days=3).fit(calibration)
-    with pytest.raises(ValueError, match="missing columns"):
-        BetaGeoValue().fit(calibration.drop(columns="tenure_days"))
-    bad = calibration.head(50).copy()
-    bad.iloc[0, bad.columns.get_loc("first_to_last_days")] = 10_000
-    with pytest.raises(ValueError, match="first_to_last_days > tenure_days"):
-        BetaGeoValue().fit(bad)
