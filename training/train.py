@@ -36,7 +36,7 @@ from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
 from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc
 from valuecube.models.value_cube import ValueCube
-from valuecube.training import peers
+from valuecube.training import guards, lineage, peers, studies
 from valuecube.training.data import TrainingData, load_training_data
 from valuecube.training.evaluate import (
     comparison_table,
@@ -44,12 +44,13 @@ from valuecube.training.evaluate import (
     plot_roc,
     segment_agreement,
 )
+from valuecube.training.evaluation_split import with_evaluation_split
 from valuecube.training.peers import FUZZY, NETWORK
+from valuecube.training.promotion import bootstrap_intervals
 from valuecube.training.registry import CHALLENGER, register_challenger
 from valuecube.training.tracking import configure_tracking, ensure_experiment
 from valuecube.training.tuning import (
     OBJECTIVE,
-    create_study,
     make_objective,
     params_from_trial,
     torch_threads,
@@ -125,12 +126,15 @@ def run_train(
     patience: int = 15,
     tracking_uri: str | None = None,
     show_progress: bool = False,
+    guard: guards.GuardPolicy | None = None,
+    study_name: str | None = None,
+    worker: int = 0,
 ) -> TrainResult:
     """Tune, train, compare, log and register; see the module docstring."""
     configure_tracking(tracking_uri)
     config_path = None if isinstance(config, DatasetConfig) else Path(config)
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
-    data = load_training_data(cfg, input_path, seed=seed)
+    data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
     name = register_as or f"valuecube-{cfg.name}"
     ensure_experiment(experiment or f"valuecube-{cfg.name}")
 
@@ -166,11 +170,14 @@ def run_train(
             max_epochs=max_epochs,
             patience=patience,
             show_progress=show_progress,
+            study_name=study_name,
+            worker=worker,
         )
         best = params_from_trial(study.best_trial.params)
 
         with mlflow.start_run(run_name=NETWORK, nested=True) as net_run:
             mlflow.log_params({k: str(v) for k, v in best.items()})
+            lineage_tags = lineage.log_lineage(data)
             network = BPNetworkClassifier(
                 **best, max_epochs=max_epochs, patience=patience, random_state=seed
             )
@@ -216,6 +223,9 @@ def run_train(
                     "metrics": {**net_metrics, **{f"test_{k}": v for k, v in agreement.items()}},
                 },
             )
+            decision = guards.check_network(
+                parts, scores[NETWORK], agreement["segment_accuracy"], seed=seed, policy=guard
+            )
             info = _log_model(model, data)
             version = register_challenger(
                 name,
@@ -225,11 +235,22 @@ def run_train(
                     "input": str(data.source),
                     "seed": str(seed),
                     **{k: f"{v:.6f}" for k, v in net_metrics.items()},
+                    **decision.tags,
+                    **lineage_tags,
                 },
             )
 
         scores.update(_peer_runs(parts, seed))
         comparison = comparison_table(test["y"]["churn"], scores)
+        intervals = bootstrap_intervals(test["y"]["churn"].to_numpy(), scores, seed=seed)
+        card = lineage.model_card(
+            data=data,
+            tags={**lineage_tags, **decision.tags},
+            intervals=intervals,
+            agreement=agreement,
+            guard=decision.table,
+        )
+        mlflow.MlflowClient().update_model_version(name, version, description=card)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             comparison.to_csv(tmp / "comparison.csv")
@@ -289,10 +310,14 @@ def _tune(
     max_epochs: int,
     patience: int,
     show_progress: bool,
+    study_name: str | None = None,
+    worker: int = 0,
 ) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    study = create_study(f"valuecube-{cfg.name}", storage=storage, seed=seed)
+    name = study_name or studies.new_study_name(cfg.name)
+    study = studies.open_study(name, storage=storage, worker=worker)
+    mlflow.set_tag("optuna_study", name)
     callback = MLflowCallback(
         metric_name=OBJECTIVE, create_experiment=False, mlflow_kwargs={"nested": True}
     )
@@ -307,9 +332,10 @@ def _tune(
             patience=patience,
         )
     )
-    study.optimize(
-        objective, n_trials=trials, callbacks=[callback], show_progress_bar=show_progress
-    )
+    if trials:  # 0: retrain the best trial of an existing study (--from-study)
+        study.optimize(
+            objective, n_trials=trials, callbacks=[callback], show_progress_bar=show_progress
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "optuna_trials.csv"
         study.trials_dataframe().to_csv(path, index=False)
@@ -328,7 +354,7 @@ def _tune(
 
 
 def _log_model(model: ChurnSegmentModel, data: TrainingData) -> mlflow.models.model.ModelInfo:
-    example = data.model_input(data.split.train[:5])
+    example = lineage.masked_example(data)  # no real customer's row in the logged model
     signature = infer_signature(example, model.predict(example))
     with _model_code() as code_paths:
         return mlflow.pyfunc.log_model(
