@@ -165,9 +165,10 @@ def masked_example(data: Any, n: int = 5) -> pd.DataFrame:
     rows = data.model_input(data.split.train)
     levels = np.linspace(0.1, 0.9, n)
     example = {}
+    id_columns = {CUSTOMER_ID, getattr(data.config.input, "id_column", None)}
     for column in rows.columns:
         values = rows[column]
-        if column == CUSTOMER_ID:
+        if column in id_columns:
             example[column] = [f"example-{i + 1}" for i in range(n)]
         elif pd.api.types.is_numeric_dtype(values):
             example[column] = values.quantile(levels, interpolation="nearest").to_numpy()

@@ -146,7 +146,7 @@ def _row(challenger, champion, delta, low, high, bound: str, ok: bool) -> dict:
     return dict(
         challenger=challenger,
         champion=champion,
-        difference=delta,
+        **{"Δ": delta},
         low=low,
         high=high,
         bound=bound,

@@ -209,8 +209,8 @@ def record(outcome: PromotionOutcome) -> None:
     for check, row in table.iterrows():
         key = "promotion_" + "".join(c if c.isalnum() else "_" for c in check).strip("_")
         value = f"{row.challenger:.4f}"
-        if pd.notna(row.difference):
-            value = f"Δ {row.difference:+.4f} [{row.low:+.4f}, {row.high:+.4f}]"
+        if pd.notna(row["Δ"]):
+            value = f"Δ {row['Δ']:+.4f} [{row.low:+.4f}, {row.high:+.4f}]"
         tags[key] = f"{value} ({row.bound}: {'pass' if row['pass'] else 'FAIL'})"
     for key, value in tags.items():
         client.set_model_version_tag(outcome.name, outcome.challenger, key, value)
@@ -223,11 +223,7 @@ def record(outcome: PromotionOutcome) -> None:
         "|---|---|---|---|---|---|",
     ]
     for check, row in table.iterrows():
-        diff = (
-            ""
-            if pd.isna(row.difference)
-            else (f"{row.difference:+.4f} [{row.low:+.4f}, {row.high:+.4f}]")
-        )
+        diff = "" if pd.isna(row["Δ"]) else (f"{row['Δ']:+.4f} [{row.low:+.4f}, {row.high:+.4f}]")
         champ = "" if pd.isna(row.champion) else f"{row.champion:.4f}"
         lines.append(
             f"| {check} | {row.challenger:.4f} | {champ} | {diff} | {row.bound} | "
