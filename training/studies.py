@@ -38,16 +38,34 @@ def worker_seed(study_name: str, worker: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def open_study(name: str, *, storage: str | None, worker: int = 0) -> optuna.Study:
-    """Create or join the minimising study ``name`` (TPE with a per-worker seed, median pruning)."""
-    return optuna.create_study(
+def open_study(
+    name: str, *, storage: str | None, worker: int = 0, seed: int = 0, shared: bool = True
+) -> optuna.Study:
+    """Create or join the minimising study ``name`` (TPE with a per-worker seed, median pruning).
+
+    A ``shared`` (named) study seeds each worker's sampler from the study name
+    and the worker index; a fresh per-train study from the dataset ``seed``
+    and the worker, so the same ``train`` call reproduces its trials. The
+    study remembers the dataset seed of its first worker and refuses another
+    one: trials on different splits are not comparable.
+    """
+    key = name if shared else f"seed-{seed}"
+    study = optuna.create_study(
         study_name=name,
         storage=storage,
         direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=worker_seed(name, worker), constant_liar=True),
+        sampler=optuna.samplers.TPESampler(seed=worker_seed(key, worker), constant_liar=True),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=10),
         load_if_exists=True,
     )
+    first = study.user_attrs.get("dataset_seed")
+    if first is None:
+        study.set_user_attr("dataset_seed", seed)
+    elif first != seed:
+        raise ValueError(
+            f"study {name!r} tunes on the split of seed {first}, not {seed}: pass --seed {first}"
+        )
+    return study
 
 
 def finished_study(name: str, storage: str | None) -> optuna.Study:

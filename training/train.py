@@ -316,7 +316,9 @@ def _tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     name = study_name or studies.new_study_name(cfg.name)
-    study = studies.open_study(name, storage=storage, worker=worker)
+    study = studies.open_study(
+        name, storage=storage, worker=worker, seed=seed, shared=study_name is not None
+    )
     mlflow.set_tag("optuna_study", name)
     callback = MLflowCallback(
         metric_name=OBJECTIVE, create_experiment=False, mlflow_kwargs={"nested": True}
