@@ -45,16 +45,16 @@ def open_study(
 
     A ``shared`` (named) study seeds each worker's sampler from the study name
     and the worker index; a fresh per-train study from the dataset ``seed``
-    and the worker, so the same ``train`` call reproduces its trials. The
+    (plus the worker index), so the same ``train`` call reproduces its trials. The
     study remembers the dataset seed of its first worker and refuses another
     one: trials on different splits are not comparable.
     """
-    key = name if shared else f"seed-{seed}"
+    sampler_seed = worker_seed(name, worker) if shared else seed + worker
     study = optuna.create_study(
         study_name=name,
         storage=storage,
         direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=worker_seed(key, worker), constant_liar=True),
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=10),
         load_if_exists=True,
     )
