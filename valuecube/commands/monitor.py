@@ -73,3 +73,39 @@ def monitor(
         f"{report.mean_probability:.3f} · logged as run {report.run_id}"
     )
     console.print(report.advice)
+
+
+# Options and the hook for `valuecube score` (the score command adds these three parameters and
+# calls `after_scoring` once the job has finished; see docs/engineering.md).
+MonitorExperiment = Annotated[
+    str | None,
+    typer.Option(
+        "--monitor-experiment",
+        help="MLflow experiment for this job's drift and row counts; '' to log nothing.",
+    ),
+]
+DriftThreshold = Annotated[
+    float, typer.Option("--drift-threshold", help="PSI above which a factor has drifted.")
+]
+FailOnDrift = Annotated[
+    bool, typer.Option("--fail-on-drift", help="Exit with code 3 when any factor has drifted.")
+]
+
+
+def after_scoring(
+    result, input: Path, monitor_experiment: str | None, drift_threshold: float, fail_on_drift: bool
+) -> None:
+    """Log the finished job to MLflow (unless the experiment is ''); exit 3 on drift if asked."""
+    from valuecube.training.monitoring import MONITOR_EXPERIMENT, log_scoring_run
+
+    drifted = list(result.drift[result.drift > drift_threshold].index)
+    if monitor_experiment != "":
+        logged = log_scoring_run(
+            result,
+            input_path=input,
+            experiment=monitor_experiment or MONITOR_EXPERIMENT,
+            drift_threshold=drift_threshold,
+        )
+        console.print(f"monitoring run {logged.run_id} (drift, row counts) logged")
+    if fail_on_drift and drifted:
+        fail(f"input drift in {', '.join(drifted)} (PSI > {drift_threshold})", code=3)
