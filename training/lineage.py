@@ -252,3 +252,44 @@ def model_card(
         "the intervals resample test customers only, not training randomness.",
     ]
     return "\n".join(lines)
+
+
+def run_lineage_tags(model: Any) -> dict[str, str]:
+    """Lineage tags (:func:`version_tags`) of the run that trained ``model``; {} without lineage."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = mlflow.MlflowClient().get_run(str(model.metadata.get("run_id", ""))).data.tags
+    except MlflowException:
+        return {}
+    return {k: v for k, v in tags.items() if k in ("data_source", "data_digest", "git_commit")}
+
+
+def training_parts(
+    model: Any, version_tags: dict[str, str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The labelled per-customer tables of each part (train, validation, test) the model was fit on.
+
+    Rebuilt from what the model logged: the data source (checked against its
+    digest, :func:`evaluation_customers_source`) and the hashed split, with the
+    model's own config; for ``compare`` and any re-evaluation on the model's
+    own test customers.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        The data is not found or not the logged file; the model logged no split.
+    """
+    from valuecube.features.customers import build_customer_table
+    from valuecube.features.inputs import load_input
+
+    tags = version_tags or run_lineage_tags(model)
+    path = evaluation_customers_source(model, tags)
+    split = logged_split(str(model.metadata.get("run_id", "")))
+    if split is None:
+        raise ValueError("the model logged no split (lineage/split.csv); retrain it to compare")
+    spec = model.config.input
+    table = build_customer_table(load_input(path, spec, strict=True), spec).table
+    part = pd.Series(split["part"].to_numpy(), index=split["customer_hash"].to_numpy())
+    of_row = part.reindex(hashed_ids(table.index)).to_numpy()
+    return {name: table[of_row == name] for name in ("train", "validation", "test")}

@@ -78,3 +78,17 @@ def test_evaluation_data_found_from_any_folder(telco_model, tmp_path, monkeypatc
     (tmp_path / "data" / "telco_churn.csv").write_text(TELCO_CSV.read_text()[:-200])
     with pytest.raises(ValueError, match="not the file the model was trained on"):
         evaluation_customers_source(telco_model.model, dict(mv.tags))
+
+
+def test_training_parts_rebuilt_from_the_logged_lineage(telco_model, tmp_path, monkeypatch) -> None:
+    from valuecube.training.lineage import training_parts
+
+    monkeypatch.chdir(tmp_path)  # any folder: found through the project-relative source
+    parts = training_parts(telco_model.model)  # the run's tags, as `compare` would call it
+    split = logged_split(telco_model.model.metadata["run_id"])
+    sizes = split["part"].value_counts()
+    assert {k: len(v) for k, v in parts.items()} == {k: sizes[k] for k in parts}
+    assert set(hashed_ids(parts["test"].index)) == set(
+        split.loc[split["part"] == "test", "customer_hash"]
+    )
+    assert parts["test"]["churn"].notna().all()
