@@ -207,7 +207,8 @@ def record(outcome: PromotionOutcome) -> None:
         "promotion_reason": outcome.reason,
     }
     for check, row in table.iterrows():
-        key = "promotion_" + "".join(c if c.isalnum() else "_" for c in check).strip("_")
+        ascii_check = check.replace("Δ", "delta").split(" (")[0]
+        key = "promotion_" + "".join(c if c.isalnum() else "_" for c in ascii_check)
         value = f"{row.challenger:.4f}"
         if pd.notna(row["Δ"]):
             value = f"Δ {row['Δ']:+.4f} [{row.low:+.4f}, {row.high:+.4f}]"
