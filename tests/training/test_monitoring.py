@@ -85,7 +85,7 @@ def test_monitor_says_retrain_when_outcomes_change(telco_model, tmp_path) -> Non
 
 
 def test_score_hook_logs_and_fails_on_drift_with_exit_code_3(telco_model, tmp_path) -> None:
-    import click
+    import typer
 
     from valuecube.commands.monitor import after_scoring
 
@@ -96,7 +96,7 @@ def test_score_hook_logs_and_fails_on_drift_with_exit_code_3(telco_model, tmp_pa
     result = score_file(telco_model.model_uri, drifted, tmp_path / "d.csv", progress=False)
     after_scoring(result, drifted, "tests-hook", 0.2, fail_on_drift=False)  # logs, no exit
     assert len(mlflow.search_runs(experiment_names=["tests-hook"])) == 1
-    with pytest.raises(click.exceptions.Exit) as exit_:
+    with pytest.raises(typer.Exit) as exit_:
         after_scoring(result, drifted, "tests-hook", 0.2, fail_on_drift=True)
     assert exit_.value.exit_code == 3
     assert len(mlflow.search_runs(experiment_names=["tests-hook"])) == 2
