@@ -72,3 +72,24 @@ def evaluation_split(
 def with_evaluation_split(data, *, seed: int = 0):
     """``data`` (a ``TrainingData``) with :func:`evaluation_split` as its split."""
     return dataclasses.replace(data, split=evaluation_split(data.customers.table, seed=seed))
+
+
+def cover_segments(data, cube):
+    """Move validation customers whose fuzzy segment no training customer has into training.
+
+    The network learns only the segments it sees in training and cannot score a
+    validation customer of another one; a rare segment (a handful of customers)
+    can fall entirely into validation by chance. Evaluation customers are never
+    moved. ``cube`` is the value cube fitted on the training customers.
+    """
+    table, split = data.customers.table, data.split
+    seen = set(cube.fuzzy_.predict(cube.factors(table.loc[split.train])))
+    segment = cube.fuzzy_.predict(cube.factors(table.loc[split.validation]))
+    unseen = ~np.isin(np.asarray(segment, dtype=object), list(seen))
+    if not unseen.any():
+        return data
+    moved = split.validation[unseen]
+    return dataclasses.replace(
+        data,
+        split=Split(split.train.append(moved), split.validation[~unseen], split.test),
+    )

@@ -101,7 +101,7 @@ def run_worker(
     from valuecube.models.design import NetworkDesign
     from valuecube.models.value_cube import ValueCube
     from valuecube.training.data import load_training_data
-    from valuecube.training.evaluation_split import with_evaluation_split
+    from valuecube.training.evaluation_split import cover_segments, with_evaluation_split
     from valuecube.training.tracking import configure_tracking, ensure_experiment
     from valuecube.training.train import _part, _tune
 
@@ -111,7 +111,8 @@ def run_worker(
     ensure_experiment(experiment or f"valuecube-{cfg.name}")
     table = data.customers.table.loc[data.split.train]
     cube = ValueCube(cfg).fit(table)
-    design = NetworkDesign(cube).fit(table)
+    data = cover_segments(data, cube)
+    design = NetworkDesign(cube).fit(data.customers.table.loc[data.split.train])
     parts = {part: _part(data, cube, design, ids) for part, ids in vars(data.split).items()}
     with mlflow.start_run(run_name=f"tune-{cfg.name}-w{worker}"):
         mlflow.log_params({"study": study, "worker": worker, "seed": seed, "trials": trials})

@@ -44,7 +44,7 @@ from valuecube.training.evaluate import (
     plot_roc,
     segment_agreement,
 )
-from valuecube.training.evaluation_split import with_evaluation_split
+from valuecube.training.evaluation_split import cover_segments, with_evaluation_split
 from valuecube.training.peers import FUZZY, NETWORK
 from valuecube.training.promotion import bootstrap_intervals
 from valuecube.training.registry import CHALLENGER, register_challenger
@@ -141,6 +141,8 @@ def run_train(
     split = data.split
     table = data.customers.table
     cube = ValueCube(cfg).fit(table.loc[split.train])
+    data = cover_segments(data, cube)  # a segment seen only in validation moves to training
+    split = data.split
     design = NetworkDesign(cube).fit(table.loc[split.train])
     parts = {part: _part(data, cube, design, ids) for part, ids in vars(split).items()}
 
