@@ -21,6 +21,7 @@ import secrets
 from pathlib import Path
 
 import optuna
+from mlflow.exceptions import MlflowException
 
 import mlflow
 from valuecube.features.config import DatasetConfig, load_config
@@ -108,7 +109,10 @@ def run_worker(
     configure_tracking()
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
     data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
-    ensure_experiment(experiment or f"valuecube-{cfg.name}")
+    try:
+        ensure_experiment(experiment or f"valuecube-{cfg.name}")
+    except MlflowException:  # another worker created the experiment at the same moment
+        ensure_experiment(experiment or f"valuecube-{cfg.name}")
     table = data.customers.table.loc[data.split.train]
     cube = ValueCube(cfg).fit(table)
     data = cover_segments(data, cube)
