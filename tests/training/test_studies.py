@@ -40,6 +40,7 @@ def test_two_processes_share_one_study_and_one_registers(mlflow_store, tmp_path:
               "--study", study, "--trials", "2", "--max-epochs", "3", "--experiment", "tests-study",
               "--register-as", name, "--tune-only"]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_store}
+    MlflowClient().search_experiments()  # an existing store: two processes must not both create it
     workers = [
         subprocess.Popen(
             [cli, *common, "--worker", str(i)],
