@@ -290,6 +290,9 @@ def training_parts(
         raise ValueError("the model logged no split (lineage/split.csv); retrain it to compare")
     spec = model.config.input
     table = build_customer_table(load_input(path, spec, strict=True), spec).table
-    part = pd.Series(split["part"].to_numpy(), index=split["customer_hash"].to_numpy())
-    of_row = part.reindex(hashed_ids(table.index)).to_numpy()
-    return {name: table[of_row == name] for name in ("train", "validation", "test")}
+    id_of_hash = pd.Series(table.index, index=hashed_ids(table.index))
+    out = {}
+    for name in ("train", "validation", "test"):  # in the logged order: the fit's row order
+        hashes = split.loc[split["part"] == name, "customer_hash"]
+        out[name] = table.loc[id_of_hash.reindex(hashes).dropna().to_numpy()]
+    return out
