@@ -54,12 +54,14 @@ PIECE = 500_000
 def train_model(store: Path, name: str = "bench-telco") -> str:
     """Train a small Telco model into ``store`` (trials=1, few epochs); return its registry URI."""
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
+    from valuecube.training.guards import GuardPolicy
     from valuecube.training.train import run_train
 
     result = run_train(
         ROOT / "configs" / "telco.yaml",
         trials=1,
         max_epochs=8,
+        guard=GuardPolicy(allow_worse="a small model for tests and benchmarks"),
         seed=0,
         register_as=name,
         experiment="bench",

@@ -39,12 +39,14 @@ from benchmarks.bench_batch_scoring import peak_rss_mb  # noqa: E402
 def train_model(store: Path, name: str = "bench-cdnow") -> str:
     """Train a small CDNOW model into ``store``; its registry URI."""
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
+    from valuecube.training.guards import GuardPolicy
     from valuecube.training.train import run_train
 
     return run_train(
         ROOT / "configs" / "cdnow.yaml",
         trials=1,
         max_epochs=5,
+        guard=GuardPolicy(allow_worse="a small model for tests and benchmarks"),
         seed=0,
         register_as=name,
         experiment="bench",

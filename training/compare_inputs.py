@@ -109,22 +109,25 @@ def comparison_inputs(
     from valuecube.features.config import load_config
     from valuecube.features.customers import build_customer_table
     from valuecube.features.inputs import load_input
-    from valuecube.training.data import load_training_data
+    from valuecube.training import lineage
 
     meta = model.metadata
-    trained_on = Path(meta["input"])
-    if not trained_on.exists():
-        raise ValueError(
-            f"the model's training input {trained_on} is not here; the peers are refit on it"
-        )
+    try:  # the model's own parts, from the source and hashed split it logged
+        parts = lineage.training_parts(model)
+        trained_on = lineage.evaluation_customers_source(model, lineage.run_lineage_tags(model))
+    except FileNotFoundError as exc:
+        raise ValueError(f"{exc}; the peers are refit on the model's training data") from exc
     cfg = load_config(config) if config is not None else model.config
     own = input_path is None or Path(input_path).resolve() == trained_on.resolve()
-    data = load_training_data(model.config, trained_on, seed=int(meta["seed"]))
-    train = data.customers.table.loc[data.split.train]
+    train = parts["train"]
     if own:
         same = cfg == model.config
-        split = data if same else load_training_data(cfg, trained_on, seed=int(meta["seed"]))
-        customers = split.customers.table.loc[split.split.test]
+        customers = parts["test"]
+        if not same:
+            rebuilt = build_customer_table(
+                load_input(trained_on, cfg.input, strict=True), cfg.input
+            )
+            customers = rebuilt.table.loc[customers.index]
         description = f"the model's own test split of {trained_on.name} (seed {meta['seed']})"
     else:
         customers = build_customer_table(

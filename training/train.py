@@ -40,7 +40,7 @@ from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
 from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc, input_schema
 from valuecube.models.value_cube import ValueCube
-from valuecube.training import peers
+from valuecube.training import guards, lineage, peers, studies
 from valuecube.training.data import TrainingData, load_training_data
 from valuecube.training.evaluate import (
     comparison_table,
@@ -48,6 +48,7 @@ from valuecube.training.evaluate import (
     plot_roc,
     segment_agreement,
 )
+from valuecube.training.evaluation_split import cover_segments, with_evaluation_split
 from valuecube.training.forecast_metrics import (
     CHURN_METRICS,
     segment_table,
@@ -57,11 +58,11 @@ from valuecube.training.forecast_train import forecast_parts, forecast_tables, i
 from valuecube.training.model_code import model_code as _model_code
 from valuecube.training.model_code import requirements as _requirements
 from valuecube.training.peers import FUZZY, NETWORK, lightgbm_peer
+from valuecube.training.promotion import bootstrap_intervals
 from valuecube.training.registry import CHALLENGER, register_challenger
 from valuecube.training.tracking import configure_tracking, ensure_experiment
 from valuecube.training.tuning import (
     OBJECTIVE,
-    create_study,
     make_objective,
     params_from_trial,
     torch_threads,
@@ -103,6 +104,9 @@ def run_train(
     tracking_uri: str | None = None,
     show_progress: bool = False,
     snapshot_months: int | None = None,
+    guard: guards.GuardPolicy | None = None,
+    study_name: str | None = None,
+    worker: int = 0,
 ) -> TrainResult:
     """Tune, train, compare, log and register; see the module docstring.
 
@@ -112,13 +116,15 @@ def run_train(
     configure_tracking(tracking_uri, create=True)
     config_path = None if isinstance(config, DatasetConfig) else Path(config)
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
-    data = load_training_data(cfg, input_path, seed=seed)
+    data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
     name = register_as or f"valuecube-{cfg.name}"
     ensure_experiment(experiment or f"valuecube-{cfg.name}")
 
     split = data.split
     table = data.customers.table
     cube = ValueCube(cfg).fit(table.loc[split.train])
+    data = cover_segments(data, cube)  # a segment seen only in validation moves to training
+    split = data.split
     forecast = is_forecast(data)
     horizon = forecast_horizon_days(cfg) if forecast else None
     design = NetworkDesign(cube, horizon_days=horizon).fit(table.loc[split.train])
@@ -166,11 +172,14 @@ def run_train(
             patience=patience,
             show_progress=show_progress,
             fixed=fixed,
+            study_name=study_name,
+            worker=worker,
         )
         best = {**params_from_trial(study.best_trial.params), **fixed}
 
         with mlflow.start_run(run_name=NETWORK, nested=True) as net_run:
             mlflow.log_params({k: str(v) for k, v in best.items()})
+            lineage_tags = lineage.log_lineage(data)
             network = BPNetworkClassifier(
                 **best, max_epochs=max_epochs, patience=patience, random_state=seed
             )
@@ -220,6 +229,9 @@ def run_train(
                     "horizon_days": horizon,
                 },
             )
+            decision = guards.check_network(
+                parts, scores[NETWORK], agreement["segment_accuracy"], seed=seed, policy=guard
+            )
             info = _log_model(model, data)
             version = register_challenger(
                 name,
@@ -229,6 +241,8 @@ def run_train(
                     "input": str(data.source),
                     "seed": str(seed),
                     **{k: f"{v:.6f}" for k, v in net_metrics.items()},
+                    **decision.tags,
+                    **lineage_tags,
                 },
             )
 
@@ -243,6 +257,15 @@ def run_train(
                 "churn": comparison[list(CHURN_METRICS)],
             }
         mlflow.log_metrics(table_metrics(tables))
+        intervals = bootstrap_intervals(test["y"]["churn"].to_numpy(), scores, seed=seed)
+        card = lineage.model_card(
+            data=data,
+            tags={**lineage_tags, **decision.tags},
+            intervals=intervals,
+            agreement=agreement,
+            guard=decision.table,
+        )
+        mlflow.MlflowClient().update_model_version(name, version, description=card)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             comparison.to_csv(tmp / "comparison.csv")
@@ -308,10 +331,16 @@ def _tune(
     patience: int,
     show_progress: bool,
     fixed: dict[str, Any],
+    study_name: str | None = None,
+    worker: int = 0,
 ) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    study = create_study(f"valuecube-{cfg.name}", storage=storage, seed=seed)
+    name = study_name or studies.new_study_name(cfg.name)
+    study = studies.open_study(
+        name, storage=storage, worker=worker, seed=seed, shared=study_name is not None
+    )
+    mlflow.set_tag("optuna_study", name)
     callback = MLflowCallback(
         metric_name=OBJECTIVE, create_experiment=False, mlflow_kwargs={"nested": True}
     )
@@ -327,9 +356,10 @@ def _tune(
             fixed=fixed,
         )
     )
-    study.optimize(
-        objective, n_trials=trials, callbacks=[callback], show_progress_bar=show_progress
-    )
+    if trials:  # 0: retrain the best trial of an existing study (--from-study)
+        study.optimize(
+            objective, n_trials=trials, callbacks=[callback], show_progress_bar=show_progress
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "optuna_trials.csv"
         study.trials_dataframe().to_csv(path, index=False)
@@ -348,7 +378,7 @@ def _tune(
 
 
 def _log_model(model: ChurnSegmentModel, data: TrainingData) -> mlflow.models.model.ModelInfo:
-    example = data.model_input(data.split.train[:5])
+    example = lineage.masked_example(data)  # no real customer's row in the logged model
     # Inputs as columns of any type: the model's own validation takes what pd.read_csv gives
     signature = ModelSignature(
         inputs=input_schema(list(example.columns)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from valuecube.commands.compare import compare
+from valuecube.commands.monitor import monitor
 from valuecube.commands.promote import promote
 from valuecube.commands.score import score
 from valuecube.commands.segment import segment
@@ -36,7 +37,7 @@ def _root() -> None:
     """Customer-value segmentation (AHP + fuzzy value cube) and churn prediction."""
 
 
-for command in (segment, train, promote, compare, score, serve):
+for command in (segment, train, promote, compare, score, serve, monitor):
     app.command()(command)
 
 

@@ -45,10 +45,11 @@ def test_identity_names_the_registered_version(telco) -> None:
 
 
 def test_customers_are_the_models_own_test_split(telco) -> None:
-    meta = telco.model.metadata
-    data = load_training_data(telco.model.config, meta["input"], seed=int(meta["seed"]))
-    assert list(telco.inputs.customers.index) == list(data.split.test)
-    assert list(telco.inputs.train_customers.index) == list(data.split.train)
+    from valuecube.training.lineage import training_parts
+
+    parts = training_parts(telco.model)  # what the model logged as its split
+    assert list(telco.inputs.customers.index) == list(parts["test"].index)
+    assert list(telco.inputs.train_customers.index) == list(parts["train"].index)
     assert "own test split" in telco.inputs.description
 
 

@@ -105,6 +105,7 @@ def keep_tracking_uri():
 
 
 def test_train_and_load_through_server(server, keep_tracking_uri) -> None:
+    from valuecube.training.guards import GuardPolicy
     from valuecube.training.train import run_train
 
     result = run_train(
@@ -112,6 +113,7 @@ def test_train_and_load_through_server(server, keep_tracking_uri) -> None:
         tracking_uri=server,
         trials=1,
         max_epochs=3,
+        guard=GuardPolicy(allow_worse="a small model for tests and benchmarks"),
         seed=0,
         register_as="server-telco",
         experiment="server-tests",

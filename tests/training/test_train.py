@@ -10,6 +10,7 @@ import mlflow
 from mlflow import MlflowClient
 from valuecube.features.config import load_config
 from valuecube.training.data import load_training_data
+from valuecube.training.guards import GuardPolicy
 from valuecube.training.peers import FUZZY, NETWORK
 from valuecube.training.train import TrainResult, run_train
 
@@ -33,6 +34,7 @@ def children(telco_model: TrainResult) -> pd.DataFrame:
 
 def test_same_seed_same_result(mlflow_store, telco_rows) -> None:
     kwargs = dict(trials=1, max_epochs=3, seed=0, experiment="tests-determinism")
+    kwargs["guard"] = GuardPolicy(allow_worse="determinism test: 3 epochs")
     a = run_train(TELCO_CONFIG, register_as="det-a", **kwargs)
     b = run_train(TELCO_CONFIG, register_as="det-b", **kwargs)
     assert a.run_id != b.run_id

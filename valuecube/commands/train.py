@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from valuecube.commands import train_options as opt
 from valuecube.console import ConfigOption, console, fail, render_table
 
 
@@ -43,6 +44,14 @@ def train(
             min=1,
         ),
     ] = None,
+    allow_worse: opt.AllowWorse = None,
+    brier_tolerance: opt.BrierTolerance = 0.01,
+    auc_tolerance: opt.AucTolerance = 0.02,
+    segment_accuracy_floor: opt.SegmentFloor = 0.5,
+    study: opt.Study = None,
+    worker: opt.Worker = 0,
+    tune_only: opt.TuneOnly = False,
+    from_study: opt.FromStudy = None,
 ) -> None:
     """Tune and train the BP network, compare it with peers, log to MLflow, register it as 'challenger'.
 
@@ -58,10 +67,22 @@ def train(
     """
     from valuecube.features.config import ConfigError
     from valuecube.features.inputs import InputError
+    from valuecube.training.guards import GuardRefused
     from valuecube.training.tracking import TrackingError
     from valuecube.training.train import run_train
 
+    if from_study:
+        from valuecube.training.studies import finished_study
+
+        try:
+            finished_study(from_study, storage)
+        except ValueError as exc:
+            fail(str(exc))
+        study, trials = from_study, 0
     try:
+        if tune_only:
+            kw = dict(study=study, storage=storage, worker=worker, trials=trials, seed=seed)
+            return opt.tune_only(config, input, experiment=experiment, max_epochs=max_epochs, **kw)
         result = run_train(
             config,
             input,
@@ -73,7 +94,14 @@ def train(
             max_epochs=max_epochs,
             show_progress=console.is_terminal,
             snapshot_months=snapshot_months,
+            guard=opt.guard_policy(
+                allow_worse, brier_tolerance, auc_tolerance, segment_accuracy_floor
+            ),
+            study_name=study,
+            worker=worker,
         )
+    except GuardRefused as exc:
+        opt.refused(exc)
     except (ConfigError, InputError, TrackingError, ValueError) as exc:
         fail(str(exc))
     horizon = result.model.metadata.get("horizon_days")

@@ -1,0 +1,104 @@
+"""Monitoring: drift and row accounting per scoring job; realised quality once labels arrive."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import TELCO_CSV
+from typer.testing import CliRunner
+
+import mlflow
+from mlflow import MlflowClient
+from valuecube.cli import app
+from valuecube.serving.batch import score_file
+from valuecube.training.monitoring import log_scoring_run, realised_quality
+
+runner = CliRunner()
+
+
+def _telco(tmp_path, name: str, change=None):
+    frame = pd.read_csv(TELCO_CSV, nrows=800)
+    if change is not None:
+        change(frame)
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_scoring_run_logs_drift_and_rows(telco_model, tmp_path) -> None:
+    plain = _telco(tmp_path, "plain.csv")
+    result = score_file(telco_model.model_uri, plain, tmp_path / "s.csv", progress=False)
+    logged = log_scoring_run(result, input_path=plain, experiment="tests-monitoring")
+    run = MlflowClient().get_run(logged.run_id)
+    assert run.data.tags["model_name"] == "test-telco"
+    assert run.data.tags["model_version"] == telco_model.version
+    assert run.data.tags["model_run_id"] == telco_model.model.metadata["run_id"]
+    metrics = run.data.metrics
+    assert metrics["rows_read"] == 800 and metrics["customers_scored"] == 800
+    assert metrics["drift_sample_size"] == 800
+    psi = {k: v for k, v in metrics.items() if k.startswith("psi_") and k != "psi_max"}
+    assert len(psi) == len(result.drift) > 0
+    assert not logged.has_drift  # the training population
+
+    def shift(frame: pd.DataFrame) -> None:
+        frame["tenure"] = 1  # every customer brand new
+        frame["monthlycharges"] = frame["monthlycharges"].max()
+
+    drifted = _telco(tmp_path, "drifted.csv", shift)
+    result = score_file(telco_model.model_uri, drifted, tmp_path / "d.csv", progress=False)
+    logged = log_scoring_run(result, experiment="tests-monitoring", drift_threshold=0.2)
+    assert logged.has_drift and logged.max_psi > 0.2
+    run = MlflowClient().get_run(logged.run_id)
+    assert run.data.metrics["drifted_factors"] == len(logged.drifted)
+    assert set(run.data.tags["drifted"].split(", ")) == set(logged.drifted)
+
+
+def test_realised_quality_matches_the_promise_on_unseen_customers(telco_model) -> None:
+    report = realised_quality(telco_model.model_uri, TELCO_CSV, experiment="tests-monitoring")
+    meta = telco_model.model.metadata["metrics"]
+    # the training customers are left out: what remains is the model's own test split
+    assert report.n_excluded > 0 and report.n_customers + report.n_excluded == 3930
+    assert report.table.loc["churn roc_auc", "realised"] == pytest.approx(
+        meta["test_churn_roc_auc"], abs=1e-6
+    )
+    assert not report.retrain and "no need to retrain" in report.advice
+    run = MlflowClient().get_run(report.run_id)
+    assert run.data.tags["retrain"] == "no"
+    assert run.data.metrics["labelled_customers"] == report.n_customers
+
+
+def test_monitor_says_retrain_when_outcomes_change(telco_model, tmp_path) -> None:
+    def flip(frame: pd.DataFrame) -> None:  # the opposite outcome for every customer
+        frame["churn"] = frame["churn"].map({"Yes": "No", "No": "Yes"})
+
+    frame = pd.read_csv(TELCO_CSV)
+    flip(frame)
+    path = tmp_path / "flipped.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(
+        app, ["monitor", "-m", telco_model.model_uri, "-i", str(path), "--experiment", "tests-mon"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "retrain: churn roc_auc, churn brier" in " ".join(result.output.split())
+    runs = mlflow.search_runs(experiment_names=["tests-mon"])
+    assert (runs["tags.retrain"] == "yes").all() and len(runs) == 1
+
+
+def test_score_hook_logs_and_fails_on_drift_with_exit_code_3(telco_model, tmp_path) -> None:
+    import typer
+
+    from valuecube.commands.monitor import after_scoring
+
+    def shift(frame: pd.DataFrame) -> None:
+        frame["tenure"] = 1
+
+    drifted = _telco(tmp_path, "drifted.csv", shift)
+    result = score_file(telco_model.model_uri, drifted, tmp_path / "d.csv", progress=False)
+    after_scoring(result, drifted, "tests-hook", 0.2, fail_on_drift=False)  # logs, no exit
+    assert len(mlflow.search_runs(experiment_names=["tests-hook"])) == 1
+    with pytest.raises(typer.Exit) as exit_:
+        after_scoring(result, drifted, "tests-hook", 0.2, fail_on_drift=True)
+    assert exit_.value.exit_code == 3
+    assert len(mlflow.search_runs(experiment_names=["tests-hook"])) == 2
+    after_scoring(result, drifted, "", 50.0, fail_on_drift=True)  # nothing logged, no drift
+    assert len(mlflow.search_runs(experiment_names=["tests-hook"])) == 2
