@@ -1,4 +1,4 @@
-"""Is the fuzzy baseline any good? Per-segment churn and future spend, and PV's rank correlation with spend.
+"""Is the fuzzy baseline any good? Per-segment churn and spend; PV's rank correlation with spend.
 
 Fits the value cube on a random half of the customers (the *training* half,
 where the trees were checked) and reports on the other half (held out), so
@@ -38,18 +38,22 @@ def evaluate(name: str, seed: int) -> None:
     scored = scored.join(table[[c for c in ("churn", "future_spend") if c in table.columns]])
     summary = segment_summary(scored).drop(columns=["segment_name"])
     print(
-        f"\n== {name}: fuzzy segments of the {len(scored):,} held-out customers (cube fitted on the other half)"
+        f"\n== {name}: fuzzy segments of the {len(scored):,} held-out customers "
+        "(cube fitted on the other half)"
     )
     print(summary.round(3).to_string())
     high_cv = scored["cv_score"] >= cfg.segmentation.threshold
     print(
-        f"churn rate: high-CV {scored.churn[high_cv].mean():.3f} vs low-CV {scored.churn[~high_cv].mean():.3f}; "
-        f"high-PV {scored.churn[scored.pv_score >= 5].mean():.3f} vs low-PV {scored.churn[scored.pv_score < 5].mean():.3f}"
+        f"churn rate: high-CV {scored.churn[high_cv].mean():.3f} "
+        f"vs low-CV {scored.churn[~high_cv].mean():.3f}; "
+        f"high-PV {scored.churn[scored.pv_score >= 5].mean():.3f} "
+        f"vs low-PV {scored.churn[scored.pv_score < 5].mean():.3f}"
     )
     for col in ("cv_score", "pv_score", "ra_score"):
         line = f"Spearman({col}, churn) = {spearmanr(scored[col], scored['churn']).statistic:+.3f}"
         if "future_spend" in scored:
-            line += f"   Spearman({col}, future_spend) = {spearmanr(scored[col], scored['future_spend']).statistic:+.3f}"
+            rho = spearmanr(scored[col], scored["future_spend"]).statistic
+            line += f"   Spearman({col}, future_spend) = {rho:+.3f}"
         print(line)
 
 

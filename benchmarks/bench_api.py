@@ -36,7 +36,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_batch_scoring import train_model  # noqa: E402
+from benchmarks.bench_batch_scoring import train_model
 
 TARGET_P99_MS = 50.0
 TARGET_RPS = 300.0

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_batch_scoring import peak_rss_mb  # noqa: E402
+from benchmarks.bench_batch_scoring import peak_rss_mb
 
 
 def train_model(store: Path, name: str = "bench-cdnow") -> str:

@@ -69,7 +69,7 @@ def _prepare(cfg, table: pd.DataFrame, fit_ids: np.ndarray, parts: dict[str, np.
                 index=ids,
             ),
             "scores": cube.fuzzy_.transform(factors),
-            # BG/NBD (fitted inside the cube on the fit rows): expected purchases in the holdout horizon
+            # BG/NBD (fitted inside the cube on the fit rows): expected purchases in the horizon
             "expected_purchases": factors["expected_purchases"].to_numpy()
             if "expected_purchases" in factors
             else None,
@@ -217,7 +217,8 @@ def main() -> None:
     torch.set_num_threads(1)  # small networks: one thread is faster than contended ones
     pd.set_option("display.width", 160)
     print(
-        f"trials per model {args.trials} · max_epochs {args.max_epochs} · patience {args.patience} · "
+        f"trials per model {args.trials} · max_epochs {args.max_epochs} · "
+        f"patience {args.patience} · "
         f"seed {args.seed} · torch threads {torch.get_num_threads()}",
         flush=True,
     )
@@ -226,7 +227,8 @@ def main() -> None:
     if "telco" in args.datasets:
         t = telco(args.trials, args.seed, args.max_epochs, args.patience)
         print(
-            f"\nTelco, 5-fold stratified CV, churn ROC-AUC per fold ({args.trials} trials per model per fold):"
+            f"\nTelco, 5-fold stratified CV, churn ROC-AUC per fold "
+            f"({args.trials} trials per model per fold):"
         )
         print(t.rename_axis("fold").round(4).to_string())
         summary = pd.DataFrame({"mean": t.mean(), "std": t.std()})
@@ -241,7 +243,8 @@ def main() -> None:
     if "cdnow" in args.datasets:
         c = cdnow(args.trials, args.seed, args.max_epochs, args.patience)
         print(
-            f"\nCDNOW, holdout churn ROC-AUC on the test customers ({args.trials} trials per tuned model):"
+            f"\nCDNOW, holdout churn ROC-AUC on the test customers "
+            f"({args.trials} trials per tuned model):"
         )
         print(c.T.rename(columns={0: "value"}).round(4).to_string())
         goals += _goals("CDNOW (test)", c.iloc[0], float(c[AGREEMENT].iloc[0]))

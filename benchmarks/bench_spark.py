@@ -27,7 +27,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_batch_scoring import synthetic_parquet, train_model  # noqa: E402
+from benchmarks.bench_batch_scoring import synthetic_parquet, train_model
 
 
 def run(uri: str, source: Path, output: Path, *extra: str) -> float:

@@ -250,4 +250,3 @@ def customer_spend_share_clv(
     m = np.stack([discount @ spend_share_path(row, switching_matrix, periods) for row in start])
     freq, rev = np.asarray(frequency, dtype=float), np.asarray(revenue, dtype=float)
     return freq * rev * (s @ m[:, brand])
-

@@ -94,8 +94,9 @@ def ahp_weights(
     cr = ci / ri if ri > 0 else 0.0
     if cr >= MAX_CONSISTENCY_RATIO:
         raise InconsistentJudgementsError(
-            f"{name}: inconsistent judgements, consistency ratio CR = {cr:.3f} ≥ {MAX_CONSISTENCY_RATIO} "
-            f"(λmax = {lambda_max:.4f}, n = {n}). Revise the pairwise comparisons so that they agree "
+            f"{name}: inconsistent judgements, consistency ratio CR = {cr:.3f} "
+            f"≥ {MAX_CONSISTENCY_RATIO} (λmax = {lambda_max:.4f}, n = {n}). "
+            "Revise the pairwise comparisons so that they agree "
             "(if A > B and B > C, then A > C by roughly the product)."
         )
     return AHPResult(vector / vector.sum(), lambda_max, ci, cr)

@@ -76,6 +76,7 @@ def expert_factors(config: DatasetConfig) -> list[str]:
     """The tree factors rated by experts, in tree order."""
     return [f for f in config.tree.factor_names() if config.factors[f].source == "experts"]
 
+
 # Logs: the BTYD outputs besides ``clv`` (features.btyd), after CUBE_OUTPUT_COLUMNS.
 BTYD_EXTRA_COLUMNS = ("expected_purchases", "p_alive", "clv_low", "clv_high")
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the bundled data and configs, a real MLflow store with trained models."""
+"""Shared fixtures: the bundled data and configs, a real MLflow store with trained models."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ CDNOW_CONFIG = CONFIGS / "cdnow.yaml"
 
 @pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh SQLite MLflow store for the session; MLFLOW_TRACKING_URI points at it (subprocesses too)."""
+    """A fresh SQLite MLflow store for the session; MLFLOW_TRACKING_URI (subprocesses too) at it."""
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     previous = os.environ.get("MLFLOW_TRACKING_URI")
@@ -36,7 +36,7 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def telco_model(mlflow_store: str):
-    """A small network trained on the real Telco data and registered as ``test-telco`` (alias challenger)."""
+    """A small network trained on the real Telco data, registered as ``test-telco`` (challenger)."""
     from valuecube.training.train import run_train
 
     return run_train(

@@ -53,7 +53,7 @@ class TrainingData:
 
 
 def resolve_input(config: DatasetConfig, input_path: str | Path | None) -> Path:
-    """The input file: the argument, else the config's ``data``; a clear error when neither is set."""
+    """The input file: the argument, else the config's ``data``; a clear error when neither."""
     if input_path is None and config.data is None:
         raise ValueError(f"no input: pass --input PATH or set 'data:' in the {config.name} config")
     return Path(input_path or config.data)
@@ -68,14 +68,15 @@ def load_training_data(
     customers = build_customer_table(validated, config.input)
     if "churn" not in customers.table.columns:
         raise ValueError(
-            f"{source}: training needs a churn label: a label_column for customer tables, a holdout_end for logs"
+            f"{source}: training needs a churn label: a label_column for customer tables, "
+            "a holdout_end for logs"
         )
     if config.input.shape == "customer_table":
         spec = config.input
         rows = validated.data.drop(
             columns=[c for c in (spec.label_column,) if c in validated.data.columns]
         )
-        # what a caller sends the packaged model: numbers and text (categories as their labels, not Categorical)
+        # what a caller sends the packaged model: numbers and text (labels, not Categorical)
         types = {
             c: "float64" if s.type in ("int", "float") else "str"
             for c, s in spec.columns.items()
@@ -87,9 +88,9 @@ def load_training_data(
         rows = customers.table.drop(
             columns=[c for c in LABEL_COLUMNS if c in customers.table.columns]
         )
-        # float64 like the customer-table columns above: the packaged model's signature is inferred from
-        # these rows, and an integer column there (e.g. frequency) made MLflow reject a NaN or inf with a
-        # type error naming no row, before the model's own check could name the row and column.
+        # float64 like the customer-table columns above: an integer column in the example rows
+        # would make MLflow reject a NaN or inf with a type error naming no row, before the
+        # model's own check names the row and column.
         numeric = rows.select_dtypes(include="number").columns
         rows = rows.astype({c: "float64" for c in numeric})
     rows.index.name = CUSTOMER_ID

@@ -26,7 +26,7 @@ class Split:
 def split_customers(
     table: pd.DataFrame, *, test_size: float = 0.2, validation_size: float = 0.2, seed: int = 0
 ) -> Split:
-    """Stratified (on ``churn``) train/validation/test split; sizes are fractions of all customers."""
+    """Stratified (on ``churn``) train/validation/test split; sizes as fractions of the whole."""
     ids = table.index.to_numpy(dtype=object)
     stratify = table["churn"].to_numpy() if "churn" in table.columns else None
     rest, test, strat_rest, _ = train_test_split(

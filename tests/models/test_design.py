@@ -1,4 +1,4 @@
-"""NetworkDesign: columns frozen at fit, one-hot over declared categories, normalised factors in [0, 1]."""
+"""NetworkDesign: columns frozen at fit, one-hot over declared categories, factors in [0, 1]."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def telco():
 
 
 def test_columns_frozen_and_ordered(telco) -> None:
-    cfg, table, train, cube, design = telco
+    _cfg, _table, train, _cube, design = telco
     X = design.transform(train)
     assert list(X.columns) == design.columns_
     assert list(design.get_feature_names_out()) == design.columns_
@@ -39,7 +39,7 @@ def test_columns_frozen_and_ordered(telco) -> None:
 
 def test_carries_the_normalised_factors(telco) -> None:
     """The u: columns are the cube's normalised factors (the same numbers)."""
-    cfg, table, train, cube, design = telco
+    _cfg, _table, train, cube, design = telco
     X = design.transform(train)
     factors = cube.factors(train)
     u = cube.fuzzy_.normalize(factors)
@@ -47,7 +47,7 @@ def test_carries_the_normalised_factors(telco) -> None:
 
 
 def test_subset_gives_same_columns_and_values(telco) -> None:
-    cfg, table, train, cube, design = telco
+    _cfg, table, _train, _cube, design = telco
     full = design.transform(table)
     subset_ids = table.index[[5, 17, 99]]
     sub = design.transform(table.loc[subset_ids])
@@ -59,7 +59,7 @@ def test_subset_gives_same_columns_and_values(telco) -> None:
 
 
 def test_single_category_subset_keeps_all_onehot_columns(telco) -> None:
-    cfg, table, train, cube, design = telco
+    _cfg, table, _train, _cube, design = telco
     only_dsl = table[table["internetservice"] == "DSL"].head(4)
     X = design.transform(only_dsl)
     assert list(X.columns) == design.columns_
@@ -69,7 +69,7 @@ def test_single_category_subset_keeps_all_onehot_columns(telco) -> None:
 
 
 def test_onehot_columns_for_declared_categories(telco) -> None:
-    cfg, table, train, cube, design = telco
+    cfg, _table, train, _cube, design = telco
     X = design.transform(train)
     for name, spec in cfg.input.columns.items():
         if spec.type != "category" or name in (cfg.input.label_column, cfg.input.id_column):
@@ -86,7 +86,7 @@ def test_onehot_columns_for_declared_categories(telco) -> None:
 
 
 def test_u_columns_in_unit_interval(telco) -> None:
-    cfg, table, train, cube, design = telco
+    cfg, table, train, _cube, design = telco
     u_cols = [c for c in design.columns_ if c.startswith("u:")]
     assert u_cols and set(c[2:] for c in u_cols) == set(cfg.tree.factor_names())
     for frame in (design.transform(train), design.transform(table)):
@@ -95,7 +95,7 @@ def test_u_columns_in_unit_interval(telco) -> None:
 
 
 def test_transform_before_fit_raises(telco) -> None:
-    cfg, table, train, cube, design = telco
+    _cfg, _table, train, cube, _design = telco
     with pytest.raises(NotFittedError):
         NetworkDesign(cube).transform(train)
 

@@ -145,7 +145,7 @@ def test_non_finite_inputs_are_rejected_at_fit_and_predict(small_problem, fitted
         ValueError, match=r"non-finite.*2 of 400 rows.*x2 \(2 rows\), x4 \(1 rows\)"
     ):
         small_net().fit(X_bad, y)
-    with pytest.raises(ValueError, match="non-finite.*2 of 400 rows"):
+    with pytest.raises(ValueError, match=r"non-finite.*2 of 400 rows"):
         fitted_small.predict(X_bad)
     with pytest.raises(ValueError, match=r"non-finite.*column 2 \(2 rows\), column 4"):
         small_net().fit(X_bad.to_numpy(), y)
@@ -280,7 +280,7 @@ def test_predict_with_churn_runs_each_snapshot_once(overfitting, shared):
 
 @pytest.mark.parametrize("head", ["wide", "wide_deep", "deep"])
 def test_churn_logit_alone_equals_the_full_forward(overfitting, head):
-    """The churn snapshot's shortcut (no hidden layers for the wide head) gives the forward pass's numbers."""
+    """The churn snapshot's shortcut (no hidden layers, wide head) equals the forward pass."""
     params, X, y, X_val, y_val = overfitting
     net = BPNetworkClassifier(**{**params, "churn_head": head}).fit(X, y, eval_set=(X_val, y_val))
     x = torch.as_tensor(

@@ -33,7 +33,7 @@ def test_eight_codes_from_flags() -> None:
     codes = assign_segments(scores)
     assert len(set(codes)) == 8
     names, policies = describe_segments(codes)
-    for flag, code, name, policy in zip(flags, codes, names, policies):
+    for flag, code, name, policy in zip(flags, codes, names, policies, strict=True):
         assert (name, policy) == TABLE[flag]
         seg = BY_CODE[code]
         assert (seg.high_cv, seg.high_pv, seg.high_ra) == flag

@@ -16,7 +16,6 @@ from sklearn.metrics import cohen_kappa_score
 from valuecube.models.fuzzy import V
 from valuecube.training import bootstrap, compare, explanations
 from valuecube.training.compare_inputs import comparison_inputs, load_packaged_model
-from valuecube.training.data import load_training_data
 from valuecube.training.report import headline_text, render_report, write_report
 from valuecube.training.verdict import build_verdict
 

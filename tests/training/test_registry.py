@@ -1,4 +1,4 @@
-"""Registry: challenger registration and the promotion gate, both ways, through the API and the CLI."""
+"""Registry: challenger registration and the promotion gate, both ways, by API and CLI."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_promote_without_challenger_is_an_error(mlflow_store) -> None:
 
 
 def test_cli_train_then_promote_in_a_subprocess(mlflow_store, tmp_path) -> None:
-    """`valuecube train` then `valuecube promote` as a user runs them: separate processes, one store."""
+    """`valuecube train` then `valuecube promote` as a user runs them: two processes, one store."""
     import os
     import subprocess
     import sys

@@ -1,4 +1,4 @@
-"""Tuning: the search space, the objective (per-epoch logging, pruning), the seeded study, torch threads."""
+"""Tuning: search space, objective (per-epoch logging, pruning), seeded study, torch threads."""
 
 from __future__ import annotations
 

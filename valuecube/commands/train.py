@@ -30,7 +30,8 @@ def train(
     storage: Annotated[
         str | None,
         typer.Option(
-            help="Optuna RDB storage URL (e.g. sqlite:///mlflow/optuna.db) to share a study; default in-memory."
+            help="Optuna RDB storage URL (e.g. sqlite:///mlflow/optuna.db) to share a study; "
+            "default in-memory."
         ),
     ] = None,
     max_epochs: Annotated[
@@ -53,7 +54,7 @@ def train(
     tune_only: opt.TuneOnly = False,
     from_study: opt.FromStudy = None,
 ) -> None:
-    """Tune and train the BP network, compare it with peers, log to MLflow, register it as 'challenger'.
+    """Tune and train the BP network, compare it with peers, log to MLflow, register a 'challenger'.
 
     Tracking goes to MLFLOW_TRACKING_URI, or to the local store under mlflow/ when unset.
     Ends with one table per target on the test customers: for a customer table the segment
