@@ -132,7 +132,8 @@ def customer_rejects(
     data = validated.data
     line_of = pd.Series(data.index.to_numpy(), index=data[spec.id_column].astype(str).to_numpy())
     lines = line_of.reindex(ids).to_numpy()
-    values = data.loc[lines].astype(str).where(data.loc[lines].notna(), None)
+    rows = data.loc[lines].drop(columns=[c for c in out.columns if c in data.columns])
+    values = rows.astype(str).where(rows.notna(), None)
     out = pd.concat([out, values.reset_index(drop=True)], axis=1)
     out.insert(0, LINE, pd.array(lines, dtype="Int64"))
     return out

@@ -26,6 +26,7 @@ from valuecube.features.customers import (
     build_customer_table,
     customer_rejects,
 )
+from valuecube.features.duplicates import SeenIds, split_duplicates
 from valuecube.features.experts import read_panel
 from valuecube.features.inputs import (
     LINE,
@@ -33,8 +34,8 @@ from valuecube.features.inputs import (
     REASON,
     InputError,
     ValidatedInput,
-    read_raw,
-    validate,
+    read_whole,
+    validate_chunk,
 )
 from valuecube.features.io import write_table
 from valuecube.models.saved_cube import CUBE_PREDICTION_COLUMNS, ValueCubeModel, with_ratings
@@ -89,27 +90,6 @@ def segment_summary(scored: pd.DataFrame, segment_column: str = "segment") -> pd
     return table
 
 
-def split_duplicate_ids(raw: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows to validate, rejects): a repeated id keeps its first row, the later ones are rejected.
-
-    Ids compare after trimming spaces, as validation does; blank ids are left
-    to validation. Each reject names the line of the first row.
-    """
-    if id_column not in raw.columns:
-        return raw, raw.iloc[:0]
-    ids = raw[id_column].astype("string").str.strip()
-    later = (ids.duplicated(keep="first") & ids.fillna("").ne("")).to_numpy()
-    if not later.any():
-        return raw, raw.iloc[:0]
-    first_line = pd.Series(raw.index, index=ids.to_numpy()).groupby(level=0).min()
-    rejects = raw[later].copy()
-    rejects.insert(0, LINE, rejects.index)
-    rejects[REASON] = [
-        f"duplicate {id_column} {v!r} (first on line {first_line[v]})" for v in ids[later]
-    ]
-    return raw[~later], rejects.reset_index(drop=True)
-
-
 def _check_paths(input_path: Path, output: Path | None, rejects_path: Path | None) -> None:
     named = {"--output": output, "--rejects": rejects_path}
     for flag, path in named.items():
@@ -124,14 +104,14 @@ def _check_paths(input_path: Path, output: Path | None, rejects_path: Path | Non
 
 
 def read_validated(input_path: Path, cfg: DatasetConfig) -> ValidatedInput:
-    """Read and validate the input; repeated customer ids keep their first row."""
-    raw = read_raw(input_path, cfg.input)
-    dups = raw.iloc[:0]
-    if cfg.input.shape == "customer_table":
-        raw, dups = split_duplicate_ids(raw, cfg.input.id_column)
-    if len(raw) == 0:
+    """Read and validate the input; a repeated customer id keeps its first row (as ``score``)."""
+    chunk = read_whole(input_path, cfg.input)
+    dups = pd.DataFrame()
+    if cfg.input.shape == "customer_table" and cfg.input.id_column in chunk.table.column_names:
+        chunk, dups = split_duplicates(chunk, cfg.input, SeenIds())
+    if len(chunk.lines) == 0 and len(dups) == 0:
         raise InputError(f"{input_path}: the file has a header but no rows")
-    validated = validate(raw, cfg.input, source=str(input_path))
+    validated = validate_chunk(chunk, cfg.input, str(input_path))
     if len(dups) == 0:
         return validated
     rejects = pd.concat([validated.rejects, dups], ignore_index=True)
