@@ -250,7 +250,7 @@ class BatchJob:
         """Score a log's customers, check the accounting and commit the output."""
         if self.result.rows_read == 0:
             raise NothingScoredError(f"{self.input_path}: the file has a header but no rows")
-        if self.spec.shape == "transaction_log" and self.transactions:
+        if self.spec.shape == "transaction_log" and any(len(t) for t in self.transactions):
             self.score_log()
         self.result.check()
         if self.result.customers_scored == 0:

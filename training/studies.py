@@ -99,36 +99,28 @@ def run_worker(
     patience: int = 15,
 ) -> optuna.Study:
     """Run ``trials`` trials of the shared study in this process and log them; register nothing."""
-    from valuecube.models.design import NetworkDesign
-    from valuecube.models.value_cube import ValueCube
-    from valuecube.training.data import load_training_data
-    from valuecube.training.evaluation_split import cover_segments, with_evaluation_split
     from valuecube.training.tracking import configure_tracking, ensure_experiment
-    from valuecube.training.train import _part, _tune
+    from valuecube.training.train import _tune, prepare
 
     configure_tracking()
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
-    data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
     try:
         ensure_experiment(experiment or f"valuecube-{cfg.name}")
     except MlflowException:  # another worker created the experiment at the same moment
         ensure_experiment(experiment or f"valuecube-{cfg.name}")
-    table = data.customers.table.loc[data.split.train]
-    cube = ValueCube(cfg).fit(table)
-    data = cover_segments(data, cube)
-    design = NetworkDesign(cube).fit(data.customers.table.loc[data.split.train])
-    parts = {part: _part(data, cube, design, ids) for part, ids in vars(data.split).items()}
+    prepared = prepare(cfg, input_path, seed=seed)
     with mlflow.start_run(run_name=f"tune-{cfg.name}-w{worker}"):
         mlflow.log_params({"study": study, "worker": worker, "seed": seed, "trials": trials})
         return _tune(
             cfg,
-            parts,
+            prepared.parts,
             trials=trials,
             storage=storage,
             seed=seed,
             max_epochs=max_epochs,
             patience=patience,
             show_progress=False,
+            fixed=prepared.fixed,
             study_name=study,
             worker=worker,
         )

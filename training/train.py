@@ -90,6 +90,42 @@ class TrainResult:
     and, for logs, ``future_spend`` (models as rows)."""
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The data a training run (or a tuning worker) works on, fixed by the dataset seed."""
+
+    data: TrainingData
+    cube: ValueCube
+    design: NetworkDesign
+    parts: dict[str, dict[str, Any]]
+    forecast: bool
+    horizon: int | None
+    fixed: dict[str, Any]
+
+
+def prepare(
+    cfg: DatasetConfig,
+    input_path: str | Path | None,
+    *,
+    seed: int,
+    snapshot_months: int | None = None,
+) -> Prepared:
+    """Split the customers, fit the cube and the design, build the network's parts."""
+    data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
+    table = data.customers.table
+    cube = ValueCube(cfg).fit(table.loc[data.split.train])
+    data = cover_segments(data, cube)  # a segment seen only in validation moves to training
+    forecast = is_forecast(data)
+    horizon = forecast_horizon_days(cfg) if forecast else None
+    design = NetworkDesign(cube, horizon_days=horizon).fit(table.loc[data.split.train])
+    if forecast:
+        parts = forecast_parts(data, cube, design, snapshot_months=snapshot_months)
+    else:
+        parts = {part: _part(data, cube, design, ids) for part, ids in vars(data.split).items()}
+    fixed = FORECAST_NETWORK if forecast else {}
+    return Prepared(data, cube, design, parts, forecast, horizon, fixed)
+
+
 def run_train(
     config: str | Path | DatasetConfig,
     input_path: str | Path | None = None,
@@ -116,23 +152,12 @@ def run_train(
     configure_tracking(tracking_uri, create=True)
     config_path = None if isinstance(config, DatasetConfig) else Path(config)
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
-    data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
     name = register_as or f"valuecube-{cfg.name}"
     ensure_experiment(experiment or f"valuecube-{cfg.name}")
-
-    split = data.split
-    table = data.customers.table
-    cube = ValueCube(cfg).fit(table.loc[split.train])
-    data = cover_segments(data, cube)  # a segment seen only in validation moves to training
-    split = data.split
-    forecast = is_forecast(data)
-    horizon = forecast_horizon_days(cfg) if forecast else None
-    design = NetworkDesign(cube, horizon_days=horizon).fit(table.loc[split.train])
-    if forecast:
-        parts = forecast_parts(data, cube, design, snapshot_months=snapshot_months)
-    else:
-        parts = {part: _part(data, cube, design, ids) for part, ids in vars(split).items()}
-    fixed = FORECAST_NETWORK if forecast else {}
+    prepared = prepare(cfg, input_path, seed=seed, snapshot_months=snapshot_months)
+    data, cube, design, parts = prepared.data, prepared.cube, prepared.design, prepared.parts
+    forecast, horizon, fixed = prepared.forecast, prepared.horizon, prepared.fixed
+    split, table = data.split, data.customers.table
 
     with mlflow.start_run(run_name=f"train-{cfg.name}") as parent:
         mlflow.log_params(
