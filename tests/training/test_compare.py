@@ -163,13 +163,20 @@ def test_value_correlations_rank_future_spend() -> None:
     )
 
 
-def test_cdnow_value_section(cdnow_model) -> None:
-    """A transaction log: future spend per segment and the PV scores' rank correlation with it."""
+@pytest.fixture(scope="module")
+def cdnow(cdnow_model) -> SimpleNamespace:
+    """The comparison on a sample of the CDNOW model's own test split."""
     model, _ = load_packaged_model(cdnow_model.model_uri)
     inputs = comparison_inputs(model, max_rows=800)
     result = compare.compare_model(
         model, inputs.customers, inputs.train_customers, top=3, n_repeats=1
     )
+    return SimpleNamespace(model=model, inputs=inputs, result=result)
+
+
+def test_cdnow_value_section(cdnow) -> None:
+    """A transaction log: future spend per segment and the PV scores' rank correlation with it."""
+    model, result = cdnow.model, cdnow.result
     corr = result.value_correlations
     assert {"pv_score", "expected_purchases", "predicted_clv"} <= set(corr.index)
     assert corr.loc["pv_score", "spearman"] > 0.2
@@ -296,17 +303,13 @@ def test_extra_sections_follow_the_built_in_ones(telco, tmp_path: Path) -> None:
     assert not list(path.parent.glob(".*.partial"))
 
 
-def test_cdnow_report_shows_forecast_and_btyd_sections(cdnow_model) -> None:
+def test_cdnow_report_shows_forecast_and_btyd_sections(cdnow) -> None:
     """A log model with forward heads: the forecast and BTYD sections, on the compared customers."""
     from valuecube.training.forecast_report import ACTUAL_SEGMENT, ACTUAL_SPEND
     from valuecube.training.report_sections import FORECAST_TITLE, extra_sections, forecast_frame
 
-    model, _ = load_packaged_model(cdnow_model.model_uri)
-    inputs = comparison_inputs(model, max_rows=400)
+    model, inputs, result = cdnow.model, cdnow.inputs, cdnow.result
     assert inputs.log is not None and inputs.as_of == pd.Timestamp(model.config.input.as_of)
-    result = compare.compare_model(
-        model, inputs.customers, inputs.train_customers, top=3, n_repeats=1, n_resamples=20
-    )
     scored = inputs.customers.loc[result.scored.table.index]
     frame = forecast_frame(model, scored, inputs.log, inputs.as_of)
     assert {ACTUAL_SEGMENT, ACTUAL_SPEND} <= set(frame.columns) and len(frame) == len(scored)
