@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from valuecube.features.config import InputSpec
     from valuecube.models.packaged import ChurnSegmentModel
     from valuecube.training.compare import Comparison
     from valuecube.training.verdict import Verdict
@@ -25,11 +26,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ComparisonInputs:
-    """The customers to compare on, the model's training customers (for peers), a description."""
+    """The customers to compare on, the model's training customers (for peers), a description.
+
+    For a transaction log also the log the customers were built from
+    (:func:`features.snapshots.log_frame`) and their as-of date, for the
+    forecast and BTYD sections of the report; ``None`` for customer tables.
+    """
 
     customers: pd.DataFrame
     train_customers: pd.DataFrame
     description: str
+    log: pd.DataFrame | None = None
+    as_of: pd.Timestamp | None = None
 
 
 def _date(ms: int | None) -> str:
@@ -137,7 +145,24 @@ def comparison_inputs(
     if max_rows is not None and len(customers) > max_rows:
         description += f", a random sample of {max_rows:,} of its {len(customers):,} customers"
         customers = customers.sample(max_rows, random_state=seed)
-    return ComparisonInputs(customers, train, f"Compared on {description}.")
+    log, as_of = _log_and_as_of(trained_on if own else input_path, cfg.input)
+    return ComparisonInputs(customers, train, f"Compared on {description}.", log, as_of)
+
+
+def _log_and_as_of(
+    path: str | Path, spec: InputSpec
+) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
+    """A transaction log as :func:`features.snapshots.log_frame`, and the customers' as-of date."""
+    import pandas as pd
+
+    from valuecube.features.inputs import load_input
+    from valuecube.features.snapshots import log_frame
+
+    if spec.shape != "transaction_log":
+        return None, None
+    log = log_frame(load_input(path, spec, strict=True), spec)
+    as_of = pd.Timestamp(spec.as_of) if spec.as_of is not None else log["date"].max()
+    return log, as_of
 
 
 def run_compare(
@@ -156,6 +181,7 @@ def run_compare(
     """Load, compare, write the HTML report to ``output``; return the comparison and its verdict."""
     from valuecube.training.compare import compare_model
     from valuecube.training.report import render_report, write_report
+    from valuecube.training.report_sections import extra_sections
     from valuecube.training.verdict import build_verdict
 
     model, identity = load_packaged_model(model_uri)
@@ -179,6 +205,7 @@ def run_compare(
         config=model.config,
         currency=currency,
         verdict=verdict,
+        extra_sections=extra_sections(model, result, inputs.customers, inputs.log, inputs.as_of),
     )
     write_report(page, output)
     return result, verdict

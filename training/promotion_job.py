@@ -4,7 +4,9 @@ See :mod:`~valuecube.training.promotion` for the checks. The decision is
 recorded on the challenger's version: ``promotion_*`` tags (verdict, who,
 when, the champion it was compared with, the evaluation customers, each
 difference with its interval) and a section appended to its description.
-A dry run records nothing and moves nothing.
+A dry run records nothing and moves nothing. A registered value cube
+(tagged ``valuecube_kind=cube``) has no labels to be judged on: ``promote``
+moves its alias when asked, with no gate, and says so (:func:`promote_cube`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ import mlflow
 from mlflow import MlflowClient
 from valuecube.features.customers import LABEL_COLUMNS, build_customer_table
 from valuecube.features.inputs import load_input
+from valuecube.models.saved_cube import KIND_TAG
 from valuecube.training import lineage
 from valuecube.training.evaluation_split import is_evaluation
 from valuecube.training.promotion import Evaluation, GateDecision, GatePolicy, gate
-
-CHALLENGER = "challenger"
-CHAMPION = "champion"
+from valuecube.training.registry import CHALLENGER, CHAMPION
 
 
 class LeakageError(ValueError):
@@ -115,7 +116,10 @@ def evaluate(model, table: pd.DataFrame) -> Evaluation:
 
 @dataclass(frozen=True)
 class PromotionOutcome:
-    """What ``promote`` decided, on which evidence (``decision``: None if not evaluated)."""
+    """What ``promote`` decided, on which evidence (``decision``: None if not evaluated).
+
+    ``gated``: False for a value cube, whose alias moves without a gate.
+    """
 
     name: str
     challenger: str
@@ -125,6 +129,7 @@ class PromotionOutcome:
     decision: GateDecision | None = None
     evaluation: str = ""
     dry_run: bool = False
+    gated: bool = True
 
 
 def run_promotion(
@@ -148,6 +153,8 @@ def run_promotion(
         return PromotionOutcome(
             name, version, champion, False, f"version {version} is already the champion"
         )
+    if MlflowClient().get_model_version(name, version).tags.get(KIND_TAG) == "cube":
+        return promote_cube(name, version, champion, dry_run=dry_run)
     challenger_model, tags = load_version(name, version)
     path = (
         Path(eval_data)
@@ -190,6 +197,22 @@ def run_promotion(
             MlflowClient().set_registered_model_alias(name, CHAMPION, version)
         record(outcome)
     return outcome
+
+
+def promote_cube(
+    name: str, version: str, champion: str | None, *, dry_run: bool = False
+) -> PromotionOutcome:
+    """Move ``champion`` to a registered value cube: no quality gate (see the module docstring)."""
+    was = "no champion before" if champion is None else f"was v{champion}"
+    if dry_run:
+        reason = f"cube v{version} would become champion ({was}; dry run)"
+    else:
+        MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+        reason = f"cube v{version} becomes champion ({was})"
+    reason += "; value cubes have no quality gate"
+    return PromotionOutcome(
+        name, version, champion, not dry_run, reason, dry_run=dry_run, gated=False
+    )
 
 
 def record(outcome: PromotionOutcome) -> None:

@@ -163,13 +163,20 @@ def test_value_correlations_rank_future_spend() -> None:
     )
 
 
-def test_cdnow_value_section(cdnow_model) -> None:
-    """A transaction log: future spend per segment and the PV scores' rank correlation with it."""
+@pytest.fixture(scope="module")
+def cdnow(cdnow_model) -> SimpleNamespace:
+    """The comparison on a sample of the CDNOW model's own test split."""
     model, _ = load_packaged_model(cdnow_model.model_uri)
     inputs = comparison_inputs(model, max_rows=800)
     result = compare.compare_model(
         model, inputs.customers, inputs.train_customers, top=3, n_repeats=1
     )
+    return SimpleNamespace(model=model, inputs=inputs, result=result)
+
+
+def test_cdnow_value_section(cdnow) -> None:
+    """A transaction log: future spend per segment and the PV scores' rank correlation with it."""
+    model, result = cdnow.model, cdnow.result
     corr = result.value_correlations
     assert {"pv_score", "expected_purchases", "predicted_clv"} <= set(corr.index)
     assert corr.loc["pv_score", "spearman"] > 0.2
@@ -294,3 +301,46 @@ def test_extra_sections_follow_the_built_in_ones(telco, tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == page
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert not list(path.parent.glob(".*.partial"))
+
+
+def test_cdnow_report_shows_forecast_and_btyd_sections(cdnow) -> None:
+    """A log model with forward heads: the forecast and BTYD sections, on the compared customers."""
+    from valuecube.training.forecast_report import ACTUAL_SEGMENT, ACTUAL_SPEND
+    from valuecube.training.report_sections import FORECAST_TITLE, extra_sections, forecast_frame
+
+    model, inputs, result = cdnow.model, cdnow.inputs, cdnow.result
+    assert inputs.log is not None and inputs.as_of == pd.Timestamp(model.config.input.as_of)
+    scored = inputs.customers.loc[result.scored.table.index]
+    frame = forecast_frame(model, scored, inputs.log, inputs.as_of)
+    assert {ACTUAL_SEGMENT, ACTUAL_SPEND} <= set(frame.columns) and len(frame) == len(scored)
+    assert frame[ACTUAL_SPEND].sum() == pytest.approx(scored["future_spend"].sum())
+    sections = extra_sections(model, result, inputs.customers, inputs.log, inputs.as_of)
+    titles = [s.title for s in sections]
+    assert titles[:7] == [
+        FORECAST_TITLE,
+        "Migration between segments",
+        "Next-segment accuracy: network vs persistence",
+        "Spend per decile: predicted vs realised",
+        "Gain curve of spend",
+        "Customers expected to move down",
+        "Calibration vs holdout",
+    ]
+    assert {"Calibration vs holdout", "Cumulative repeat purchases"} <= set(titles)
+    assert "Kaplan-Meier curves by segment" not in titles
+    page = render_report(
+        result, {"name": "test-cdnow"}, config=model.config, extra_sections=sections
+    )
+    for title in (FORECAST_TITLE, "Calibration vs holdout", "P(alive) by frequency and recency"):
+        assert f"<h2>{title}</h2>" in page, title
+
+
+def test_telco_report_shows_kaplan_meier_per_segment(telco) -> None:
+    """A customer table with a lifetime block: Kaplan-Meier per segment, no forecast sections."""
+    from valuecube.training.report_sections import FORECAST_TITLE, extra_sections
+
+    sections = extra_sections(telco.model, telco.result, telco.inputs.customers)
+    assert [s.title for s in sections] == ["Kaplan-Meier curves by segment"]
+    page = render_report(telco.result, telco.identity, extra_sections=sections)
+    assert "<h2>Kaplan-Meier curves by segment</h2>" in page and FORECAST_TITLE not in page
+    segments = set(telco.result.scored.table["segment_fuzzy"])
+    assert all(f"<th>{s}</th>" in sections[0].html for s in segments)

@@ -1,4 +1,4 @@
-"""Registry: challenger registration and the promotion gate, both ways, by API and CLI."""
+"""Registry: challenger registration, and promotion through the CLI as a user runs it."""
 
 from __future__ import annotations
 
@@ -7,18 +7,14 @@ from typer.testing import CliRunner
 
 from mlflow import MlflowClient
 from valuecube.cli import app
-from valuecube.training.registry import CHALLENGER, promote
+from valuecube.training.promotion_job import run_promotion
+from valuecube.training.registry import CHALLENGER
 
-GATE = "gate-telco"
 runner = CliRunner()
 
 
 def _alias(name: str, alias: str) -> str:
     return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-
-
-def _source(name: str, alias: str) -> str:
-    return MlflowClient().get_model_version_by_alias(name, alias).source
 
 
 def test_challenger_alias_and_tags(telco_model) -> None:
@@ -36,7 +32,7 @@ def test_promote_without_challenger_is_an_error(mlflow_store) -> None:
     client = MlflowClient()
     client.create_registered_model("no-challenger")
     with pytest.raises(ValueError, match="challenger"):
-        promote("no-challenger")
+        run_promotion("no-challenger")
     result = runner.invoke(app, ["promote", "--model", "no-challenger"])
     assert result.exit_code == 1, result.output
 

@@ -14,7 +14,8 @@ from valuecube.cli import app
 from valuecube.features.inputs import InputError
 from valuecube.models.saved_cube import CUBE_PREDICTION_COLUMNS, ValueCubeModel
 from valuecube.training.cube_store import CubeLoadError, load_cube
-from valuecube.training.registry import CHALLENGER, CHAMPION, promote
+from valuecube.training.promotion_job import run_promotion
+from valuecube.training.registry import CHALLENGER, CHAMPION
 from valuecube.training.segment import MIN_FIT_CUSTOMERS, run_segment
 
 runner = CliRunner()
@@ -137,7 +138,10 @@ def test_register_cube_champion_then_challenger(mlflow_store, tmp_path) -> None:
     loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
     got = loaded.predict(pd.read_csv(TELCO_CSV).head(10))
     np.testing.assert_array_equal(got["cv_score"], first.scored["cv_score"].head(10))
-    outcome = promote(name)
+    dry = runner.invoke(app, ["promote", "--model", name, "--dry-run"])
+    assert dry.exit_code == 0 and "would become champion" in dry.output, dry.output
+    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "1"
+    outcome = run_promotion(name)
     assert outcome.promoted and "no quality gate" in outcome.reason
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "2"
     out = tmp_path / "o.csv"

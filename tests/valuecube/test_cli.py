@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,13 @@ def test_segment_command(tmp_path, config, data, suffix, n) -> None:
     result = runner.invoke(app, ["segment", "-c", str(config), "-i", str(data), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert f"customers scored {n:,}" in result.output and "rows rejected 0" in result.output
+    # a log prints its fitted BTYD parameters in one line (configs/cdnow.yaml: MBG/NBD, MAP)
+    btyd = re.search(
+        r"MBG/NBD r=\d+\.\d{3} alpha=\d+\.\d{3} a=\d+\.\d{3} b=\d+\.\d{3}; "
+        r"Gamma-Gamma p=\d+\.\d{3} q=\d+\.\d{3} v=\d+\.\d{3} \(MAP\)",
+        result.output,
+    )
+    assert (btyd is not None) == (config == CDNOW_CONFIG), result.output
     # the per-segment summary lists the segment codes that occur
     back_codes = set(
         (pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out))["segment"]

@@ -55,8 +55,10 @@ def compare(
     agreement (confusion matrix, kappa, the customers they disagree on most
     and why), churn (ROC, gain/lift, calibration against logistic regression,
     LightGBM and the fuzzy churn score), value (future spend, for transaction
-    logs) and explanations (permutation importance). Prints the verdict and
-    the headline numbers.
+    logs) and explanations (permutation importance); then, for transaction
+    logs, where customers are heading (the network's forecast) and the BTYD
+    diagnostics, and for customer tables with a lifetime block, Kaplan-Meier
+    curves per segment. Prints the verdict and the headline numbers.
 
     Example: valuecube compare -m models:/valuecube-telco@challenger -o report.html
     """

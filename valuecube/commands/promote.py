@@ -54,7 +54,8 @@ def promote(
     bootstrap of the ROC-AUC and Brier differences must stay within the margins, and
     calibration and segment agreement pass absolute checks (a first promotion, with no
     champion, passes the absolute checks). The decision is recorded on the challenger's
-    version (promotion_* tags and its description). Exit code 2 when refused.
+    version (promotion_* tags and its description). Exit code 2 when refused. A registered
+    value cube has no labels to be judged on: its alias moves with no gate.
 
     Example: valuecube promote -m models:/valuecube-telco@challenger --dry-run
     """
@@ -88,6 +89,8 @@ def promote(
     console.print(outcome.reason)
     if outcome.decision is not None and not dry_run:
         console.print(f"decision recorded on {outcome.name} version {outcome.challenger}")
-    passed = outcome.decision is not None and outcome.decision.passed
+    passed = (outcome.decision.passed if outcome.decision is not None else outcome.promoted) or (
+        not outcome.gated and outcome.dry_run
+    )
     if not passed:
         raise typer.Exit(2)

@@ -18,6 +18,16 @@ from valuecube.console import (
 )
 
 
+def btyd_parameters(cube: object) -> str | None:
+    """The cube's fitted BTYD parameters in one line (transaction logs), else ``None``."""
+    bgnbd = getattr(cube, "bgnbd_", None)
+    if bgnbd is None:
+        return None
+    from valuecube.features.btyd import parameter_summary
+
+    return parameter_summary(bgnbd)
+
+
 def segment(
     input: InputOption,
     output: Annotated[
@@ -106,6 +116,9 @@ def segment(
     render_table(
         compact_summary(result.summary), f"{result.config.name}: fuzzy value-cube segments"
     )
+    btyd = btyd_parameters(result.cube)
+    if btyd:
+        console.print(btyd, markup=False, soft_wrap=True)
     if result.fitted:
         console.print(
             f"cube fitted on this input ({len(result.customers.table):,} customers); "

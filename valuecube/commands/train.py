@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from valuecube.commands import train_options as opt
+from valuecube.commands.segment import btyd_parameters
 from valuecube.console import ConfigOption, console, fail, render_table
 
 
@@ -115,6 +116,9 @@ def train(
     }
     for target, table in result.tables.items():
         render_table(table, titles[target])
+    btyd = btyd_parameters(result.model.cube)
+    if btyd:
+        console.print(btyd, markup=False, soft_wrap=True)
     console.print(
         f"registered {result.registered_name} version {result.version} as {result.model_uri}"
     )
