@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from valuecube.cli import app
 from valuecube.serving.batch import score_file
 from valuecube.serving.loading import load_model
-from valuecube.serving.output import OUTPUT_COLUMNS
+from valuecube.serving.output import output_columns
 
 from .helpers import API_TOKEN, assert_same_scores, customers_json, telco_rows
 
@@ -80,7 +80,7 @@ def test_spark_equals_local_cli_and_api(
     assert not list(tmp_path.glob(".*"))  # no staging or temporary folders left
 
     local, remote = pd.read_parquet(local_out), pd.read_parquet(spark_out)
-    assert list(remote.columns) == list(OUTPUT_COLUMNS) and len(remote) == N_ROWS - 2
+    assert list(remote.columns) == list(output_columns(loaded.model)) and len(remote) == N_ROWS - 2
     assert_same_scores(local, remote, atol=1e-6)
     pd.testing.assert_frame_equal(pd.read_csv(local_rej), pd.read_csv(spark_rej))
 
