@@ -19,6 +19,7 @@ from valuecube.models.packaged import (
     ChurnSegmentModel,
     unwrap,
 )
+from valuecube.models.segments import SEGMENT_CODES
 from valuecube.training.data import load_training_data
 
 FLOATS = ["cv_score", "pv_score", "ra_score", "churn_probability"]
@@ -195,7 +196,7 @@ def test_forecast_model_outputs_forecast_and_btyd_columns(cdnow_model, cdnow_pyf
     assert model.horizon_days == float(model.design.horizon_days) > 0
     assert (got["horizon_days"] == model.horizon_days).all()
     assert (got["segment_next"] == got["segment_model"]).all()
-    assert got["segment_next"].isin(["HHH", "HHL", "HLH", "HLL", "LHH", "LHL", "LLH", "LLL"]).all()
+    assert got["segment_next"].isin(SEGMENT_CODES).all()
     assert (got["expected_spend"] >= 0).all() and got["expected_spend"].notna().all()
     assert (got["clv_low"] <= got["clv"]).all() and (got["clv"] <= got["clv_high"]).all()
     assert got["p_alive"].between(0, 1).all() and (got["expected_purchases"] >= 0).all()
