@@ -229,6 +229,15 @@ class ChurnSegmentModel:
         forecast = FORECAST_COLUMNS if self.forecasts else ()
         return (*PREDICTION_COLUMNS, *forecast, *self.lifetime_columns)
 
+    def prepare(self, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(enriched, factors)``: the table with the cube's BTYD columns (logs), and its factors.
+
+        One BTYD transform serves both the factors that refer to its outputs
+        and the BTYD output columns (it is the costly step of scoring a log).
+        """
+        enriched = self.cube._enrich(customers)
+        return enriched, self.cube._factors(enriched)
+
     def predict_customers(
         self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
     ) -> pd.DataFrame:
@@ -236,9 +245,9 @@ class ChurnSegmentModel:
 
         The same numbers as ``cube.segment`` (scores, segment, lifetime
         columns) and the network's ``predict``/``predict_churn_proba``,
-        computing the factors once (or taking ``factors = cube.factors(customers)``
-        from the caller) and running one forward pass: scoring is a hot path
-        of batch jobs and the API.
+        computing the factors and BTYD outputs once (or taking
+        ``customers, factors = prepare(customers)`` from the caller) and running
+        one forward pass: scoring is a hot path of batch jobs and the API.
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
             return pd.DataFrame(
@@ -247,7 +256,8 @@ class ChurnSegmentModel:
                     for c in self.output_columns
                 }
             )
-        factors = self.cube.factors(customers) if factors is None else factors
+        if factors is None:
+            customers, factors = self.prepare(customers)
         ok, problems = split_computable(factors)
         if not ok.all():
             raise InputError(
@@ -280,7 +290,7 @@ class ChurnSegmentModel:
         """The cube's BTYD or survival outputs per customer (as ``cube.segment`` computes them)."""
         which = self.lifetime_columns
         if which == BTYD_COLUMNS:
-            btyd = self.cube.bgnbd_.transform(customers)
+            btyd = customers if set(which) <= set(customers.columns) else self.prepare(customers)[0]
             return {c: btyd[c].to_numpy(dtype=float) for c in which}
         if which == SURVIVAL_COLUMNS:
             design = lifetime_design(customers, factors, self.config)

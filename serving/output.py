@@ -103,7 +103,7 @@ def predict_scorable(
     customers, the reason per unscorable customer (index = customer id), and
     the scored customers' factors (for the drift check).
     """
-    factors = model.cube.factors(customers)
+    customers, factors = model.prepare(customers)
     ok, unscorable = split_computable(factors)
     if not ok.all():
         customers, factors = customers[ok], factors[ok]
