@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
+from valuecube.features.btyd import OUTPUT_COLUMNS as BTYD_OUTPUTS
 from valuecube.features.config import DatasetConfig, InputSpec
 from valuecube.features.customers import CUSTOMER_ID, build_customer_table
 from valuecube.features.factors import split_computable
@@ -264,7 +265,8 @@ class ChurnSegmentModel:
                 f"{len(problems)} customer(s) have non-computable factors, "
                 f"e.g. {problems.index[0]}: {problems.iloc[0]}"
             )
-        X = self.design.transform(customers, factors)
+        enriched = [c for c in BTYD_OUTPUTS if c in customers.columns]
+        X = self.design.transform(customers.drop(columns=enriched), factors)  # it enriches itself
         scores = self.cube.fuzzy_.transform(factors)
         columns: dict[str, Any] = {
             CUSTOMER_ID: factors.index,
