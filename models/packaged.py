@@ -11,13 +11,20 @@ Input (one row per customer):
 * transaction logs — the per-customer table that
   :func:`features.customers.build_customer_table` builds as of a date.
 
-Output columns: :data:`MODEL_OUTPUT_COLUMNS` — :data:`PREDICTION_COLUMNS`
-(the cube's scores and segment, the network's segment and churn
-probability) then :data:`FORECAST_COLUMNS`: for a transaction-log model the
-network's forecast over ``horizon_days`` after the as-of date (the segment
-then under the frozen cube, and the expected spend; ``churn_probability`` is
-then churn within the horizon). Customer-table models have no horizon: the
-forecast columns are empty (null).
+Output columns: :attr:`ChurnSegmentModel.output_columns`, derived from the
+model — :data:`PREDICTION_COLUMNS` (the cube's scores and segment, the
+network's segment and churn probability), then
+
+* :data:`FORECAST_COLUMNS` for a forecasting (transaction-log) model: the
+  network's forecast over ``horizon_days`` after the as-of date (the segment
+  then under the frozen cube, and the expected spend; ``churn_probability``
+  is then churn within the horizon);
+* the cube's lifetime columns when its cube produces them:
+  :data:`BTYD_COLUMNS` (logs: BTYD purchases, P(alive), CLV and its 90 %
+  interval) or :data:`features.survival.SURVIVAL_COLUMNS` (customer tables
+  with a ``lifetime:`` block).
+
+A customer-table model (no dates, no horizon) has no forecast columns.
 """
 
 from __future__ import annotations
@@ -29,10 +36,12 @@ import numpy as np
 import pandas as pd
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
+from valuecube.features.btyd import OUTPUT_COLUMNS as BTYD_OUTPUTS
 from valuecube.features.config import DatasetConfig, InputSpec
 from valuecube.features.customers import CUSTOMER_ID, build_customer_table
 from valuecube.features.factors import split_computable
 from valuecube.features.inputs import LINE, REASON, InputError, ValidatedInput, validate
+from valuecube.features.survival import SURVIVAL_COLUMNS, lifetime_design
 from valuecube.models.design import NetworkDesign
 from valuecube.models.fuzzy import SCORE_COLUMNS
 from valuecube.models.network import BPNetworkClassifier
@@ -50,6 +59,12 @@ PREDICTION_COLUMNS = (
 )
 FORECAST_COLUMNS = ("segment_next", "expected_spend", "horizon_days")
 MODEL_OUTPUT_COLUMNS = (*PREDICTION_COLUMNS, *FORECAST_COLUMNS)
+"""A forecasting model's columns before its lifetime columns."""
+BTYD_COLUMNS = ("expected_purchases", "p_alive", "clv", "clv_low", "clv_high")
+"""The BTYD outputs of a log model's cube (:mod:`features.btyd`; its per-purchase spend is not
+output: ``expected_spend`` is the network's forecast)."""
+TEXT_OUTPUT_COLUMNS = (CUSTOMER_ID, "segment", "segment_model", "segment_next")
+"""Output columns holding text; every other output column is a float."""
 PSI_BINS = 10
 
 
@@ -192,53 +207,98 @@ class ChurnSegmentModel:
             raise InputError(f"duplicate {CUSTOMER_ID}: {repeated}")
         return values
 
+    @property
+    def forecasts(self) -> bool:
+        """The network has the forecast heads (a transaction-log model with a horizon)."""
+        return bool(getattr(self.network, "has_spend_head_", False))
+
+    @property
+    def horizon_days(self) -> float | None:
+        """The forecast horizon in days (None for a model without one)."""
+        return float(self.design.horizon_days) if self.forecasts else None
+
+    @property
+    def lifetime_columns(self) -> tuple[str, ...]:
+        """The cube's BTYD or survival columns this model outputs (none if it has neither)."""
+        if getattr(self.cube, "bgnbd_", None) is not None:
+            return BTYD_COLUMNS
+        return SURVIVAL_COLUMNS if getattr(self.cube, "survival_", None) is not None else ()
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        """The columns of :meth:`predict`, in order (see the module docstring)."""
+        forecast = FORECAST_COLUMNS if self.forecasts else ()
+        return (*PREDICTION_COLUMNS, *forecast, *self.lifetime_columns)
+
+    def prepare(self, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(enriched, factors)``: the table with the cube's BTYD columns (logs), and its factors.
+
+        One BTYD transform serves both the factors that refer to its outputs
+        and the BTYD output columns (it is the costly step of scoring a log).
+        """
+        enriched = self.cube._enrich(customers)
+        return enriched, self.cube._factors(enriched)
+
     def predict_customers(
         self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
     ) -> pd.DataFrame:
-        """Score a validated per-customer table; one row per customer, :data:`MODEL_OUTPUT_COLUMNS`.
+        """Score a validated per-customer table; one row per customer, :attr:`output_columns`.
 
-        The same numbers as ``cube.segment`` (scores, segment) and the network's
-        ``predict``/``predict_churn_proba``, computing the factors once (or
-        taking ``factors = cube.factors(customers)`` from the caller) and
-        running one forward pass: scoring is a hot path of batch jobs and the API.
+        The same numbers as ``cube.segment`` (scores, segment, lifetime
+        columns) and the network's ``predict``/``predict_churn_proba``,
+        computing the factors and BTYD outputs once (or taking
+        ``customers, factors = prepare(customers)`` from the caller) and running
+        one forward pass: scoring is a hot path of batch jobs and the API.
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
-            numeric = ("score", "probability", "spend", "days")
-            empty = {
-                c: pd.Series(dtype=float if c.endswith(numeric) else object)
-                for c in MODEL_OUTPUT_COLUMNS
-            }
-            return pd.DataFrame(empty)
-        factors = self.cube.factors(customers) if factors is None else factors
+            return pd.DataFrame(
+                {
+                    c: pd.Series(dtype=object if c in TEXT_OUTPUT_COLUMNS else float)
+                    for c in self.output_columns
+                }
+            )
+        if factors is None:
+            customers, factors = self.prepare(customers)
         ok, problems = split_computable(factors)
         if not ok.all():
             raise InputError(
                 f"{len(problems)} customer(s) have non-computable factors, "
                 f"e.g. {problems.index[0]}: {problems.iloc[0]}"
             )
-        X = self.design.transform(customers, factors)
+        enriched = [c for c in BTYD_OUTPUTS if c in customers.columns]
+        X = self.design.transform(customers.drop(columns=enriched), factors)  # it enriches itself
         scores = self.cube.fuzzy_.transform(factors)
-        n = len(X)
-        if getattr(self.network, "has_spend_head_", False):
+        columns: dict[str, Any] = {
+            CUSTOMER_ID: factors.index,
+            **dict(zip(SCORE_COLUMNS, scores.T, strict=True)),
+            "segment": assign_segments(scores, self.cube.fuzzy_.threshold),
+        }
+        if self.forecasts:
             segment_model, churn_probability, spend = self.network.predict_forecast(X)
-            segment_next = segment_model
-            horizon = np.full(n, float(self.design.horizon_days))
+            forecast = {
+                "segment_next": segment_model,
+                "expected_spend": spend,
+                "horizon_days": np.full(len(X), self.horizon_days),
+            }
         else:
             segment_model, churn_probability = self.network.predict_with_churn(X)
-            segment_next = np.full(n, None, dtype=object)
-            spend, horizon = np.full(n, np.nan), np.full(n, np.nan)
-        return pd.DataFrame(
-            {
-                CUSTOMER_ID: factors.index,
-                **dict(zip(SCORE_COLUMNS, scores.T, strict=True)),
-                "segment": assign_segments(scores, self.cube.fuzzy_.threshold),
-                "segment_model": segment_model,
-                "churn_probability": churn_probability,
-                "segment_next": segment_next,
-                "expected_spend": spend,
-                "horizon_days": horizon,
-            }
-        )
+            forecast = {}
+        columns.update(segment_model=segment_model, churn_probability=churn_probability)
+        columns.update(forecast)
+        columns.update(self._lifetimes(customers, factors))
+        return pd.DataFrame(columns)[list(self.output_columns)]
+
+    def _lifetimes(self, customers: pd.DataFrame, factors: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The cube's BTYD or survival outputs per customer (as ``cube.segment`` computes them)."""
+        which = self.lifetime_columns
+        if which == BTYD_COLUMNS:
+            btyd = customers if set(which) <= set(customers.columns) else self.prepare(customers)[0]
+            return {c: btyd[c].to_numpy(dtype=float) for c in which}
+        if which == SURVIVAL_COLUMNS:
+            design = lifetime_design(customers, factors, self.config)
+            survival = self.cube.survival_.transform(design)
+            return {c: survival[c].to_numpy(dtype=float) for c in which}
+        return {}
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
@@ -271,7 +331,7 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """Score raw customer rows; see :data:`MODEL_OUTPUT_COLUMNS`."""
+        """Score raw customer rows; see :attr:`ChurnSegmentModel.output_columns`."""
         return self.model.predict(pd.DataFrame(model_input))
 
 

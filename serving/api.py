@@ -5,8 +5,9 @@ Endpoints
 * ``POST /v1/score`` — a JSON list of customers in the model's input shape
   (a customer table's columns, or ``customer_id`` plus the per-customer
   features for a transaction-log model); returns one object per customer
-  with the batch output fields (:data:`valuecube.serving.output.OUTPUT_COLUMNS`).
-* ``GET /v1/model`` — name, version, metrics and the input schema.
+  with the batch output fields (:func:`valuecube.serving.output.output_columns`).
+* ``GET /v1/model`` — name, version, metrics, the input schema, the output
+  columns and ``horizon_days`` (a forecasting model's horizon; null otherwise).
 * ``GET /healthz`` — the process is up; ``GET /readyz`` — the model is loaded.
 * ``/docs`` — OpenAPI documentation, the request schema built from the
   model's own config (:mod:`valuecube.features.record_schema`).

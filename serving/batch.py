@@ -87,6 +87,7 @@ class ScoreResult:
     shape: str = "customer_table"
     as_of: pd.Timestamp | None = None
     drift: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    drift_sample_size: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -202,6 +203,7 @@ class BatchJob:
         if self.rejects is not None:
             self.rejects.commit()
         self.result.drift = self.drift.psi()
+        self.result.drift_sample_size = self.drift.sample_size
         self.result.seconds = time.perf_counter() - started
         return self.result
 

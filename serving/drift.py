@@ -44,6 +44,11 @@ class DriftMonitor:
         for name in self.counts:
             self.counts[name] += psi_bin_counts(normalised[name].to_numpy())
 
+    @property
+    def sample_size(self) -> int:
+        """Customers counted so far: the PSI's sample (at most DRIFT_SAMPLE_ROWS a chunk)."""
+        return int(next(iter(self.counts.values())).sum()) if self.counts else 0
+
     def psi(self) -> pd.Series:
         """PSI per factor (NaN when nothing was counted)."""
         out = {}

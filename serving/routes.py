@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, OUTPUT_COLUMNS
+from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, output_columns
 from valuecube.serving.scorer import Records, Scorer, ScoringError
 from valuecube.serving.settings import ENV_MAX_CUSTOMERS, Settings
 
@@ -170,7 +170,11 @@ def model_router(config: Settings, record_schema: dict[str, Any] | None) -> APIR
 
     @router.get("/model")
     async def model_info(scorer: Annotated[Scorer, Depends(ready)]) -> dict[str, Any]:
-        """The served model: name, version, metrics, input schema and output fields."""
+        """The served model: name, version, metrics, input schema, output fields and horizon.
+
+        ``horizon_days`` is the forecast horizon of a forecasting (transaction-log)
+        model, null for a customer-table model.
+        """
         loaded = scorer.loaded
         return {
             "name": loaded.name,
@@ -181,7 +185,8 @@ def model_router(config: Settings, record_schema: dict[str, Any] | None) -> APIR
             "metrics": loaded.model.metadata.get("metrics", {}),
             "input_columns": loaded.model.input_columns,
             "input_schema": scorer.record_schema,
-            "output_columns": list(OUTPUT_COLUMNS),
+            "output_columns": list(output_columns(loaded.model)),
+            "horizon_days": loaded.model.horizon_days,
             "max_customers": config.max_customers,
             "churn_risk": {"cutoffs": list(CHURN_RISK_CUTOFFS), "labels": list(CHURN_RISK_LABELS)},
         }

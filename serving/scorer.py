@@ -119,6 +119,9 @@ class Scorer:
             pd.Timestamp.now(tz="UTC").floor("ms"),
         )
         out["scored_at"] = out["scored_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        floats = out.select_dtypes("float").columns
+        if out[floats].isna().to_numpy().any():  # JSON has no NaN: a missing number is null
+            out[floats] = out[floats].astype(object).where(out[floats].notna(), None)
         full: Records = [{}] * len(table)
         for p, record in zip(positions, out.to_dict(orient="records"), strict=True):
             full[p] = record

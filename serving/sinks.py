@@ -18,7 +18,7 @@ from valuecube.features.inputs import LINE, REASON
 from valuecube.features.io import AtomicWriter
 from valuecube.serving.drift import DriftMonitor
 from valuecube.serving.loading import LoadedModel
-from valuecube.serving.output import OUTPUT_SCHEMA, output_rows, predict_scorable
+from valuecube.serving.output import output_rows, output_schema, predict_scorable
 
 
 class Sink:
@@ -48,7 +48,7 @@ class LocalSink(Sink):
     """Score each chunk in this process and append it to the output file."""
 
     def open(self, output: Path) -> None:
-        self.writer = AtomicWriter(output, OUTPUT_SCHEMA)
+        self.writer = AtomicWriter(output, output_schema(self.loaded.model))
 
     def take(
         self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp

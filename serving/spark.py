@@ -39,16 +39,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from valuecube.features.factors import split_computable
-from valuecube.models.packaged import PREDICTION_COLUMNS
+from valuecube.models.packaged import TEXT_OUTPUT_COLUMNS, ChurnSegmentModel
 from valuecube.serving.drift import DriftMonitor
 from valuecube.serving.loading import LoadedModel
-from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, OUTPUT_COLUMNS
+from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, output_columns
 from valuecube.serving.sinks import Sink
 
-RESULT_TYPE = (
-    "customer_id string, cv_score double, pv_score double, ra_score double, "
-    "segment string, segment_model string, churn_probability double"
-)
+
+def result_type(model: ChurnSegmentModel) -> str:
+    """The Spark DDL of the model's pyfunc output (:attr:`ChurnSegmentModel.output_columns`)."""
+    return ", ".join(
+        f"{c} {'string' if c in TEXT_OUTPUT_COLUMNS else 'double'}" for c in model.output_columns
+    )
 
 
 def spark_session(
@@ -87,21 +89,22 @@ def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp):
     from mlflow.pyfunc import spark_udf
     from pyspark.sql import functions as F
 
-    udf = spark_udf(spark, loaded.uri, result_type=RESULT_TYPE, env_manager="local")
+    model = loaded.model
+    udf = spark_udf(spark, loaded.uri, result_type=result_type(model), env_manager="local")
     p = F.col("churn_probability")
     risk = F.when(p < CHURN_RISK_CUTOFFS[0], CHURN_RISK_LABELS[0])
     for cut, label in zip(CHURN_RISK_CUTOFFS[1:], CHURN_RISK_LABELS[1:-1], strict=True):
         risk = risk.when(p < cut, label)
     risk = risk.otherwise(CHURN_RISK_LABELS[-1])
-    columns = [F.col(f"`{c}`") for c in loaded.model.input_columns]
+    columns = [F.col(f"`{c}`") for c in model.input_columns]
     return (
         frame.select(udf(F.struct(*columns)).alias("p"))
-        .select(*[F.col(f"p.{c}").alias(c) for c in PREDICTION_COLUMNS])
+        .select(*[F.col(f"p.{c}").alias(c) for c in model.output_columns])
         .withColumn("churn_risk", risk)
         .withColumn("model_name", F.lit(loaded.name))
         .withColumn("model_version", F.lit(loaded.version))
         .withColumn("scored_at", F.lit(scored_at.to_pydatetime()).cast("timestamp"))
-        .select(*OUTPUT_COLUMNS)
+        .select(*output_columns(model))
     )
 
 

@@ -95,7 +95,9 @@ def log_scoring_run(
             {
                 **{f"psi_{name}": float(v) for name, v in drift.items()},
                 "psi_max": float(drift.max()) if len(drift) else 0.0,
-                "drift_sample_size": float(result.customers_scored),
+                "drift_sample_size": float(
+                    getattr(result, "drift_sample_size", result.customers_scored)
+                ),
                 "drifted_factors": float(len(drifted)),
                 **{c: float(getattr(result, c)) for c in counts},
                 "seconds": float(result.seconds),

@@ -11,7 +11,15 @@ from mlflow.types.schema import AnyType
 import mlflow
 from valuecube.features.config import load_config
 from valuecube.features.inputs import InputError
-from valuecube.models.packaged import MODEL_OUTPUT_COLUMNS, ChurnSegmentModel, unwrap
+from valuecube.features.survival import SURVIVAL_COLUMNS
+from valuecube.models.packaged import (
+    BTYD_COLUMNS,
+    FORECAST_COLUMNS,
+    PREDICTION_COLUMNS,
+    ChurnSegmentModel,
+    unwrap,
+)
+from valuecube.models.segments import SEGMENT_CODES
 from valuecube.training.data import load_training_data
 
 FLOATS = ["cv_score", "pv_score", "ra_score", "churn_probability"]
@@ -40,7 +48,8 @@ def cdnow_pyfunc(cdnow_model):
 
 
 def _assert_same(a: pd.DataFrame, b: pd.DataFrame, atol: float = 1e-6) -> None:
-    assert list(a.columns) == list(b.columns) == list(MODEL_OUTPUT_COLUMNS)
+    assert list(a.columns) == list(b.columns)
+    assert list(a.columns[: len(PREDICTION_COLUMNS)]) == list(PREDICTION_COLUMNS)
     assert len(a) == len(b)
     a, b = a.reset_index(drop=True), b.reset_index(drop=True)
     for col in ("customer_id", "segment", "segment_model"):
@@ -177,3 +186,44 @@ def test_cdnow_pyfunc_takes_read_csv_defaults(cdnow_pyfunc, cdnow_rows, tmp_path
     got, expected = cdnow_pyfunc.predict(frame), cdnow_pyfunc.predict(cdnow_rows)
     for col in FLOATS:
         np.testing.assert_allclose(got[col], expected[col], atol=1e-9, rtol=0, err_msg=col)
+
+
+def test_forecast_model_outputs_forecast_and_btyd_columns(cdnow_model, cdnow_pyfunc, cdnow_rows):
+    """A log model: the forecast after the horizon, then the cube's BTYD columns (issues 16, 17)."""
+    model = cdnow_model.model
+    got = cdnow_pyfunc.predict(cdnow_rows)
+    assert list(got.columns) == [*PREDICTION_COLUMNS, *FORECAST_COLUMNS, *BTYD_COLUMNS]
+    assert model.horizon_days == float(model.design.horizon_days) > 0
+    assert (got["horizon_days"] == model.horizon_days).all()
+    assert (got["segment_next"] == got["segment_model"]).all()
+    assert got["segment_next"].isin(SEGMENT_CODES).all()
+    assert (got["expected_spend"] >= 0).all() and got["expected_spend"].notna().all()
+    assert (got["clv_low"] <= got["clv"]).all() and (got["clv"] <= got["clv_high"]).all()
+    assert got["p_alive"].between(0, 1).all() and (got["expected_purchases"] >= 0).all()
+    # the same numbers as the frozen cube's own output for these customers
+    customers = model.customers(cdnow_rows)
+    scored, rejected = model.cube.segment(customers)
+    assert rejected.empty
+    for column in BTYD_COLUMNS:
+        np.testing.assert_allclose(
+            got[column].to_numpy(float), scored[column].to_numpy(float), rtol=1e-9, err_msg=column
+        )
+
+
+def test_customer_table_model_has_survival_not_forecast_columns(
+    telco_model, telco_pyfunc, telco_rows
+) -> None:
+    """A Telco model keeps its columns (no forecast: no dates) and gains the survival columns."""
+    model = telco_model.model
+    got = telco_pyfunc.predict(telco_rows)
+    assert model.horizon_days is None
+    assert list(got.columns) == [*PREDICTION_COLUMNS, *SURVIVAL_COLUMNS]
+    assert got["survival_12m"].between(0, 1).all()
+    assert got["expected_remaining_months"].between(0, 60).all()
+    scored, _ = model.cube.segment(model.customers(telco_rows))
+    for column in SURVIVAL_COLUMNS:
+        np.testing.assert_allclose(
+            got[column].to_numpy(float), scored[column].to_numpy(float), rtol=1e-9, err_msg=column
+        )
+    empty = model.predict_customers(model.customers(telco_rows).iloc[:0])
+    assert list(empty.columns) == list(got.columns) and len(empty) == 0

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from valuecube.serving.loading import load_model
-from valuecube.serving.output import OUTPUT_COLUMNS
+from valuecube.serving.output import OUTPUT_COLUMNS, output_columns
 
 from .helpers import (
     API_MAX_CUSTOMERS,
@@ -46,7 +46,9 @@ def test_probes_docs_and_model_info(client: httpx.Client, telco_uri: str) -> Non
     assert (
         info["name"] == "test-telco"
         and info["version"]
-        and info["output_columns"] == list(OUTPUT_COLUMNS)
+        and info["output_columns"] == list(output_columns(load_model(telco_uri).model))
+        and info["output_columns"][: len(OUTPUT_COLUMNS)] == list(OUTPUT_COLUMNS)
+        and info["horizon_days"] is None  # a customer table has no forecast horizon
     )
     assert (
         "test_churn_roc_auc" in info["metrics"] and "tenure" in info["input_schema"]["properties"]
@@ -59,7 +61,7 @@ def test_score_equals_the_model(client: httpx.Client, telco_uri: str) -> None:
     assert response.status_code == 200
     got = pd.DataFrame(response.json())
     assert (
-        list(got.columns) == list(OUTPUT_COLUMNS)
+        list(got.columns) == list(output_columns(load_model(telco_uri).model))
         and got["customer_id"].tolist() == rows["customerid"].tolist()
     )
     assert_same_scores(got.drop(columns="churn_risk"), load_model(telco_uri).model.predict(rows))

@@ -25,7 +25,7 @@ from valuecube.features.inputs import (
 )
 from valuecube.serving.batch import NothingScoredError, score_file
 from valuecube.serving.loading import LoadedModel, load_model
-from valuecube.serving.output import CHURN_RISK_CUTOFFS, OUTPUT_COLUMNS, churn_risk
+from valuecube.serving.output import CHURN_RISK_CUTOFFS, OUTPUT_COLUMNS, churn_risk, output_columns
 
 from .helpers import ROOT, assert_same_scores, telco_rows
 
@@ -96,7 +96,8 @@ def test_mixed_rows_accounting_and_rejects(loaded: LoadedModel, tmp_path: Path) 
     assert "first on line 5" in got[47]
 
     scores = pd.read_parquet(out)
-    assert list(scores.columns) == list(OUTPUT_COLUMNS)
+    assert list(scores.columns) == list(output_columns(loaded.model))
+    assert list(scores.columns[: len(OUTPUT_COLUMNS)]) == list(OUTPUT_COLUMNS)
     good = telco_rows(40, seed=1)
     assert scores["customer_id"].tolist() == good["customerid"].tolist()
     assert set(scores["model_name"]) == {loaded.name} and set(scores["model_version"]) == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -12,9 +13,9 @@ from typer.testing import CliRunner
 from valuecube.cli import app
 from valuecube.serving.batch import score_file
 from valuecube.serving.loading import load_model
-from valuecube.serving.output import OUTPUT_COLUMNS
+from valuecube.serving.output import output_columns
 
-from .helpers import API_TOKEN, assert_same_scores, customers_json, telco_rows
+from .helpers import API_TOKEN, ROOT, assert_same_scores, customers_json, telco_rows
 
 pytestmark = pytest.mark.slow
 N_ROWS = 100_000
@@ -80,7 +81,7 @@ def test_spark_equals_local_cli_and_api(
     assert not list(tmp_path.glob(".*"))  # no staging or temporary folders left
 
     local, remote = pd.read_parquet(local_out), pd.read_parquet(spark_out)
-    assert list(remote.columns) == list(OUTPUT_COLUMNS) and len(remote) == N_ROWS - 2
+    assert list(remote.columns) == list(output_columns(loaded.model)) and len(remote) == N_ROWS - 2
     assert_same_scores(local, remote, atol=1e-6)
     pd.testing.assert_frame_equal(pd.read_csv(local_rej), pd.read_csv(spark_rej))
 
@@ -95,3 +96,28 @@ def test_spark_equals_local_cli_and_api(
     assert response.status_code == 200
     api = pd.DataFrame(response.json())
     assert_same_scores(api, remote[remote["customer_id"].isin(sample["customerid"])], atol=1e-6)
+
+
+def test_spark_log_model_carries_forecast_and_btyd(spark, cdnow_model, tmp_path: Path) -> None:
+    """A forecasting model on Spark: the same columns and numbers as the local engine."""
+    log = pd.read_csv(ROOT / "data" / "cdnow_master.txt", sep=r"\s+", dtype=str)
+    log = log[log["customer_id"].isin(log["customer_id"].drop_duplicates().iloc[:600])]
+    path = tmp_path / "log.txt"
+    log.to_csv(path, index=False, sep=" ")
+    loaded = load_model("models:/test-cdnow@challenger")
+    local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    score_file(loaded, path, local_out, progress=False, as_of="1997-06-30")
+    score_file(
+        loaded, path, spark_out, engine="spark", spark_master="local[2]", progress=False,
+        as_of="1997-06-30",
+    )  # fmt: skip
+    local, remote = pd.read_parquet(local_out), pd.read_parquet(spark_out)
+    columns = list(output_columns(loaded.model))
+    assert list(remote.columns) == list(local.columns) == columns
+    assert {"segment_next", "expected_spend", "horizon_days", "clv_low", "p_alive"} <= set(columns)
+    assert_same_scores(local, remote, atol=1e-6)
+    a = local.set_index("customer_id").sort_index()
+    b = remote.set_index("customer_id").sort_index()
+    assert a["segment_next"].tolist() == b["segment_next"].tolist()
+    for column in ("expected_spend", "horizon_days", "expected_purchases", "clv", "clv_high"):
+        np.testing.assert_allclose(a[column], b[column], rtol=1e-6, err_msg=column)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
-from conftest import TELCO_CSV
+from conftest import ROOT, TELCO_CSV
 from typer.testing import CliRunner
 
 import mlflow
@@ -102,3 +106,50 @@ def test_score_hook_logs_and_fails_on_drift_with_exit_code_3(telco_model, tmp_pa
     assert len(mlflow.search_runs(experiment_names=["tests-hook"])) == 2
     after_scoring(result, drifted, "", 50.0, fail_on_drift=True)  # nothing logged, no drift
     assert len(mlflow.search_runs(experiment_names=["tests-hook"])) == 2
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m valuecube ARGS` in a fresh process (the session store via MLFLOW_TRACKING_URI)."""
+    return subprocess.run(
+        [sys.executable, "-m", "valuecube", *args],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_score_cli_logs_a_monitoring_run_and_exits_3_on_drift(telco_model, tmp_path) -> None:
+    """The real `valuecube score`: a run linked to the model version; --fail-on-drift exits 3."""
+    plain = _telco(tmp_path, "plain.csv")
+    uri = telco_model.model_uri
+    done = _cli("score", "-m", uri, "-i", str(plain), "-o", str(tmp_path / "s.csv"))
+    assert done.returncode == 0, done.stderr
+    assert "monitoring run" in done.stdout
+    runs = mlflow.search_runs(experiment_names=["valuecube-monitoring"])  # the default
+    run = MlflowClient().get_run(runs.iloc[0]["run_id"])  # newest first
+    assert run.data.tags["model_name"] == "test-telco"
+    assert run.data.tags["model_version"] == telco_model.version
+    assert run.data.tags["model_run_id"] == telco_model.model.metadata["run_id"]
+    assert run.data.metrics["rows_read"] == 800 and run.data.metrics["customers_scored"] == 800
+    assert run.data.metrics["drift_sample_size"] == 800 and run.data.metrics["psi_max"] < 0.2
+
+    def shift(frame: pd.DataFrame) -> None:
+        frame["tenure"] = 1  # every customer brand new
+
+    drifted = _telco(tmp_path, "drifted.csv", shift)
+    out = tmp_path / "d.csv"
+    args = ("score", "-m", uri, "-i", str(drifted), "-o", str(out))
+    warned = _cli(*args, "--monitor-experiment", "tests-cli-drift")
+    assert warned.returncode == 0 and "input drift" in warned.stderr, warned.stderr
+    failed = _cli(*args, "--monitor-experiment", "tests-cli-drift", "--fail-on-drift")
+    assert failed.returncode == 3, failed.stderr
+    assert "error: input drift in" in failed.stderr and "Traceback" not in failed.stderr
+    assert out.exists()  # the scores are complete: the exit code is for the scheduler
+    runs = mlflow.search_runs(experiment_names=["tests-cli-drift"])
+    assert len(runs) == 2 and (runs["metrics.drifted_factors"] >= 1).all()
+    loose = _cli(*args, "--monitor-experiment", "", "--fail-on-drift", "--drift-threshold", "50")
+    assert loose.returncode == 0, loose.stderr  # nothing above a PSI of 50; nothing logged
+    assert "monitoring run" not in loose.stdout
+    assert len(mlflow.search_runs(experiment_names=["tests-cli-drift"])) == 2

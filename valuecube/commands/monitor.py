@@ -95,17 +95,25 @@ FailOnDrift = Annotated[
 def after_scoring(
     result, input: Path, monitor_experiment: str | None, drift_threshold: float, fail_on_drift: bool
 ) -> None:
-    """Log the finished job to MLflow (unless the experiment is ''); exit 3 on drift if asked."""
+    """Log the finished job to MLflow (unless the experiment is ''); exit 3 on drift if asked.
+
+    The output is complete by then: a store that refuses the run is a warning, not a failure.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from valuecube.console import err
     from valuecube.training.monitoring import MONITOR_EXPERIMENT, log_scoring_run
 
     drifted = list(result.drift[result.drift > drift_threshold].index)
     if monitor_experiment != "":
-        logged = log_scoring_run(
-            result,
-            input_path=input,
-            experiment=monitor_experiment or MONITOR_EXPERIMENT,
-            drift_threshold=drift_threshold,
-        )
-        console.print(f"monitoring run {logged.run_id} (drift, row counts) logged")
+        experiment = monitor_experiment or MONITOR_EXPERIMENT
+        try:
+            logged = log_scoring_run(
+                result, input_path=input, experiment=experiment, drift_threshold=drift_threshold
+            )
+        except (MlflowException, OSError) as exc:
+            err.print(f"[yellow]warning:[/] monitoring run not logged to {experiment!r}: {exc}")
+        else:
+            console.print(f"monitoring run {logged.run_id} (drift, row counts) logged")
     if fail_on_drift and drifted:
         fail(f"input drift in {', '.join(drifted)} (PSI > {drift_threshold})", code=3)

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from valuecube.commands.monitor import DriftThreshold, FailOnDrift, MonitorExperiment, after_scoring
 from valuecube.console import console, err, fail
 
 DEFAULT_CHUNK_ROWS = (
@@ -98,15 +99,22 @@ def score(
     spark_master: Annotated[
         str, typer.Option("--spark-master", help="Spark master URL for --engine spark.")
     ] = "local[*]",
+    monitor_experiment: MonitorExperiment = None,
+    drift_threshold: DriftThreshold = 0.2,
+    fail_on_drift: FailOnDrift = False,
 ) -> None:
     """Score customers in batch with a registered model: segments, churn probability and risk band.
 
     One output row per valid customer (customer_id, cv/pv/ra scores, segment, segment_model,
-    churn_probability, churn_risk, model_name, model_version, scored_at); churn_risk is low below
-    0.3, medium below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output
-    appears only when the job has finished (temporary file, then rename). Warns when an input
-    factor's distribution has drifted from the training data (PSI > 0.2). Exit code 1 when
-    nothing could be scored.
+    churn_probability, churn_risk, model_name, model_version, scored_at, then the model's own
+    columns: for a transaction-log model segment_next, expected_spend, horizon_days and the BTYD
+    expected_purchases, p_alive, clv, clv_low, clv_high; for a customer table with survival
+    survival_12m, expected_remaining_months, survival_clv); churn_risk is low below 0.3, medium
+    below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output appears only
+    when the job has finished (temporary file, then rename). Logs drift (PSI per factor) and row
+    counts to an MLflow run linked to the model version; warns when a factor has drifted (PSI
+    above --drift-threshold). Exit code 1 when nothing could be scored, 3 with --fail-on-drift
+    when a factor has drifted.
 
     Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv
     -o out/scores.parquet --rejects out/rejects.csv
@@ -114,7 +122,6 @@ def score(
     from valuecube.features.config import ConfigError
     from valuecube.features.inputs import InputError
     from valuecube.serving.batch import score_file
-    from valuecube.serving.drift import DRIFT_PSI_WARN
     from valuecube.serving.loading import ModelLoadError
 
     previous = signal.signal(signal.SIGTERM, _stop)
@@ -146,11 +153,12 @@ def score(
         signal.signal(signal.SIGTERM, previous)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
-    if result.drifted:
-        listed = ", ".join(f"{name} (PSI {result.drift[name]:.2f})" for name in result.drifted)
+    drifted = list(result.drift[result.drift > drift_threshold].index)
+    if drifted:
+        listed = ", ".join(f"{name} (PSI {result.drift[name]:.2f})" for name in drifted)
         err.print(
             f"[yellow]warning:[/] input drift: {listed} differ from the training data "
-            f"(PSI > {DRIFT_PSI_WARN}); "
+            f"(PSI > {drift_threshold}); "
             "check the input or retrain"
         )
     console.print(result.summary())
@@ -158,3 +166,4 @@ def score(
         f"model {result.model_name} version {result.model_version} · {result.seconds:.1f} s · "
         f"wrote {output}" + (f" and {rejects}" if rejects else "")
     )
+    after_scoring(result, input, monitor_experiment, drift_threshold, fail_on_drift)

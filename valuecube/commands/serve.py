@@ -40,7 +40,10 @@ def serve(
 ) -> None:
     """Serve the model over HTTP (FastAPI, uvicorn): POST /v1/score, GET /v1/model, /healthz, /docs.
 
-    Set VALUECUBE_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/*.
+    The scores carry the batch output's columns, those of the model included (a transaction-log
+    model's segment_next, expected_spend, horizon_days and BTYD columns; a customer table's
+    survival columns); GET /v1/model lists them and gives the forecast horizon. Set
+    VALUECUBE_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/*.
 
     Example: valuecube serve -m models:/valuecube-telco@champion --port 8000
     """
