@@ -1,0 +1,131 @@
+"""Validation of the BP network's inputs and targets, with errors that name what is wrong.
+
+``y`` is 1-D segment labels, ``[segment, churn]`` or ``[segment, churn, spend]``
+(see :class:`~models.network.BPNetworkClassifier`); ``X`` must be finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_consistent_length, validate_data
+
+TARGET_COLUMNS = ("segment", "churn")
+SPEND_COLUMN = "spend"
+"""Optional third target column: the spend in the horizon (zero-inflated, >= 0)."""
+
+
+def split_targets(y: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Split ``y`` into segment labels and (if present) 0/1 churn and spend, as floats."""
+    spend = None
+    if isinstance(y, pd.DataFrame):
+        columns = set(map(str, y.columns))
+        if columns not in (set(TARGET_COLUMNS), {*TARGET_COLUMNS, SPEND_COLUMN}):
+            raise ValueError(
+                f"A DataFrame y must have exactly the columns {list(TARGET_COLUMNS)} "
+                f"(and optionally {SPEND_COLUMN!r}); got {list(y.columns)}."
+            )
+        segment, churn = y["segment"].to_numpy(), y["churn"].to_numpy()
+        if SPEND_COLUMN in columns:
+            spend = y[SPEND_COLUMN].to_numpy()
+    else:
+        y = np.asarray(y)
+        if y.ndim == 1:
+            segment, churn = y, None
+        elif y.ndim == 2 and y.shape[1] in (2, 3):
+            segment, churn = y[:, 0], y[:, 1]
+            spend = y[:, 2] if y.shape[1] == 3 else None
+        else:
+            raise ValueError(
+                "y must be 1-D segment labels or columns [segment, churn] or "
+                f"[segment, churn, spend]; got shape {y.shape}."
+            )
+    missing = pd.isna(segment)
+    if missing.any():
+        raise ValueError(f"y has {int(missing.sum())} missing segment labels.")
+    if spend is not None:
+        try:
+            spend = np.asarray(spend, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError("spend must be a number >= 0.") from error
+        if not (np.isfinite(spend) & (spend >= 0)).all():
+            raise ValueError("spend must be finite and >= 0.")
+    if churn is None:
+        return segment, None, None
+    try:
+        churn = np.asarray(churn, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError("churn must be 0 or 1.") from error
+    invalid = ~np.isin(churn, (0.0, 1.0))
+    if invalid.any():
+        raise ValueError(
+            f"churn must be 0 or 1; {int(invalid.sum())} rows have other values "
+            f"(e.g. {churn[invalid][:3].tolist()})."
+        )
+    return segment, churn, spend
+
+
+def check_finite(X: np.ndarray, estimator: BaseEstimator) -> np.ndarray:
+    """Reject NaN/inf, naming how many rows and which columns hold them."""
+    non_finite = ~np.isfinite(X)
+    if not non_finite.any():
+        return X
+    names = getattr(estimator, "feature_names_in_", None)
+    described = ", ".join(
+        f"{names[j] if names is not None else f'column {j}'} ({int(non_finite[:, j].sum())} rows)"
+        for j in np.flatnonzero(non_finite.any(axis=0))
+    )
+    raise ValueError(
+        f"X contains non-finite values (NaN or inf) in {int(non_finite.any(axis=1).sum())} of "
+        f"{len(X)} rows, in columns: {described}. Impute or drop them before "
+        f"{type(estimator).__name__}."
+    )
+
+
+def check_hidden_layers(hidden_layers: Sequence[int]) -> tuple[int, ...]:
+    if not all(isinstance(width, Integral) and width >= 1 for width in hidden_layers):
+        raise ValueError(f"hidden_layers must be positive integers; got {tuple(hidden_layers)!r}.")
+    return tuple(int(width) for width in hidden_layers)
+
+
+def check_eval_set(
+    estimator: BaseEstimator,
+    eval_set: tuple[Any, Any],
+    classes: np.ndarray,
+    has_churn_head: bool,
+    has_spend_head: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Validate ``eval_set`` against the fitted inputs and heads.
+
+    Returns the finite validation inputs, their segment codes (indices into
+    ``classes``), and churn and spend for the heads being trained (``None``
+    for absent heads).
+    """
+    X_val, y_val = eval_set
+    X_val = check_finite(
+        validate_data(estimator, X_val, dtype=np.float64, ensure_all_finite=False, reset=False),
+        estimator,
+    )
+    segment, churn, spend = split_targets(y_val)
+    check_consistent_length(X_val, segment)
+    unseen = np.setdiff1d(segment, classes)
+    if unseen.size:
+        raise ValueError(
+            f"eval_set has segment labels not seen in y: {unseen.tolist()}; "
+            f"known labels are {classes.tolist()}."
+        )
+    if has_churn_head and churn is None:
+        raise ValueError("eval_set needs a churn column because y has one.")
+    if has_spend_head and spend is None:
+        raise ValueError("eval_set needs a spend column because y has one.")
+    return (
+        X_val,
+        np.searchsorted(classes, segment),
+        churn if has_churn_head else None,
+        spend if has_spend_head else None,
+    )
