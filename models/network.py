@@ -18,30 +18,27 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
-from torch import nn
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from valuecube.models.network_heads import HeadSnapshots, TwoHeadMLP
 from valuecube.models.network_inputs import (
     SPEND_COLUMN,
     TARGET_COLUMNS,
-    check_eval_set,
     check_finite,
     check_hidden_layers,
+    prepare_fit,
+    require_head,
     split_targets,
 )
 from valuecube.models.network_training import (
     EpochCallback,
-    Objective,
     Tensors,
+    build_module,
+    build_objective,
     train_heads,
-    validation_split,
 )
-from valuecube.models.spend_loss import SPEND_LOSSES, expected_spend, initial_bias, spend_outputs
+from valuecube.models.spend_loss import SPEND_LOSSES, expected_spend
 
 __all__ = ["SPEND_COLUMN", "TARGET_COLUMNS", "BPNetworkClassifier", "EpochCallback"]
 
@@ -57,31 +54,22 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     convergence), then a multilayer perceptron with ReLU hidden layers is
     trained by back-propagation so that new customers are placed in a value
     segment without re-running the expert (fuzzy) evaluation. A second head
-    predicts the probability of churn from observed labels. Its logit comes
-    from a "wide" path (linear in the standardised inputs: logistic
-    regression, trained in the same module by back-propagation), a "deep"
-    path (linear in the last hidden layer) or their sum (``churn_head``). The
-    default is the wide path alone: on both bundled datasets the churn signal
-    is close to linear, and in validation runs the deep path, alone or added
-    to the wide one, overfitted within a few epochs and cost churn ROC-AUC.
+    predicts the probability of churn from observed labels, a third (for
+    forecasts) the spend in the horizon; :class:`~models.network_heads.TwoHeadMLP`
+    describes the heads. The default churn head is the wide (linear) path:
+    the churn signal of both bundled datasets is close to linear, and the
+    deep path overfits it within a few epochs.
 
-    The training objective is
+    The training objective
 
         L = (1 - w) * CE(segment) + w * BCE(churn) + w_s * S(spend),
 
     with ``w = churn_loss_weight``, ``w_s = spend_loss_weight`` and S the
-    spend loss (only when ``y`` has a ``spend`` column; see
-    :mod:`models.spend_loss`). The spend head reads the last hidden layer and
-    the inputs; it shares the trunk with the segment head, so the trunk also
-    learns how much a customer will buy — what decides their next segment.
-
-    minimised with AdamW on shuffled mini-batches. The heads stop improving
-    at different epochs, so early stopping is per head: after every epoch
-    the weights are snapshotted when the validation segment log loss, or the
-    validation churn log loss, is the lowest so far, and training stops when
-    neither has improved for ``patience`` epochs. Segments are then predicted
-    with the segment snapshot and churn with the churn snapshot (one module
-    when both heads were best at the same epoch).
+    spend loss (:mod:`models.spend_loss`), is minimised with AdamW on
+    shuffled mini-batches, with early stopping per head
+    (:func:`~models.network_training.train_heads`): segments are predicted
+    with the weights of the epoch of lowest validation segment log loss,
+    churn with those of lowest churn log loss, spend likewise.
 
     Parameters
     ----------
@@ -195,14 +183,6 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     ``StratifiedKFold().split(X, y["segment"])``): scikit-learn cannot infer a
     splitter from a mixed-type two-column target.
 
-    References
-    ----------
-    D. E. Rumelhart, G. E. Hinton and R. J. Williams, "Learning
-    representations by back-propagating errors", Nature 323, 533-536, 1986.
-
-    I. Loshchilov and F. Hutter, "Decoupled Weight Decay Regularization",
-    ICLR 2019.
-
     Examples
     --------
     >>> import numpy as np
@@ -301,88 +281,35 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         self : BPNetworkClassifier
         """
         hidden_layers = check_hidden_layers(self.hidden_layers)
-        X = check_finite(validate_data(self, X, dtype=np.float64, ensure_all_finite=False), self)
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        segment, churn, spend = split_targets(y)
-        check_classification_targets(segment)
-        check_consistent_length(X, segment)
-        classes = np.unique(segment)
-        codes = np.searchsorted(classes, segment)
-        has_churn_head = churn is not None and self.churn_loss_weight > 0
-        if not has_churn_head:
-            churn = None
-        elif np.unique(churn).size < 2:
-            raise ValueError("churn has a single class in y; it needs both 0 and 1 to be learned.")
-        has_spend_head = spend is not None and self.spend_loss_weight > 0
-        if not has_spend_head:
-            spend = None
-
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        if eval_set is None:
-            train_idx, val_idx = validation_split(codes, self.validation_fraction, seed)
-            X_train, X_val = X[train_idx], X[val_idx]
-            codes_train, codes_val = codes[train_idx], codes[val_idx]
-            churn_train, churn_val = (
-                (None, None) if churn is None else (churn[train_idx], churn[val_idx])
-            )
-            spend_train, spend_val = (
-                (None, None) if spend is None else (spend[train_idx], spend[val_idx])
-            )
-        else:
-            X_train, codes_train, churn_train, spend_train = X, codes, churn, spend
-            X_val, codes_val, churn_val, spend_val = check_eval_set(
-                self, eval_set, classes, has_churn_head, has_spend_head
-            )
-
-        # Learned attributes are set together once training has finished, so a fit that
-        # fails (or is pruned by on_epoch) never leaves a half-updated estimator.
-        input_mean = X_train.mean(axis=0)
-        std = X_train.std(axis=0)
-        input_scale = np.where(std > np.finfo(np.float64).eps, std, 1.0)
-
-        segment_weight = None
-        if self.class_weight == "balanced":
-            weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=codes)
-            segment_weight = torch.as_tensor(weights, dtype=torch.float32)
-        pos_weight = None
-        if churn is not None and self.churn_pos_weight == "balanced":
-            n_pos = float(churn.sum())
-            pos_weight = torch.tensor((len(churn) - n_pos) / n_pos)
-        objective = Objective(
-            segment_loss=nn.CrossEntropyLoss(weight=segment_weight),
-            churn_loss=nn.BCEWithLogitsLoss(pos_weight=pos_weight),
-            churn_weight=self.churn_loss_weight if has_churn_head else 0.0,
-            spend_loss=self.spend_loss if has_spend_head else None,
+        data = prepare_fit(self, X, y, eval_set)
+        objective = build_objective(
+            data.codes,
+            len(data.classes),
+            data.churn,
+            class_weight=self.class_weight,
+            churn_pos_weight=self.churn_pos_weight,
+            churn_weight=self.churn_loss_weight,
+            spend_loss=self.spend_loss if data.has_spend_head else None,
             spend_weight=self.spend_loss_weight,
         )
-
-        generator = torch.Generator().manual_seed(seed)
-        module = TwoHeadMLP(
+        generator = torch.Generator().manual_seed(data.seed)
+        module = build_module(
             n_features=self.n_features_in_,
             hidden_layers=hidden_layers,
             dropout=self.dropout,
-            n_classes=len(classes),
-            churn_head=self.churn_head if has_churn_head else None,
-            n_spend_outputs=spend_outputs(self.spend_loss) if has_spend_head else 0,
+            n_classes=len(data.classes),
+            churn_head=self.churn_head if data.has_churn_head else None,
+            spend_loss=self.spend_loss if data.has_spend_head else None,
+            spend_train=data.train[3],
+            generator=generator,
         )
-        module.reset_parameters(generator)
-        if has_spend_head:
-            with torch.no_grad():
-                module.spend_deep.bias.copy_(
-                    torch.as_tensor(initial_bias(self.spend_loss, spend_train))
-                )
-        train = Tensors.build(
-            (X_train - input_mean) / input_scale, codes_train, churn_train, spend_train
-        )
-        val = Tensors.build((X_val - input_mean) / input_scale, codes_val, churn_val, spend_val)
+        # Learned attributes are set together once training has finished, so a fit that
+        # fails (or is pruned by on_epoch) never leaves a half-updated estimator.
         trained = train_heads(
             module,
             objective,
-            train,
-            val,
+            Tensors.build(*data.train),
+            Tensors.build(*data.val),
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             batch_size=self.batch_size,
@@ -391,11 +318,11 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             generator=generator,
             on_epoch=on_epoch,
         )
-        self.classes_ = classes
-        self.input_mean_ = input_mean
-        self.input_scale_ = input_scale
-        self.has_churn_head_ = has_churn_head
-        self.has_spend_head_ = has_spend_head
+        self.classes_ = data.classes
+        self.input_mean_ = data.input_mean
+        self.input_scale_ = data.input_scale
+        self.has_churn_head_ = data.has_churn_head
+        self.has_spend_head_ = data.has_spend_head
         self.module_ = trained.module
         self.history_ = trained.history
         self.best_segment_epoch_ = trained.best_segment_epoch
@@ -424,12 +351,12 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             If the network was fitted without a churn column (or with
             ``churn_loss_weight=0``), so no churn head was trained.
         """
-        self._check_churn_head()
+        require_head(self, "churn")
         return torch.sigmoid(self._forward(X, self.module_.churn_logit).double()).numpy()
 
     def predict_with_churn(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(X), predict_churn_proba(X))`` with one forward pass per snapshot."""
-        self._check_churn_head()
+        require_head(self, "churn")
         segment_logits, churn_logit, _ = self._forward(X, self.module_)
         proba = torch.softmax(segment_logits.double(), dim=1).numpy()
         return self.classes_[np.argmax(proba, axis=1)], torch.sigmoid(churn_logit.double()).numpy()
@@ -442,14 +369,14 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         ValueError
             If the network was fitted without a spend column.
         """
-        self._check_spend_head()
+        require_head(self, "spend")
         output = self._forward(X, lambda x: self.module_.spend(x)[2])
         return expected_spend(self.spend_loss, output.double()).numpy()
 
     def predict_forecast(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(predict(X), predict_churn_proba(X), predict_spend(X))``, one pass per snapshot."""
-        self._check_churn_head()
-        self._check_spend_head()
+        require_head(self, "churn")
+        require_head(self, "spend")
         segment_logits, churn_logit, spend = self._forward(X, self.module_)
         proba = torch.softmax(segment_logits.double(), dim=1).numpy()
         return (
@@ -462,23 +389,6 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         """Segment accuracy on ``(X, y)``; a churn column in ``y`` is ignored."""
         segment = split_targets(y)[0]
         return float(accuracy_score(segment, self.predict(X), sample_weight=sample_weight))
-
-    def _check_churn_head(self) -> None:
-        check_is_fitted(self, "module_")
-        if not self.has_churn_head_:
-            raise ValueError(
-                "This BPNetworkClassifier has no churn head: it was fitted on segment labels "
-                "only (1-D y) or with churn_loss_weight=0. Fit with y = [segment, churn] "
-                "columns to predict churn."
-            )
-
-    def _check_spend_head(self) -> None:
-        check_is_fitted(self, "module_")
-        if not getattr(self, "has_spend_head_", False):
-            raise ValueError(
-                "This BPNetworkClassifier has no spend head: fit with y = [segment, churn, "
-                "spend] columns to predict spend."
-            )
 
     def _forward(self, X: Any, module: Callable[[torch.Tensor], Any]) -> Any:
         """``module`` applied to the validated, standardised ``X``, without autograd.

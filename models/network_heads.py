@@ -22,7 +22,11 @@ class TwoHeadMLP(nn.Module):
     The churn logit is built from a "deep" path (a linear map of the last
     hidden layer), a "wide" path (a linear map of the inputs), or the sum of
     both, as ``churn_head`` says (``None``: no churn head). The wide weights
-    start at zero; in the sum only the deep path has a bias.
+    start at zero; in the sum only the deep path has a bias. The optional
+    spend head (``n_spend_outputs`` columns, :mod:`models.spend_loss`) reads
+    the last hidden layer plus the inputs: sharing the trunk with the segment
+    head, it teaches the trunk how much a customer will buy, which decides
+    their next segment.
 
     Dropout is applied by hand after every hidden layer so that its masks can
     be drawn from a caller-supplied ``torch.Generator`` (``nn.Dropout`` only

@@ -7,13 +7,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_consistent_length, validate_data
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 TARGET_COLUMNS = ("segment", "churn")
 SPEND_COLUMN = "spend"
@@ -129,3 +133,125 @@ def check_eval_set(
         churn if has_churn_head else None,
         spend if has_spend_head else None,
     )
+
+
+def validation_split(
+    codes: np.ndarray, validation_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation row indices, stratified on the segment when possible."""
+    rows = np.arange(len(codes))
+    stratify = codes if np.bincount(codes).min() >= 2 else None
+    try:
+        return train_test_split(
+            rows, test_size=validation_fraction, random_state=seed, stratify=stratify
+        )
+    except ValueError:
+        # Too few rows to give every segment a place on both sides.
+        return train_test_split(rows, test_size=validation_fraction, random_state=seed)
+
+
+@dataclass(frozen=True)
+class FitData:
+    """Validated training data, split for early stopping and standardised.
+
+    ``train`` and ``val`` are ``(X, segment codes, churn, spend)`` with ``X``
+    standardised by the training rows' ``input_mean`` and ``input_scale``;
+    churn and spend are ``None`` for heads not trained. ``codes`` and
+    ``churn`` cover every row of ``y`` (they set the loss weights).
+    """
+
+    classes: np.ndarray
+    codes: np.ndarray
+    churn: np.ndarray | None
+    train: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+    val: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+    input_mean: np.ndarray
+    input_scale: np.ndarray
+    seed: int
+
+    @property
+    def has_churn_head(self) -> bool:
+        return self.churn is not None
+
+    @property
+    def has_spend_head(self) -> bool:
+        return self.train[3] is not None
+
+
+def prepare_fit(estimator: Any, X: Any, y: Any, eval_set: tuple[Any, Any] | None) -> FitData:
+    """Check ``X`` and ``y``, decide the heads, split off validation rows and standardise.
+
+    A churn (spend) head is trained when ``y`` has that column and the
+    estimator's ``churn_loss_weight`` (``spend_loss_weight``) is above zero.
+    The seed drawn from ``estimator.random_state`` seeds the split here and
+    the network's generator later.
+    """
+    X = check_finite(
+        validate_data(estimator, X, dtype=np.float64, ensure_all_finite=False), estimator
+    )
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None."
+        )
+    segment, churn, spend = split_targets(y)
+    check_classification_targets(segment)
+    check_consistent_length(X, segment)
+    classes = np.unique(segment)
+    codes = np.searchsorted(classes, segment)
+    has_churn_head = churn is not None and estimator.churn_loss_weight > 0
+    if not has_churn_head:
+        churn = None
+    elif np.unique(churn).size < 2:
+        raise ValueError("churn has a single class in y; it needs both 0 and 1 to be learned.")
+    has_spend_head = spend is not None and estimator.spend_loss_weight > 0
+    if not has_spend_head:
+        spend = None
+
+    seed = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
+    if eval_set is None:
+        train_idx, val_idx = validation_split(codes, estimator.validation_fraction, seed)
+        X_train, X_val = X[train_idx], X[val_idx]
+        codes_train, codes_val = codes[train_idx], codes[val_idx]
+        churn_train, churn_val = (
+            (None, None) if churn is None else (churn[train_idx], churn[val_idx])
+        )
+        spend_train, spend_val = (
+            (None, None) if spend is None else (spend[train_idx], spend[val_idx])
+        )
+    else:
+        X_train, codes_train, churn_train, spend_train = X, codes, churn, spend
+        X_val, codes_val, churn_val, spend_val = check_eval_set(
+            estimator, eval_set, classes, has_churn_head, has_spend_head
+        )
+
+    input_mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    input_scale = np.where(std > np.finfo(np.float64).eps, std, 1.0)
+    return FitData(
+        classes=classes,
+        codes=codes,
+        churn=churn,
+        train=((X_train - input_mean) / input_scale, codes_train, churn_train, spend_train),
+        val=((X_val - input_mean) / input_scale, codes_val, churn_val, spend_val),
+        input_mean=input_mean,
+        input_scale=input_scale,
+        seed=seed,
+    )
+
+
+_HEAD_HINTS = {
+    "churn": "it was fitted on segment labels only (1-D y) or with churn_loss_weight=0. "
+    "Fit with y = [segment, churn] columns to predict churn.",
+    "spend": "fit with y = [segment, churn, spend] columns to predict spend.",
+}
+
+
+def require_head(estimator: Any, head: str) -> None:
+    """Raise unless ``estimator`` is fitted with the ``head`` ("churn" or "spend") head."""
+    check_is_fitted(estimator, "module_")
+    if not getattr(estimator, f"has_{head}_head_", False):
+        raise ValueError(f"This {type(estimator).__name__} has no {head} head: {_HEAD_HINTS[head]}")
+
+
+def _take(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[rows]

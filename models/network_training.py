@@ -5,24 +5,31 @@
 mini-batches, a full-batch validation pass after every epoch, a snapshot of the
 weights whenever a head's validation loss reaches a new low, and a stop when no
 head has improved for ``patience`` epochs.
+
+References
+----------
+D. E. Rumelhart, G. E. Hinton and R. J. Williams, "Learning representations by
+back-propagating errors", Nature 323, 533-536, 1986.
+
+I. Loshchilov and F. Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
 from valuecube.models.network_heads import HeadSnapshots, TwoHeadMLP
-from valuecube.models.spend_loss import spend_loss
+from valuecube.models.spend_loss import initial_bias, spend_loss, spend_outputs
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -175,19 +182,67 @@ def snapshot(module: TwoHeadMLP, best: Checkpoint | None, segment: Checkpoint) -
     return snapshot
 
 
-def validation_split(
-    codes: np.ndarray, validation_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation row indices, stratified on the segment when possible."""
-    rows = np.arange(len(codes))
-    stratify = codes if np.bincount(codes).min() >= 2 else None
-    try:
-        return train_test_split(
-            rows, test_size=validation_fraction, random_state=seed, stratify=stratify
-        )
-    except ValueError:
-        # Too few rows to give every segment a place on both sides.
-        return train_test_split(rows, test_size=validation_fraction, random_state=seed)
+def build_objective(
+    codes: np.ndarray,
+    n_classes: int,
+    churn: np.ndarray | None,
+    *,
+    class_weight: str | None,
+    churn_pos_weight: str | None,
+    churn_weight: float,
+    spend_loss: str | None,
+    spend_weight: float,
+) -> Objective:
+    """The training objective, its class weights and churn ``pos_weight`` taken from all of ``y``.
+
+    ``churn`` (``None`` without a churn head) and ``spend_loss`` (``None``
+    without a spend head) say which heads the objective counts.
+    """
+    segment_weight = None
+    if class_weight == "balanced":
+        weights = compute_class_weight("balanced", classes=np.arange(n_classes), y=codes)
+        segment_weight = torch.as_tensor(weights, dtype=torch.float32)
+    pos_weight = None
+    if churn is not None and churn_pos_weight == "balanced":
+        n_pos = float(churn.sum())
+        pos_weight = torch.tensor((len(churn) - n_pos) / n_pos)
+    return Objective(
+        segment_loss=nn.CrossEntropyLoss(weight=segment_weight),
+        churn_loss=nn.BCEWithLogitsLoss(pos_weight=pos_weight),
+        churn_weight=churn_weight if churn is not None else 0.0,
+        spend_loss=spend_loss,
+        spend_weight=spend_weight,
+    )
+
+
+def build_module(
+    n_features: int,
+    hidden_layers: Sequence[int],
+    dropout: float,
+    n_classes: int,
+    churn_head: str | None,
+    spend_loss: str | None,
+    spend_train: np.ndarray | None,
+    generator: torch.Generator,
+) -> TwoHeadMLP:
+    """A freshly initialised network (``generator`` draws the weights).
+
+    With a spend head (``spend_loss`` set), its bias starts at the value that
+    fits ``spend_train`` without inputs (:func:`models.spend_loss.initial_bias`).
+    """
+    module = TwoHeadMLP(
+        n_features=n_features,
+        hidden_layers=hidden_layers,
+        dropout=dropout,
+        n_classes=n_classes,
+        churn_head=churn_head,
+        n_spend_outputs=0 if spend_loss is None else spend_outputs(spend_loss),
+    )
+    module.reset_parameters(generator)
+    if spend_loss is not None:
+        with torch.no_grad():
+            module.spend_deep.bias.copy_(torch.as_tensor(initial_bias(spend_loss, spend_train)))
+    return module
 
 
 @dataclass(frozen=True)
