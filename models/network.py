@@ -6,6 +6,10 @@ observed segment codes), the churn probability (sigmoid over an observed 0/1
 label; by default linear in the inputs, optionally also reading the hidden
 layers) and, for forecasts, the spend in the horizon (a zero-inflated
 lognormal or Tweedie head, :mod:`models.spend_loss`).
+
+This module holds the estimator; the PyTorch module is in
+:mod:`models.network_heads`, the training loop in :mod:`models.network_training`
+and the checks of ``X`` and ``y`` in :mod:`models.network_inputs`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Validation of the BP network's inputs and targets, with errors that name what is wrong.
+"""The BP network's inputs and targets: checks with errors that name what is wrong, the split.
 
 ``y`` is 1-D segment labels, ``[segment, churn]`` or ``[segment, churn, spend]``
 (see :class:`~models.network.BPNetworkClassifier`); ``X`` must be finite.
+:func:`prepare_fit` turns them into the standardised training and validation
+rows that :func:`models.network_training.train_heads` trains on.
 """
 
 from __future__ import annotations
@@ -171,10 +173,12 @@ class FitData:
 
     @property
     def has_churn_head(self) -> bool:
+        """Whether the churn head is trained."""
         return self.churn is not None
 
     @property
     def has_spend_head(self) -> bool:
+        """Whether the spend head is trained."""
         return self.train[3] is not None
 
 
