@@ -251,7 +251,7 @@ class SegmentationSpec(_Strict):
 class ClvSpec(_Strict):
     """Customer lifetime value: a deterministic model over factors, or BG/NBD for logs."""
 
-    method: Literal["revenue", "profit", "bgnbd", "spend_share"]
+    method: Literal["revenue", "profit", "bgnbd", "spend_share", "survival"]
     yearly_revenue: str | None = None
     yearly_cost: str | None = None
     years: int = Field(default=5, ge=1)
@@ -388,6 +388,8 @@ class DatasetConfig(_Strict):
             and self.input.shape != "transaction_log"
         ):
             raise ValueError("clv method 'bgnbd' needs a transaction log input")
+        if self.clv is not None and self.clv.method == "survival" and self.lifetime is None:
+            raise ValueError("clv method 'survival' needs a 'lifetime' block (docs/lifetimes.md)")
         self._check_category_maps()
         _check_cube_settings(self)
         return self

@@ -5,7 +5,8 @@ S(t) per customer; conditioning on the tenure reached so far gives
 S(t | τ) = S(τ + t) / S(τ) for an active customer, and from it the
 probability of still being a customer in 12 months, the expected remaining
 months within a horizon, and the survival-weighted CLV
-Σ_{t=1..H} m_t · S(t | τ) / (1 + r)^t (docs/methods.md §2.6b).
+Σ_{t=1..H} m_t · S(t | τ) / (1 + r)^t (docs/methods.md §2.6b), the value cube's
+``clv`` under ``clv.method: survival``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ __all__ = [
     "survival_on",
 ]
 
-SURVIVAL_COLUMNS = ("survival_12m", "expected_remaining_months", "survival_clv")
+SURVIVAL_COLUMNS = ("survival_12m", "expected_remaining_months")
+"""The columns a value cube with a survival model adds after its others."""
 # Months at the end of the observed range the tail hazard is averaged over.
 _TAIL_MONTHS = 12
 
@@ -190,7 +192,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
     covariates : list of str
         Numeric columns of ``X`` the model uses.
     monthly_revenue : str or None, default=None
-        Column with the monthly margin m for ``survival_clv`` (NaN output without it).
+        Column with the monthly margin m for ``clv`` (NaN output without it).
     model : {"cox", "gradient_boosting"}, default="cox"
         scikit-survival's gradient-boosted Cox model (``GradientBoostingSurvivalAnalysis``,
         Breslow baseline) or a Cox proportional-hazards model (``CoxPHSurvivalAnalysis``).
@@ -200,7 +202,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         log H0 against log t (a smooth baseline: S(τ + t)/S(τ) is then not
         a ratio of two noisy steps, and it extends past the observed tenures).
     horizon_months : int, default=60
-        H: the cap of ``expected_remaining_months`` and of ``survival_clv``.
+        H: the cap of ``expected_remaining_months`` and the horizon of ``clv``.
     monthly_discount_rate : float, default=0.0072
         r per month (≈ 9 % a year, :func:`monthly_rate`).
     random_state : int, default=0
@@ -224,7 +226,8 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
     * ``expected_remaining_months`` = Σ_{t=1..H} S(t | τ), the expected
       number of further months as a customer within the next H months
       (a restricted mean residual lifetime; at most H);
-    * ``survival_clv`` = Σ_{t=1..H} m · S(t | τ) / (1 + r)^t.
+    * ``clv`` = Σ_{t=1..H} m · S(t | τ) / (1 + r)^t, the survival-weighted
+      CLV (the value cube's ``clv`` under ``clv.method: survival``).
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -346,7 +349,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         return conditional_on_tenure(self.survival_at(X, months))
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``survival_12m``, ``expected_remaining_months`` and ``survival_clv`` per customer."""
+        """``survival_12m``, ``expected_remaining_months`` and ``clv`` per customer."""
         conditional = self.conditional_survival(X)
         if self.monthly_revenue is None:
             clv = np.full(len(X), np.nan)
@@ -357,7 +360,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
             {
                 "survival_12m": conditional[:, 12],
                 "expected_remaining_months": _row_sums(conditional[:, 1:]),
-                "survival_clv": clv,
+                "clv": clv,
             },
             index=X.index,
         )

@@ -176,6 +176,11 @@ class ValueCube(BaseEstimator):
                 horizon_months=cfg.lifetime.horizon_months,
                 monthly_discount_rate=monthly_rate(cfg.clv.discount_rate) if cfg.clv else 0.0,
             ).fit(design, customers["churn"][usable])
+        if cfg.clv is not None and cfg.clv.method == "survival" and self.survival_ is None:
+            raise ValueError(
+                "clv method 'survival' fits a survival model on the churn label: the "
+                f"customers need their churn label ({cfg.input.label_column!r})"
+            )
         seg = cfg.segmentation
         self.fuzzy_ = FuzzyValueClassifier(
             cfg.tree,
@@ -225,15 +230,17 @@ class ValueCube(BaseEstimator):
         scored["segment"] = codes
         scored["segment_name"] = names
         scored["policy"] = policies
-        scored["clv"] = self._clv(enriched[ok], good)
+        lifetimes = None
+        if getattr(self, "survival_", None) is not None:
+            lifetimes = self.survival_.transform(lifetime_design(customers[ok], good, self.config))
+        scored["clv"] = self._clv(enriched[ok], good, lifetimes)
         scored["lifecycle_stage"] = self._lifecycle(good)
         scored["loyalty_type"] = self._loyalty(good)
         if getattr(self, "bgnbd_", None) is not None:  # logs: BTYD outputs after the others
             for column in BTYD_EXTRA_COLUMNS:
                 scored[column] = enriched[column].to_numpy()[ok]
-        if getattr(self, "survival_", None) is not None:
-            design = lifetime_design(customers[ok], good, self.config)
-            scored[list(SURVIVAL_COLUMNS)] = self.survival_.transform(design).to_numpy()
+        if lifetimes is not None:
+            scored[list(SURVIVAL_COLUMNS)] = lifetimes[list(SURVIVAL_COLUMNS)].to_numpy()
         rejected = pd.DataFrame({REASON: problems[~ok]})
         return scored, rejected
 
@@ -243,12 +250,17 @@ class ValueCube(BaseEstimator):
             return BTYD_EXTRA_COLUMNS
         return SURVIVAL_COLUMNS if getattr(self, "survival_", None) is not None else ()
 
-    def _clv(self, enriched: pd.DataFrame, factors: pd.DataFrame) -> np.ndarray:
+    def _clv(
+        self, enriched: pd.DataFrame, factors: pd.DataFrame, lifetimes: pd.DataFrame | None
+    ) -> np.ndarray:
+        """CLV by the config's method (docs/methods.md §2.6); ``lifetimes``: survival outputs."""
         spec = self.config.clv
         if spec is None:
             return np.full(len(factors), np.nan)
         if spec.method == "bgnbd":
             return enriched["clv"].to_numpy()
+        if spec.method == "survival":
+            return lifetimes["clv"].to_numpy()
         if spec.method == "spend_share":
             share = spec.spend_share
             return customer_spend_share_clv(

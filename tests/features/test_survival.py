@@ -89,7 +89,7 @@ def test_exponential_lifetimes_give_memoryless_conditional_survival(model, n):
     expected = sum(np.exp(-0.02 * t) for t in range(1, 61))
     assert out.loc[safe, "expected_remaining_months"].median() == pytest.approx(expected, rel=0.1)
     assert (out["expected_remaining_months"] <= 60).all()
-    np.testing.assert_allclose(out["survival_clv"], 50 * out["expected_remaining_months"])
+    np.testing.assert_allclose(out["clv"], 50 * out["expected_remaining_months"])
     if model == "cox":
         assert fitted.weibull_shape_ == pytest.approx(1.0, abs=0.1)  # exponential = Weibull k=1
 
@@ -105,7 +105,7 @@ def test_conditional_survival_is_a_survival_curve():
         risk = model.risk_score(X)
         c_index = concordance_index_censored(churn.astype(bool), X["tenure"], risk)[0]
         assert c_index > 0.6
-    assert np.isnan(model.transform(X)["survival_clv"]).all()  # no monthly_revenue column
+    assert np.isnan(model.transform(X)["clv"]).all()  # no monthly_revenue column
 
 
 def test_estimator_contract_and_bad_input():

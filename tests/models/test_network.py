@@ -344,3 +344,19 @@ def test_eval_set_with_unseen_segment_is_rejected(small_problem):
     y_val = y.assign(segment="not_a_segment")
     with pytest.raises(ValueError, match="not seen in y"):
         small_net().fit(X, y, eval_set=(X, y_val))
+
+
+def test_models_pickled_with_the_heads_in_models_network_still_load(small_problem):
+    X, y = small_problem
+    net = small_net(max_epochs=3).fit(X, y)
+    # protocol 2 names each class as one GLOBAL opcode, "c<module>\n<name>\n", and has no
+    # frame lengths: renaming gives the pickle of a model saved with the heads in models.network
+    payload = pickle.dumps(net, protocol=2)
+    for name in ("TwoHeadMLP", "HeadSnapshots"):
+        new = f"cvaluecube.models.network_heads\n{name}\n".encode()
+        assert new in payload
+        payload = payload.replace(new, f"cvaluecube.models.network\n_{name}\n".encode())
+    assert b"network_heads" not in payload
+    loaded = pickle.loads(payload)
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict_churn_proba(X), net.predict_churn_proba(X))

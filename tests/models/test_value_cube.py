@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
 
-from valuecube.features.config import DatasetConfig, load_config
+from valuecube.features.config import ClvSpec, DatasetConfig, load_config
 from valuecube.features.customers import build_customer_table
 from valuecube.features.inputs import load_input
 from valuecube.features.loyalty import LOYALTY_TYPES
+from valuecube.features.survival import lifetime_design
 from valuecube.models.segments import SEGMENT_CODES
 from valuecube.models.value_cube import CUBE_OUTPUT_COLUMNS, ValueCube
 
@@ -72,11 +75,62 @@ def test_factors_and_unfitted(fitted) -> None:
 
 
 def test_telco_clv_revenue_model() -> None:
-    _, table, cube = _fitted(TELCO_CONFIG, TELCO_CSV)
+    """With ``clv.method: revenue`` (a config override) clv is the flat 5-year annuity."""
+    cfg = load_config(TELCO_CONFIG)
+    cfg = cfg.model_copy(
+        update={
+            "clv": ClvSpec(
+                method="revenue", yearly_revenue="yearly_revenue", years=5, discount_rate=0.09
+            )
+        }
+    )
+    table = build_customer_table(load_input(TELCO_CSV, cfg.input, strict=True), cfg.input).table
+    cube = ValueCube(cfg).fit(table)
     scored, _ = cube.segment(table.head(5))
     yearly = 12 * table["monthlycharges"].head(5).to_numpy()
     annuity = sum(1 / 1.09**t for t in range(1, 6))
     np.testing.assert_allclose(scored["clv"], yearly * annuity, rtol=1e-9)
+    assert "survival_clv" not in scored and "survival_12m" in scored
+
+
+def test_telco_clv_is_survival_weighted() -> None:
+    """clv = Σ_{t=1..60} m · S(t | τ) / (1 + r)^t, r = 1.09^(1/12) − 1 (docs/lifetimes.md)."""
+    cfg, table, cube = _fitted(TELCO_CONFIG, TELCO_CSV)
+    assert cfg.clv.method == "survival"
+    head = table.head(20)
+    scored, _ = cube.segment(head)
+    monthly = head["monthlycharges"].to_numpy()
+    rate = 1.09 ** (1 / 12) - 1
+    # from the fitted curve: S(τ + t) / S(τ) straight from survival_at
+    design = lifetime_design(head, cube.factors(head), cfg)
+    months = head["tenure"].to_numpy()[:, None] + np.arange(61)
+    curve = cube.survival_.survival_at(design, months)
+    conditional = curve[:, 1:] / curve[:, [0]]
+    expected = monthly * (conditional / (1 + rate) ** np.arange(1, 61)).sum(axis=1)
+    np.testing.assert_allclose(scored["clv"], expected, rtol=1e-9)
+    assert (scored["clv"] < monthly * 60).all()
+    # same bill, different survival: CLV differs (a flat number of years could not tell them)
+    assert scored["clv"].nunique() == len(scored)
+
+    # a tiny curve by hand: S(t) = 2^-t for everyone (no covariate effect, H0(t) = t·ln 2), so
+    # S(t | τ) = 2^-t and clv = m · Σ_{t=1..60} q^t with q = 0.5 / 1.0072 = 0.4964: 0.9858 m
+    pinned = copy.deepcopy(cube)
+    pinned.survival_.estimator_.coef_ = np.zeros_like(pinned.survival_.estimator_.coef_)
+    pinned.survival_.weibull_shape_, pinned.survival_.weibull_log_scale_ = 1.0, np.log(np.log(2))
+    scored, _ = pinned.segment(head)
+    np.testing.assert_allclose(scored["clv"], 0.985790 * monthly, rtol=1e-6)
+    np.testing.assert_allclose(scored["survival_12m"], 0.5**12, rtol=1e-9)
+
+
+def test_survival_clv_needs_the_lifetime_block_and_the_label() -> None:
+    cfg = load_config(TELCO_CONFIG)
+    raw = cfg.model_dump(mode="json", exclude_none=True)
+    raw.pop("lifetime")
+    with pytest.raises(ValueError, match="needs a 'lifetime' block"):
+        DatasetConfig.model_validate(raw)
+    table = build_customer_table(load_input(TELCO_CSV, cfg.input, strict=True), cfg.input).table
+    with pytest.raises(ValueError, match="churn label"):
+        ValueCube(cfg).fit(table.drop(columns="churn").head(200))
 
 
 def test_telco_unscorable_customer_rejected() -> None:
