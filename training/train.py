@@ -21,6 +21,7 @@ logged as metrics ``test_<target>_<metric>_<model>`` of the parent run.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -60,7 +61,12 @@ from valuecube.training.model_code import requirements as _requirements
 from valuecube.training.peers import FUZZY, NETWORK, lightgbm_peer
 from valuecube.training.promotion import bootstrap_intervals
 from valuecube.training.registry import CHALLENGER, register_challenger
-from valuecube.training.tracking import configure_tracking, ensure_experiment
+from valuecube.training.tracking import (
+    QuietLostServer,
+    configure_tracking,
+    ensure_experiment,
+    server_errors,
+)
 from valuecube.training.tuning import (
     OBJECTIVE,
     make_objective,
@@ -126,6 +132,7 @@ def prepare(
     return Prepared(data, cube, design, parts, forecast, horizon, fixed)
 
 
+@server_errors
 def run_train(
     config: str | Path | DatasetConfig,
     input_path: str | Path | None = None,
@@ -360,6 +367,9 @@ def _tune(
     worker: int = 0,
 ) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial_log = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, QuietLostServer) for f in trial_log.filters):
+        trial_log.addFilter(QuietLostServer())
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     name = study_name or studies.new_study_name(cfg.name)
     study = studies.open_study(
