@@ -265,18 +265,14 @@ def run_train(
                 parts, scores[NETWORK], agreement["segment_accuracy"], seed=seed, policy=guard
             )
             info = _log_model(model, data)
-            version = register_challenger(
-                name,
-                info.model_uri,
-                tags={
-                    "dataset": cfg.name,
-                    "input": str(data.source),
-                    "seed": str(seed),
-                    **{k: f"{v:.6f}" for k, v in net_metrics.items()},
-                    **decision.tags,
-                    **lineage_tags,
-                },
-            )
+            version_tags = {
+                "dataset": cfg.name,
+                "input": str(data.source),
+                "seed": str(seed),
+                **{k: f"{v:.6f}" for k, v in net_metrics.items()},
+                **decision.tags,
+                **lineage_tags,
+            }
 
         if forecast:
             _forecast_peer_runs(tables, seed)
@@ -297,7 +293,6 @@ def run_train(
             agreement=agreement,
             guard=decision.table,
         )
-        mlflow.MlflowClient().update_model_version(name, version, description=card)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             comparison.to_csv(tmp / "comparison.csv")
@@ -320,6 +315,10 @@ def run_train(
         mlflow.log_metrics(
             {f"test_churn_roc_auc_{m}": comparison.loc[m, "roc_auc"] for m in comparison.index}
         )
+        # Registered last, once every run and artifact is logged: a tracking server that dies
+        # before this leaves no version behind (a version never lacks its card or comparison).
+        version = register_challenger(name, info.model_uri, tags=version_tags)
+        mlflow.MlflowClient().update_model_version(name, version, description=card)
 
     return TrainResult(
         model,

@@ -4,8 +4,9 @@ A real ``mlflow server`` (SQLite backend) is killed with SIGKILL once the
 first trial run reaches its database. ``train`` must end with one
 ``error:`` line naming the tracking server and no traceback; after the
 server is restarted on the same backend no model version is registered
-under the drill's name (a version is only registered after every trial
-and peer has finished, so a death before then leaves none behind).
+under the drill's name: a version is registered only after every run and
+artifact is logged, so a death before then (during tuning, or after the
+network's model is logged while the peers run) leaves none behind.
 """
 
 from __future__ import annotations
@@ -84,11 +85,19 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait(timeout=15)
 
 
-def _finished_runs(db: Path) -> int:
-    """Runs the server has recorded as finished (0 while the schema is not there yet)."""
+# when to kill: the first finished run (a tuning trial), or the network's own run finished
+# (its model logged; the peers, the comparison and the registration still to come)
+KILL_AFTER = {
+    "first trial": "SELECT COUNT(*) FROM runs WHERE status = 'FINISHED'",
+    "network logged": "SELECT COUNT(*) FROM runs WHERE status = 'FINISHED' AND name = 'bp_network'",
+}
+
+
+def _count(db: Path, query: str) -> int:
+    """``query``'s count in the server's database (0 while the schema is not there yet)."""
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'FINISHED'").fetchone()[0]
+            return conn.execute(query).fetchone()[0]
     except sqlite3.Error:
         return 0
 
@@ -105,7 +114,8 @@ def keep_tracking_uri():
         os.environ["MLFLOW_TRACKING_URI"] = before_env
 
 
-def test_server_killed_during_train(tmp_path: Path, keep_tracking_uri) -> None:
+@pytest.mark.parametrize("moment", list(KILL_AFTER))
+def test_server_killed_during_train(tmp_path: Path, keep_tracking_uri, moment: str) -> None:
     if not MLFLOW.exists():
         pytest.skip("mlflow executable not found next to the interpreter")
     port = _free_port()
@@ -126,9 +136,9 @@ def test_server_killed_during_train(tmp_path: Path, keep_tracking_uri) -> None:
     )
     try:
         deadline = time.monotonic() + 240
-        while _finished_runs(tmp_path / "db.sqlite") < 1:  # the first trial has been logged
+        while _count(tmp_path / "db.sqlite", KILL_AFTER[moment]) < 1:
             assert train.poll() is None, f"train ended before the kill: {train.stderr.read()}"
-            assert time.monotonic() < deadline, "no trial run reached the server in 240 s"
+            assert time.monotonic() < deadline, f"not at '{moment}' within 240 s"
             time.sleep(0.2)
         _kill(server)
         out, err = train.communicate(timeout=240)
