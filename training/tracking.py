@@ -11,14 +11,23 @@ instead of after training.
 
 from __future__ import annotations
 
+import functools
+import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import requests
+from mlflow.exceptions import MlflowException
 
 import mlflow
 from valuecube import store
 
 DEFAULT_ARTIFACTS = "artifacts"
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class TrackingError(RuntimeError):
@@ -86,3 +95,53 @@ def ensure_experiment(name: str) -> str:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def lost_connection(exc: BaseException) -> BaseException | None:
+    """The connection error behind ``exc`` (MLflow wraps it without ``from``), else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def server_errors(job: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn a tracking server that stops answering mid-job into one :class:`TrackingError`.
+
+    The health check only covers the start; a server that dies later makes
+    MLflow's REST client raise a connection error from deep inside a run,
+    which the command line would otherwise show as a traceback.
+    """
+
+    @functools.wraps(job)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return job(*args, **kwargs)
+        except (MlflowException, requests.exceptions.RequestException) as exc:
+            cause = lost_connection(exc)
+            if cause is None:
+                raise
+            uri = mlflow.get_tracking_uri()
+            raise TrackingError(
+                f"the MLflow tracking server at {uri} stopped answering during the job "
+                f"({type(cause).__name__}). Restart it and run the command again."
+            ) from exc
+
+    return guarded
+
+
+class QuietLostServer(logging.Filter):
+    """Drop the traceback from a log record about a lost tracking server (kept: the message).
+
+    Optuna logs a failed trial with its traceback before re-raising; when the
+    cause is the tracking server going away, :func:`server_errors` already
+    turns it into one error line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and lost_connection(record.exc_info[1]) is not None:
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -21,6 +21,7 @@ logged as metrics ``test_<target>_<metric>_<model>`` of the parent run.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -60,7 +61,12 @@ from valuecube.training.model_code import requirements as _requirements
 from valuecube.training.peers import FUZZY, NETWORK, lightgbm_peer
 from valuecube.training.promotion import bootstrap_intervals
 from valuecube.training.registry import CHALLENGER, register_challenger
-from valuecube.training.tracking import configure_tracking, ensure_experiment
+from valuecube.training.tracking import (
+    QuietLostServer,
+    configure_tracking,
+    ensure_experiment,
+    server_errors,
+)
 from valuecube.training.tuning import (
     OBJECTIVE,
     make_objective,
@@ -126,6 +132,7 @@ def prepare(
     return Prepared(data, cube, design, parts, forecast, horizon, fixed)
 
 
+@server_errors
 def run_train(
     config: str | Path | DatasetConfig,
     input_path: str | Path | None = None,
@@ -258,18 +265,14 @@ def run_train(
                 parts, scores[NETWORK], agreement["segment_accuracy"], seed=seed, policy=guard
             )
             info = _log_model(model, data)
-            version = register_challenger(
-                name,
-                info.model_uri,
-                tags={
-                    "dataset": cfg.name,
-                    "input": str(data.source),
-                    "seed": str(seed),
-                    **{k: f"{v:.6f}" for k, v in net_metrics.items()},
-                    **decision.tags,
-                    **lineage_tags,
-                },
-            )
+            version_tags = {
+                "dataset": cfg.name,
+                "input": str(data.source),
+                "seed": str(seed),
+                **{k: f"{v:.6f}" for k, v in net_metrics.items()},
+                **decision.tags,
+                **lineage_tags,
+            }
 
         if forecast:
             _forecast_peer_runs(tables, seed)
@@ -290,7 +293,6 @@ def run_train(
             agreement=agreement,
             guard=decision.table,
         )
-        mlflow.MlflowClient().update_model_version(name, version, description=card)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             comparison.to_csv(tmp / "comparison.csv")
@@ -313,6 +315,10 @@ def run_train(
         mlflow.log_metrics(
             {f"test_churn_roc_auc_{m}": comparison.loc[m, "roc_auc"] for m in comparison.index}
         )
+        # Registered last, once every run and artifact is logged: a tracking server that dies
+        # before this leaves no version behind (a version never lacks its card or comparison).
+        version = register_challenger(name, info.model_uri, tags=version_tags)
+        mlflow.MlflowClient().update_model_version(name, version, description=card)
 
     return TrainResult(
         model,
@@ -360,6 +366,9 @@ def _tune(
     worker: int = 0,
 ) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial_log = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, QuietLostServer) for f in trial_log.filters):
+        trial_log.addFilter(QuietLostServer())
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     name = study_name or studies.new_study_name(cfg.name)
     study = studies.open_study(
