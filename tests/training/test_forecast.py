@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from valuecube.features.config import load_config
 from valuecube.features.snapshots import forecast_horizon_days
 from valuecube.models.design import NetworkDesign
+from valuecube.models.packaged import PREDICTION_COLUMNS
 from valuecube.models.segments import SEGMENT_CODES
 from valuecube.models.value_cube import ValueCube
 from valuecube.training.data import load_training_data
@@ -86,7 +87,10 @@ def test_cdnow_train_reports_one_table_per_target(cdnow_model: TrainResult) -> N
 def test_cdnow_model_outputs_the_forecast(cdnow_model: TrainResult) -> None:
     data = load_training_data(load_config(CDNOW_CONFIG), seed=0)
     out = cdnow_model.model.predict(data.model_input(data.split.test[:50]))
-    assert list(out.columns[-3:]) == ["segment_next", "expected_spend", "horizon_days"]
+    forecast = ["segment_next", "expected_spend", "horizon_days"]
+    start = list(out.columns).index("segment_next")  # after the common columns, before BTYD's
+    assert list(out.columns[start : start + 3]) == forecast
+    assert list(out.columns[:7]) == list(PREDICTION_COLUMNS)
     assert (out["horizon_days"] == 273).all()
     assert (out["expected_spend"] >= 0).all() and set(out["segment_next"]) <= set(SEGMENT_CODES)
     assert out["churn_probability"].between(0, 1).all()
