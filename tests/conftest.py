@@ -17,6 +17,18 @@ TELCO_CSV = DATA / "telco_churn.csv"
 CDNOW_TXT = DATA / "cdnow_master.txt"
 TELCO_CONFIG = CONFIGS / "telco.yaml"
 CDNOW_CONFIG = CONFIGS / "cdnow.yaml"
+# The leading columns every `segment` output has, in order (both test folders check them).
+SEGMENT_COLUMNS = [
+    "customer_id",
+    "cv_score",
+    "pv_score",
+    "ra_score",
+    "segment",
+    "segment_name",
+    "policy",
+    "clv",
+    "lifecycle_stage",
+]
 
 
 @pytest.fixture(scope="session")

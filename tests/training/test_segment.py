@@ -5,22 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, TELCO_CONFIG, TELCO_CSV
+from conftest import SEGMENT_COLUMNS as COLUMNS
 
 from valuecube.features.inputs import InputError
 from valuecube.models.segments import SEGMENT_CODES
 from valuecube.training.segment import run_segment, segment_summary
-
-COLUMNS = [
-    "customer_id",
-    "cv_score",
-    "pv_score",
-    "ra_score",
-    "segment",
-    "segment_name",
-    "policy",
-    "clv",
-    "lifecycle_stage",
-]
 
 
 def _bad_telco(tmp_path, n: int = 200):

@@ -10,22 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import CDNOW_CONFIG, CDNOW_TXT, ROOT, TELCO_CONFIG, TELCO_CSV
+from conftest import SEGMENT_COLUMNS as COLUMNS
 from typer.testing import CliRunner
 
 from valuecube.cli import app
 
 runner = CliRunner()
-COLUMNS = [
-    "customer_id",
-    "cv_score",
-    "pv_score",
-    "ra_score",
-    "segment",
-    "segment_name",
-    "policy",
-    "clv",
-    "lifecycle_stage",
-]
 
 
 def _bad_telco(tmp_path: Path) -> Path:
