@@ -9,9 +9,9 @@ run arbitrary code.
 
 Evaluation is plain NumPy over float64 arrays: a division by zero gives
 inf or NaN (the factor's ``fill`` or the factor check deals with it), never an
-exception. This replaces ``pandas.eval``, whose fixed cost per call
-(resolving every column of the frame) dominated the scoring of a single
-customer in the HTTP API.
+exception. ``pandas.eval`` is not used: its fixed cost per call (resolving
+every column of the frame) would dominate the scoring of a single customer
+in the HTTP API.
 """
 
 from __future__ import annotations
