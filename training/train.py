@@ -35,7 +35,7 @@ from mlflow.models import ModelSignature, infer_signature
 from optuna_integration.mlflow import MLflowCallback
 
 import mlflow
-from valuecube.features.config import DatasetConfig, load_config
+from valuecube.features.config import DatasetConfig, load_config, with_posterior
 from valuecube.features.snapshots import forecast_horizon_days
 from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
@@ -150,8 +150,11 @@ def run_train(
     guard: guards.GuardPolicy | None = None,
     study_name: str | None = None,
     worker: int = 0,
+    posterior: str | None = None,
 ) -> TrainResult:
     """Tune, train, compare, log and register; see the module docstring.
+
+    ``posterior`` (``"advi"``/``"mcmc"``) overrides the config's ``bgnbd.method``.
 
     ``snapshot_months`` overrides the config's months between training
     snapshots (transaction logs).
@@ -159,6 +162,7 @@ def run_train(
     configure_tracking(tracking_uri, create=True)
     config_path = None if isinstance(config, DatasetConfig) else Path(config)
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
+    cfg = with_posterior(cfg, posterior)
     name = register_as or f"valuecube-{cfg.name}"
     ensure_experiment(experiment or f"valuecube-{cfg.name}")
     prepared = prepare(cfg, input_path, seed=seed, snapshot_months=snapshot_months)
