@@ -326,6 +326,16 @@ class LifetimeSpec(_Strict):
     )
 
 
+class NetworkSpec(_Strict):
+    """Network settings outside tuning: whether the survival outputs are inputs (docs/lifetimes.md).
+
+    ``auto`` trains the default network with and without them and keeps the
+    one with the better validation churn ROC-AUC; ``always``/``never`` fix it.
+    """
+
+    lifetime_inputs: Literal["auto", "always", "never"] = "auto"
+
+
 # --- end of customer lifetimes ---------------------------------------------------------------
 
 
@@ -369,6 +379,7 @@ class DatasetConfig(_Strict):
     loyalty: LoyaltySpec | None = None
     forecast: ForecastSpec = ForecastSpec()
     lifetime: LifetimeSpec | None = None
+    network: NetworkSpec = NetworkSpec()
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:

@@ -56,6 +56,7 @@ from valuecube.training.forecast_metrics import (
     table_metrics,
 )
 from valuecube.training.forecast_train import forecast_parts, forecast_tables, is_forecast
+from valuecube.training.lifetime_inputs import LifetimeChoice, choose_design
 from valuecube.training.model_code import model_code as _model_code
 from valuecube.training.model_code import requirements as _requirements
 from valuecube.training.peers import FUZZY, NETWORK, lightgbm_peer
@@ -94,6 +95,8 @@ class TrainResult:
     tables: dict[str, pd.DataFrame]
     """One table per target on the test customers: ``segment_next``/``segment``, ``churn``
     and, for logs, ``future_spend`` (models as rows)."""
+    lifetime: LifetimeChoice | None = None
+    """Whether the network has the survival outputs as inputs, and why (customer tables)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Prepared:
     forecast: bool
     horizon: int | None
     fixed: dict[str, Any]
+    lifetime: LifetimeChoice | None = None
 
 
 def prepare(
@@ -124,12 +128,19 @@ def prepare(
     forecast = is_forecast(data)
     horizon = forecast_horizon_days(cfg) if forecast else None
     design = NetworkDesign(cube, horizon_days=horizon).fit(table.loc[data.split.train])
+    lifetime = None
     if forecast:
         parts = forecast_parts(data, cube, design, snapshot_months=snapshot_months)
     else:
-        parts = {part: _part(data, cube, design, ids) for part, ids in vars(data.split).items()}
+        design, parts, lifetime = choose_design(
+            design,
+            table.loc[data.split.train],
+            lambda d: {part: _part(data, cube, d, ids) for part, ids in vars(data.split).items()},
+            cfg.network.lifetime_inputs,
+            seed=seed,
+        )
     fixed = FORECAST_NETWORK if forecast else {}
-    return Prepared(data, cube, design, parts, forecast, horizon, fixed)
+    return Prepared(data, cube, design, parts, forecast, horizon, fixed, lifetime)
 
 
 @server_errors
@@ -195,6 +206,9 @@ def run_train(
                 ),
             }
         )
+        if prepared.lifetime is not None:
+            mlflow.log_params(prepared.lifetime.params())
+            mlflow.log_metrics(prepared.lifetime.metrics())
         if config_path is not None:
             mlflow.log_artifact(str(config_path), artifact_path="config")
 
@@ -334,6 +348,7 @@ def run_train(
         version,
         study,
         tables,
+        prepared.lifetime,
     )
 
 

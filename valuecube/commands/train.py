@@ -118,6 +118,8 @@ def train(
     }
     for target, table in result.tables.items():
         render_table(table, titles[target])
+    if result.lifetime is not None:
+        console.print(result.lifetime.line(), markup=False, soft_wrap=True)
     btyd = btyd_parameters(result.model.cube)
     if btyd:
         console.print(btyd, markup=False, soft_wrap=True)
