@@ -56,7 +56,7 @@ from valuecube.training.forecast_metrics import (
     table_metrics,
 )
 from valuecube.training.forecast_train import forecast_parts, forecast_tables, is_forecast
-from valuecube.training.lifetime_inputs import LifetimeChoice, choose_design
+from valuecube.training.lifetime_inputs import COMPARISON_EPOCHS, LifetimeChoice, choose_design
 from valuecube.training.model_code import model_code as _model_code
 from valuecube.training.model_code import requirements as _requirements
 from valuecube.training.peers import FUZZY, NETWORK, lightgbm_peer
@@ -119,8 +119,12 @@ def prepare(
     *,
     seed: int,
     snapshot_months: int | None = None,
+    comparison_epochs: int = COMPARISON_EPOCHS,
 ) -> Prepared:
-    """Split the customers, fit the cube and the design, build the network's parts."""
+    """Split the customers, fit the cube and the design, build the network's parts.
+
+    ``comparison_epochs``: epoch cap of the ``network.lifetime_inputs: auto`` fits.
+    """
     data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
     table = data.customers.table
     cube = ValueCube(cfg).fit(table.loc[data.split.train])
@@ -138,6 +142,7 @@ def prepare(
             lambda d: {part: _part(data, cube, d, ids) for part, ids in vars(data.split).items()},
             cfg.network.lifetime_inputs,
             seed=seed,
+            max_epochs=comparison_epochs,
         )
     fixed = FORECAST_NETWORK if forecast else {}
     return Prepared(data, cube, design, parts, forecast, horizon, fixed, lifetime)
@@ -176,7 +181,13 @@ def run_train(
     cfg = with_posterior(cfg, posterior)
     name = register_as or f"valuecube-{cfg.name}"
     ensure_experiment(experiment or f"valuecube-{cfg.name}")
-    prepared = prepare(cfg, input_path, seed=seed, snapshot_months=snapshot_months)
+    prepared = prepare(
+        cfg,
+        input_path,
+        seed=seed,
+        snapshot_months=snapshot_months,
+        comparison_epochs=min(max_epochs, COMPARISON_EPOCHS),
+    )
     data, cube, design, parts = prepared.data, prepared.cube, prepared.design, prepared.parts
     forecast, horizon, fixed = prepared.forecast, prepared.horizon, prepared.fixed
     split, table = data.split, data.customers.table
