@@ -9,16 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CDNOW_CONFIG, TELCO_CONFIG
+import yaml
+from conftest import TELCO_CONFIG
 
 import mlflow
-from valuecube.features.config import ConfigError, load_config
+from valuecube.features.config import ConfigError, DatasetConfig, load_config
 from valuecube.features.survival import SURVIVAL_COLUMNS
 from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
 from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc
 from valuecube.models.value_cube import ValueCube
 from valuecube.training.data import load_training_data
+from valuecube.training.evaluation_split import with_evaluation_split
 from valuecube.training.lifetime_inputs import choose_design
 from valuecube.training.train import _part
 
@@ -29,8 +31,6 @@ LIFETIME = [f"l:{c}" for c in SURVIVAL_COLUMNS]
 def telco():
     cfg = load_config(TELCO_CONFIG)
     data = load_training_data(cfg, seed=0)
-    from valuecube.training.evaluation_split import with_evaluation_split
-
     data = with_evaluation_split(data, seed=0)
     table = data.customers.table
     train = table.loc[data.split.train]
@@ -57,14 +57,21 @@ def test_design_includes_the_survival_columns_only_when_asked(telco):
     assert X["l:expected_remaining_months"].nunique() > 40
 
 
-def test_a_cube_without_survival_cannot_give_lifetime_inputs():
-    cfg = load_config(CDNOW_CONFIG)
+def test_a_cube_without_survival_cannot_give_lifetime_inputs(telco):
+    _cfg, _data, train, _cube = telco
+    raw = yaml.safe_load(TELCO_CONFIG.read_text())
+    raw.pop("lifetime")
+    raw["clv"] = {"method": "revenue", "yearly_revenue": "yearly_revenue"}
+    cfg = DatasetConfig.model_validate(raw)
     assert cfg.network.lifetime_inputs == "auto"
-    data = load_training_data(cfg, seed=0)
-    train = data.customers.table.loc[data.split.train[:2000]]
     cube = ValueCube(cfg).fit(train)
+    assert cube.survival_ is None
     with pytest.raises(ValueError, match="survival model"):
         NetworkDesign(cube, lifetime_inputs=True).fit(train)
+    design, _, choice = choose_design(
+        NetworkDesign(cube).fit(train), train, lambda d: {}, "auto", seed=0
+    )
+    assert choice is None and not set(LIFETIME) & set(design.columns_)
 
 
 def test_the_option_is_validated(tmp_path):
