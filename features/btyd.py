@@ -121,17 +121,24 @@ def _fit_parameters(
     method: str,
     n_draws: int,
     seed: int,
+    fit_options: dict | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """(point estimate, n_draws parameter draws) of one library model."""
+    """(point estimate, n_draws parameter draws) of one library model.
+
+    ``fit_options`` go to the library's ``fit`` under ``advi``/``mcmc`` (e.g.
+    ``n`` ADVI iterations, ``draws``, ``tune``, ``chains``), over the defaults.
+    """
     model = _library_class(class_name)(model_config=_flat_priors(names))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if method == "map":
             model.fit(data, method="map", progressbar=False)
         elif method == "advi":
-            model.fit(data, method="advi", draws=max(n_draws, 200), random_seed=seed)
+            options = {"draws": max(n_draws, 200), **(fit_options or {})}
+            model.fit(data, method="advi", random_seed=seed, progressbar=False, **options)
         else:
-            model.fit(data, method="mcmc", chains=2, cores=1, random_seed=seed, progressbar=False)
+            options = {"chains": 2, "cores": 1, **(fit_options or {})}
+            model.fit(data, method="mcmc", random_seed=seed, progressbar=False, **options)
     posterior = model.idata.posterior
     if method == "map":
         point = {n: float(posterior[n].values.ravel()[0]) for n in names}
@@ -177,6 +184,11 @@ class BtydValue(TransformerMixin, BaseEstimator):
     n_draws : int, default=100
         Parameter draws the interval is computed from.
     random_state : int, default=0
+    fit_options : dict or None, default=None
+        Options for the library's ``fit`` under ``"advi"``/``"mcmc"``: ``n``
+        (ADVI iterations), ``draws``, ``tune``, ``chains``; defaults: the
+        library's, with 2 chains for MCMC. Fewer iterations or draws are
+        cheaper and give rougher intervals.
 
     Attributes
     ----------
@@ -226,6 +238,7 @@ class BtydValue(TransformerMixin, BaseEstimator):
         "interval": [Interval(Real, 0, 1, closed="neither")],
         "n_draws": [Interval(Integral, 2, None, closed="left")],
         "random_state": [Interval(Integral, 0, None, closed="left")],
+        "fit_options": [dict, None],
     }
 
     def __init__(
@@ -239,6 +252,7 @@ class BtydValue(TransformerMixin, BaseEstimator):
         interval: float = 0.9,
         n_draws: int = 100,
         random_state: int = 0,
+        fit_options: dict | None = None,
     ) -> None:
         self.model = model
         self.method = method
@@ -249,6 +263,7 @@ class BtydValue(TransformerMixin, BaseEstimator):
         self.interval = interval
         self.n_draws = n_draws
         self.random_state = random_state
+        self.fit_options = fit_options
 
     def histories(self, X: pd.DataFrame) -> pd.DataFrame:
         """Validated library inputs: customer_id (0..n−1), frequency, recency, T, monetary_value."""
@@ -300,7 +315,7 @@ class BtydValue(TransformerMixin, BaseEstimator):
         class_name, _, names = BTYD_MODELS[self.model]
         self.params_, self.draws_ = _fit_parameters(
             class_name, names, h[["customer_id", "frequency", "recency", "T"]],
-            self.method, self.n_draws, self.random_state,
+            self.method, self.n_draws, self.random_state, self.fit_options,
         )  # fmt: skip
         self.max_tenure_ = float(h["T"].max())
         repeat = h[(h["frequency"] > 0) & (h["monetary_value"] > 0)]
@@ -310,7 +325,7 @@ class BtydValue(TransformerMixin, BaseEstimator):
             "GammaGammaModel", _SPEND_PARAMETERS,
             repeat[["customer_id", "monetary_value", "frequency"]].reset_index(drop=True)
             .assign(customer_id=lambda d: np.arange(len(d))),
-            self.method, self.n_draws, self.random_state,
+            self.method, self.n_draws, self.random_state, self.fit_options,
         )  # fmt: skip
         return self
 

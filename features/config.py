@@ -299,6 +299,9 @@ class BgNbdSpec(_Strict):
     monthly_discount_rate: float = Field(default=0.01, gt=-1)
     interval: float = Field(default=0.9, gt=0, lt=1, description="Coverage of clv_low..clv_high.")
     n_draws: int = Field(default=100, ge=2, description="Parameter draws behind the interval.")
+    fit_options: dict[str, int] = Field(
+        default_factory=dict, description="advi/mcmc: n (ADVI iterations), draws, tune, chains."
+    )
 
 
 class LifetimeSpec(_Strict):
@@ -321,6 +324,16 @@ class LifetimeSpec(_Strict):
     horizon_months: int = Field(
         default=60, ge=12, description="Cap of expected_remaining_months and of survival CLV."
     )
+
+
+class NetworkSpec(_Strict):
+    """Network settings outside tuning: whether the survival outputs are inputs (docs/lifetimes.md).
+
+    ``auto`` trains the default network with and without them and keeps the
+    one with the better validation churn ROC-AUC; ``always``/``never`` fix it.
+    """
+
+    lifetime_inputs: Literal["auto", "always", "never"] = "auto"
 
 
 # --- end of customer lifetimes ---------------------------------------------------------------
@@ -366,6 +379,7 @@ class DatasetConfig(_Strict):
     loyalty: LoyaltySpec | None = None
     forecast: ForecastSpec = ForecastSpec()
     lifetime: LifetimeSpec | None = None
+    network: NetworkSpec = NetworkSpec()
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
@@ -538,6 +552,23 @@ def _check_cube_settings(config: DatasetConfig) -> None:
     not_data = [r for r in refs if not config.factors[r].from_data]
     if not_data:
         raise ValueError(f"loyalty/clv.spend_share need factors from data, not {not_data}")
+
+
+def with_posterior(config: DatasetConfig, method: str | None) -> DatasetConfig:
+    """``config`` with the BTYD estimation method set to ``method`` (``None``: unchanged).
+
+    Only transaction logs fit BTYD; for other inputs a method is an error.
+    """
+    if method is None:
+        return config
+    clv_btyd = config.clv is not None and config.clv.method == "bgnbd"
+    if config.bgnbd is None and not clv_btyd:
+        raise ValueError(
+            f"--posterior {method}: config {config.name!r} fits no BTYD model "
+            "(a transaction log with a 'bgnbd' block or clv method 'bgnbd' does)"
+        )
+    spec = (config.bgnbd or BgNbdSpec()).model_copy(update={"method": method})
+    return config.model_copy(update={"bgnbd": spec})
 
 
 def load_config(path: str | Path) -> DatasetConfig:

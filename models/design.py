@@ -11,7 +11,13 @@ Columns, in a fixed order frozen at fit time:
 * ``f:<factor>`` — the configured factors outside the tree, as they are;
 * ``x:<column>`` — the numeric input columns of a customer table;
 * ``c:<column>=<value>`` — one-hot of the categorical input columns, over the
-  values the config declares (so an unseen batch never changes the columns).
+  values the config declares (so an unseen batch never changes the columns);
+* ``l:<column>`` — with ``lifetime_inputs``, the cube's survival outputs
+  (:data:`features.survival.SURVIVAL_COLUMNS`: ``survival_12m``,
+  ``expected_remaining_months``), computed from the raw row by the survival
+  model the cube fitted on the training customers (customer tables with a
+  ``lifetime:`` block). A transaction log's BTYD outputs are tree factors in
+  the bundled config, so they reach the network through ``u:``/``r:``.
 
 With a forecast horizon (transaction logs), also what is known at the as-of
 date *t* about where the customer is heading (docs/forecasting.md):
@@ -38,6 +44,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from valuecube.features.factors import category_codes, split_computable
 from valuecube.features.snapshots import idle_projection
+from valuecube.features.survival import SURVIVAL_COLUMNS, lifetime_design
 from valuecube.features.transactions import HISTORY_COLUMNS
 from valuecube.models.fuzzy import SCORE_COLUMNS
 from valuecube.models.segments import SEGMENT_CODES, segment_index
@@ -68,6 +75,9 @@ class NetworkDesign(
     horizon_days : int or None, default=None
         Forecast horizon of a transaction-log model: adds the ``r:``, ``h:``,
         ``g:``, ``si:`` and ``gi:`` blocks (see the module docstring).
+    lifetime_inputs : bool, default=False
+        Add the ``l:`` block of survival outputs; needs a cube with a fitted
+        survival model (``cube.survival_``).
 
     Attributes
     ----------
@@ -75,9 +85,12 @@ class NetworkDesign(
         The matrix columns, in order.
     """
 
-    def __init__(self, cube: ValueCube, horizon_days: int | None = None) -> None:
+    def __init__(
+        self, cube: ValueCube, horizon_days: int | None = None, lifetime_inputs: bool = False
+    ) -> None:
         self.cube = cube
         self.horizon_days = horizon_days
+        self.lifetime_inputs = lifetime_inputs
 
     def _frame(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
         cfg = self.cube.config
@@ -118,6 +131,8 @@ class NetworkDesign(
                         np.arange(len(spec.values))[:, None] == codes
                     ).T  # column-major, like the matrix
                     blocks.append(([f"c:{name}={v}" for v in spec.values], onehot))
+        if getattr(self, "lifetime_inputs", False):
+            blocks.append(self._lifetime_block(customers, factors))
         # one preallocated matrix filled block by block: no concatenation or reindexing copies
         names = [n for block_names, _ in blocks for n in block_names]
         matrix = np.empty(
@@ -128,6 +143,20 @@ class NetworkDesign(
             matrix[:, at : at + len(block_names)] = values
             at += len(block_names)
         return pd.DataFrame(matrix, index=customers.index, columns=names, copy=False)
+
+    def _lifetime_block(
+        self, customers: pd.DataFrame, factors: pd.DataFrame
+    ) -> tuple[list[str], np.ndarray]:
+        """The ``l:`` block: the cube's survival outputs for these customers."""
+        survival = getattr(self.cube, "survival_", None)
+        if survival is None:
+            raise ValueError(
+                "lifetime_inputs needs a cube with a survival model "
+                "(a customer table with a 'lifetime:' block, fitted with the churn label)"
+            )
+        values = survival.transform(lifetime_design(customers, factors, self.cube.config))
+        columns = list(SURVIVAL_COLUMNS)
+        return [f"l:{c}" for c in columns], values[columns].to_numpy(dtype="float64")
 
     def _forecast_blocks(
         self, customers: pd.DataFrame, tree_factors: pd.DataFrame, scores: np.ndarray

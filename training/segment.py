@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from valuecube.features.config import DatasetConfig, load_config
+from valuecube.features.config import DatasetConfig, load_config, with_posterior
 from valuecube.features.customers import (
     CUSTOMER_ID,
     CustomerTable,
@@ -175,6 +175,7 @@ def run_segment(
     save_cube_to: str | Path | None = None,
     register_as: str | None = None,
     ratings: str | Path | None = None,
+    posterior: str | None = None,
 ) -> SegmentResult:
     """Validate the input, fit (or load) the value cube, score every customer, write the outputs.
 
@@ -183,6 +184,7 @@ def run_segment(
     reason and the rest are scored. ``cube`` applies a saved cube instead of
     fitting one (``config``, when given, must then be the cube's own).
     ``ratings`` replaces the config's expert ratings file (e.g. for new customers).
+    ``posterior`` (``"advi"``/``"mcmc"``) overrides the config's ``bgnbd.method``.
     """
     input_path = Path(input_path)
     output = None if output is None else Path(output)
@@ -192,6 +194,8 @@ def run_segment(
     if cube is not None:
         if save_cube_to is not None:
             raise ValueError("--save-cube saves a cube fitted here; it does not go with --cube")
+        if posterior is not None:
+            raise ValueError("--posterior chooses how a cube is fitted; it does not go with --cube")
         model = load_cube(cube)
         cfg = model.config
         if config is not None:
@@ -206,6 +210,7 @@ def run_segment(
         raise ValueError("give --config CONFIG to fit a cube, or --cube DIR to apply a saved one")
     else:
         cfg = config if isinstance(config, DatasetConfig) else load_config(config)
+        cfg = with_posterior(cfg, posterior)
 
     validated = read_validated(input_path, cfg)
     if rejects_path is None and len(validated.rejects):

@@ -35,7 +35,7 @@ from mlflow.models import ModelSignature, infer_signature
 from optuna_integration.mlflow import MLflowCallback
 
 import mlflow
-from valuecube.features.config import DatasetConfig, load_config
+from valuecube.features.config import DatasetConfig, load_config, with_posterior
 from valuecube.features.snapshots import forecast_horizon_days
 from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
@@ -56,6 +56,7 @@ from valuecube.training.forecast_metrics import (
     table_metrics,
 )
 from valuecube.training.forecast_train import forecast_parts, forecast_tables, is_forecast
+from valuecube.training.lifetime_inputs import COMPARISON_EPOCHS, LifetimeChoice, choose_design
 from valuecube.training.model_code import model_code as _model_code
 from valuecube.training.model_code import requirements as _requirements
 from valuecube.training.peers import FUZZY, NETWORK, lightgbm_peer
@@ -94,6 +95,8 @@ class TrainResult:
     tables: dict[str, pd.DataFrame]
     """One table per target on the test customers: ``segment_next``/``segment``, ``churn``
     and, for logs, ``future_spend`` (models as rows)."""
+    lifetime: LifetimeChoice | None = None
+    """Whether the network has the survival outputs as inputs, and why (customer tables)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Prepared:
     forecast: bool
     horizon: int | None
     fixed: dict[str, Any]
+    lifetime: LifetimeChoice | None = None
 
 
 def prepare(
@@ -115,8 +119,12 @@ def prepare(
     *,
     seed: int,
     snapshot_months: int | None = None,
+    comparison_epochs: int = COMPARISON_EPOCHS,
 ) -> Prepared:
-    """Split the customers, fit the cube and the design, build the network's parts."""
+    """Split the customers, fit the cube and the design, build the network's parts.
+
+    ``comparison_epochs``: epoch cap of the ``network.lifetime_inputs: auto`` fits.
+    """
     data = with_evaluation_split(load_training_data(cfg, input_path, seed=seed), seed=seed)
     table = data.customers.table
     cube = ValueCube(cfg).fit(table.loc[data.split.train])
@@ -124,12 +132,20 @@ def prepare(
     forecast = is_forecast(data)
     horizon = forecast_horizon_days(cfg) if forecast else None
     design = NetworkDesign(cube, horizon_days=horizon).fit(table.loc[data.split.train])
+    lifetime = None
     if forecast:
         parts = forecast_parts(data, cube, design, snapshot_months=snapshot_months)
     else:
-        parts = {part: _part(data, cube, design, ids) for part, ids in vars(data.split).items()}
+        design, parts, lifetime = choose_design(
+            design,
+            table.loc[data.split.train],
+            lambda d: {part: _part(data, cube, d, ids) for part, ids in vars(data.split).items()},
+            cfg.network.lifetime_inputs,
+            seed=seed,
+            max_epochs=comparison_epochs,
+        )
     fixed = FORECAST_NETWORK if forecast else {}
-    return Prepared(data, cube, design, parts, forecast, horizon, fixed)
+    return Prepared(data, cube, design, parts, forecast, horizon, fixed, lifetime)
 
 
 @server_errors
@@ -150,8 +166,11 @@ def run_train(
     guard: guards.GuardPolicy | None = None,
     study_name: str | None = None,
     worker: int = 0,
+    posterior: str | None = None,
 ) -> TrainResult:
     """Tune, train, compare, log and register; see the module docstring.
+
+    ``posterior`` (``"advi"``/``"mcmc"``) overrides the config's ``bgnbd.method``.
 
     ``snapshot_months`` overrides the config's months between training
     snapshots (transaction logs).
@@ -159,9 +178,16 @@ def run_train(
     configure_tracking(tracking_uri, create=True)
     config_path = None if isinstance(config, DatasetConfig) else Path(config)
     cfg = config if isinstance(config, DatasetConfig) else load_config(config)
+    cfg = with_posterior(cfg, posterior)
     name = register_as or f"valuecube-{cfg.name}"
     ensure_experiment(experiment or f"valuecube-{cfg.name}")
-    prepared = prepare(cfg, input_path, seed=seed, snapshot_months=snapshot_months)
+    prepared = prepare(
+        cfg,
+        input_path,
+        seed=seed,
+        snapshot_months=snapshot_months,
+        comparison_epochs=min(max_epochs, COMPARISON_EPOCHS),
+    )
     data, cube, design, parts = prepared.data, prepared.cube, prepared.design, prepared.parts
     forecast, horizon, fixed = prepared.forecast, prepared.horizon, prepared.fixed
     split, table = data.split, data.customers.table
@@ -191,6 +217,9 @@ def run_train(
                 ),
             }
         )
+        if prepared.lifetime is not None:
+            mlflow.log_params(prepared.lifetime.params())
+            mlflow.log_metrics(prepared.lifetime.metrics())
         if config_path is not None:
             mlflow.log_artifact(str(config_path), artifact_path="config")
 
@@ -330,6 +359,7 @@ def run_train(
         version,
         study,
         tables,
+        prepared.lifetime,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from valuecube.commands.train_options import PosteriorOption, posterior_method
 from valuecube.console import (
     InputOption,
     RejectsOption,
@@ -77,6 +78,7 @@ def segment(
             "(alias champion on the first version, challenger after).",
         ),
     ] = None,
+    posterior: PosteriorOption = None,
 ) -> None:
     """Segment every customer with the fuzzy value cube (the interpretable baseline).
 
@@ -108,6 +110,7 @@ def segment(
                 save_cube_to=save_cube,
                 register_as=register_as,
                 ratings=ratings,
+                posterior=posterior_method(posterior),
             )
     except (ConfigError, InputError, TrackingError, ValueError, OSError) as exc:
         fail(str(exc))

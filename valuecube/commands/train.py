@@ -54,6 +54,7 @@ def train(
     worker: opt.Worker = 0,
     tune_only: opt.TuneOnly = False,
     from_study: opt.FromStudy = None,
+    posterior: opt.PosteriorOption = None,
 ) -> None:
     """Tune and train the BP network, compare it with peers, log to MLflow, register a 'challenger'.
 
@@ -101,6 +102,7 @@ def train(
             ),
             study_name=study,
             worker=worker,
+            posterior=opt.posterior_method(posterior),
         )
     except GuardRefused as exc:
         opt.refused(exc)
@@ -116,6 +118,8 @@ def train(
     }
     for target, table in result.tables.items():
         render_table(table, titles[target])
+    if result.lifetime is not None:
+        console.print(result.lifetime.line(), markup=False, soft_wrap=True)
     btyd = btyd_parameters(result.model.cube)
     if btyd:
         console.print(btyd, markup=False, soft_wrap=True)
