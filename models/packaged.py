@@ -240,7 +240,7 @@ class ChurnSegmentModel:
         return enriched, self.cube._factors(enriched)
 
     def predict_customers(
-        self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
+        self, customers: pd.DataFrame, factors: pd.DataFrame | None = None, reasons: int = 0
     ) -> pd.DataFrame:
         """Score a validated per-customer table; one row per customer, :attr:`output_columns`.
 
@@ -249,6 +249,8 @@ class ChurnSegmentModel:
         computing the factors and BTYD outputs once (or taking
         ``customers, factors = prepare(customers)`` from the caller) and running
         one forward pass: scoring is a hot path of batch jobs and the API.
+        ``reasons`` > 0 appends ``churn_reasons`` (and ``spend_reasons``):
+        per customer the top raising and lowering factors (:mod:`models.reasons`).
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
             return pd.DataFrame(
@@ -286,7 +288,13 @@ class ChurnSegmentModel:
         columns.update(segment_model=segment_model, churn_probability=churn_probability)
         columns.update(forecast)
         columns.update(self._lifetimes(customers, factors))
-        return pd.DataFrame(columns)[list(self.output_columns)]
+        frame = pd.DataFrame(columns)[list(self.output_columns)]
+        if reasons > 0:
+            from valuecube.models.reasons import reason_columns
+
+            for name, values in reason_columns(self, X, customers, factors, reasons).items():
+                frame[name] = values
+        return frame
 
     def _lifetimes(self, customers: pd.DataFrame, factors: pd.DataFrame) -> dict[str, np.ndarray]:
         """The cube's BTYD or survival outputs per customer (as ``cube.segment`` computes them)."""
@@ -300,9 +308,9 @@ class ChurnSegmentModel:
             return {c: survival[c].to_numpy(dtype=float) for c in which}
         return {}
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, rows: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
-        return self.predict_customers(self.customers(rows))
+        return self.predict_customers(self.customers(rows), reasons=reasons)
 
 
 def _cell(value: object) -> str:
@@ -331,8 +339,13 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """Score raw customer rows; see :attr:`ChurnSegmentModel.output_columns`."""
-        return self.model.predict(pd.DataFrame(model_input))
+        """Score raw customer rows; see :attr:`ChurnSegmentModel.output_columns`.
+
+        ``params={"reasons": N}`` appends ``churn_reasons`` (``spend_reasons``)
+        with the top N raising and lowering factors; default 0 (none).
+        """
+        reasons = int((params or {}).get("reasons", 0))
+        return self.model.predict(pd.DataFrame(model_input), reasons=reasons)
 
 
 def unwrap(pyfunc_model: mlflow.pyfunc.PyFuncModel) -> ChurnSegmentModel:
