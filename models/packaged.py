@@ -342,10 +342,18 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
         """Score raw customer rows; see :attr:`ChurnSegmentModel.output_columns`.
 
         ``params={"reasons": N}`` appends ``churn_reasons`` (``spend_reasons``)
-        with the top N raising and lowering factors; default 0 (none).
+        with the top N raising and lowering factors; default 0 (none);
+        ``"reasons_json": True`` gives them as JSON strings (Spark's ``spark_udf``).
         """
-        reasons = int((params or {}).get("reasons", 0))
-        return self.model.predict(pd.DataFrame(model_input), reasons=reasons)
+        params = params or {}
+        reasons = int(params.get("reasons", 0))
+        out = self.model.predict(pd.DataFrame(model_input), reasons=reasons)
+        if reasons > 0 and params.get("reasons_json", False):  # Spark: string columns
+            from valuecube.models.reasons import as_json, reason_column_names
+
+            for column in reason_column_names(self.model):
+                out[column] = as_json(out[column])
+        return out
 
 
 def unwrap(pyfunc_model: mlflow.pyfunc.PyFuncModel) -> ChurnSegmentModel:

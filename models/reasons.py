@@ -217,11 +217,18 @@ def reason_columns(
     return out
 
 
+def reason_column_names(model: Any) -> tuple[str, ...]:
+    """The reasons columns a model appends when asked: churn, and spend with the forecast heads."""
+    return ("churn_reasons", "spend_reasons") if model.forecasts else ("churn_reasons",)
+
+
 def reasons_params_schema() -> Any:
     """The pyfunc params schema: ``reasons`` (int, default 0: no reasons column)."""
     from mlflow.types.schema import ParamSchema, ParamSpec
 
-    return ParamSchema([ParamSpec("reasons", "long", 0)])
+    return ParamSchema(
+        [ParamSpec("reasons", "long", 0), ParamSpec("reasons_json", "boolean", False)]
+    )
 
 
 def as_json(reasons: pd.Series) -> pd.Series:

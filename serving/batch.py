@@ -321,6 +321,7 @@ def score_file(
     scored_at: pd.Timestamp | None = None,
     engine: str = "local",
     spark_master: str = "local[*]",
+    reasons: int = 0,
 ) -> ScoreResult:
     """Score every customer of ``input_path`` into ``output`` (see the module docstring).
 
@@ -360,6 +361,7 @@ def score_file(
         sink: Sink = SparkSink(loaded, drift, master=spark_master, batch_rows=chunk_rows)
     else:
         sink = LocalSink(loaded, drift)
+    sink.reasons = reasons  # churn_reasons (spend_reasons) columns, models/reasons.py
     job = BatchJob(
         loaded,
         input_path,
