@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TELCO_CONFIG, TELCO_CSV
 
@@ -53,3 +54,16 @@ def test_the_lever_change_reaches_the_threshold(telco) -> None:
     np.testing.assert_allclose(reached, fuzzy.threshold, atol=1e-6)
     sentence = lever_sentence(out.iloc[int(np.flatnonzero(has)[0])], fuzzy.threshold)
     assert " high; " in sentence and "is the lever" in sentence
+
+
+def test_segment_output_has_lever_columns(tmp_path) -> None:
+    from valuecube.models.levers import LEVER_COLUMNS
+    from valuecube.training.segment import run_segment
+
+    out = tmp_path / "seg.csv"
+    threshold = run_segment(TELCO_CONFIG, TELCO_CSV, output=out).cube.fuzzy_.threshold
+    back = pd.read_csv(out, dtype={"customer_id": str})
+    assert set(LEVER_COLUMNS) <= set(back.columns)
+    margins = back[["cv_margin", "pv_margin", "ra_margin"]].abs().min(axis=1)
+    np.testing.assert_allclose(back["margin"].abs(), margins)
+    np.testing.assert_allclose(back["cv_margin"], back["cv_score"] - threshold, atol=1e-9)
