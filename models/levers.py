@@ -36,6 +36,7 @@ LEVER_COLUMNS = (
     "lever_change",
     "lever_units",
 )
+TEXT_LEVER_COLUMNS = ("nearest_dimension", "lever_factor", "lever_units")
 
 
 def levers(fuzzy: FuzzyValueClassifier, factors: pd.DataFrame) -> pd.DataFrame:

@@ -240,7 +240,11 @@ class ChurnSegmentModel:
         return enriched, self.cube._factors(enriched)
 
     def predict_customers(
-        self, customers: pd.DataFrame, factors: pd.DataFrame | None = None, reasons: int = 0
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame | None = None,
+        reasons: int = 0,
+        levers: bool = False,
     ) -> pd.DataFrame:
         """Score a validated per-customer table; one row per customer, :attr:`output_columns`.
 
@@ -250,7 +254,8 @@ class ChurnSegmentModel:
         ``customers, factors = prepare(customers)`` from the caller) and running
         one forward pass: scoring is a hot path of batch jobs and the API.
         ``reasons`` > 0 appends ``churn_reasons`` (and ``spend_reasons``):
-        per customer the top raising and lowering factors (:mod:`models.reasons`).
+        per customer the top raising and lowering factors (:mod:`models.reasons`);
+        ``levers`` appends the rule's levers (:data:`models.levers.LEVER_COLUMNS`).
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
             return pd.DataFrame(
@@ -294,6 +299,11 @@ class ChurnSegmentModel:
 
             for name, values in reason_columns(self, X, customers, factors, reasons).items():
                 frame[name] = values
+        if levers:
+            from valuecube.models.levers import levers as rule_levers
+
+            for name, values in rule_levers(self.cube.fuzzy_, factors).items():
+                frame[name] = values.to_numpy()
         return frame
 
     def _lifetimes(self, customers: pd.DataFrame, factors: pd.DataFrame) -> dict[str, np.ndarray]:

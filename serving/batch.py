@@ -322,6 +322,7 @@ def score_file(
     engine: str = "local",
     spark_master: str = "local[*]",
     reasons: int = 0,
+    levers: bool = False,
 ) -> ScoreResult:
     """Score every customer of ``input_path`` into ``output`` (see the module docstring).
 
@@ -362,6 +363,7 @@ def score_file(
     else:
         sink = LocalSink(loaded, drift)
     sink.reasons = reasons  # churn_reasons (spend_reasons) columns, models/reasons.py
+    sink.levers = levers  # the rule's levers, models/levers.py (local engine)
     job = BatchJob(
         loaded,
         input_path,

@@ -67,3 +67,15 @@ def test_segment_output_has_lever_columns(tmp_path) -> None:
     margins = back[["cv_margin", "pv_margin", "ra_margin"]].abs().min(axis=1)
     np.testing.assert_allclose(back["margin"].abs(), margins)
     np.testing.assert_allclose(back["cv_margin"], back["cv_score"] - threshold, atol=1e-9)
+
+
+def test_score_with_levers_matches_the_rule(telco_model, tmp_path) -> None:
+    from valuecube.models.levers import LEVER_COLUMNS
+    from valuecube.serving.batch import score_file
+
+    out = tmp_path / "scores.parquet"
+    score_file("models:/test-telco@challenger", TELCO_CSV, out, progress=False, levers=True)
+    back = pd.read_parquet(out)
+    assert list(back.columns[-len(LEVER_COLUMNS) :]) == list(LEVER_COLUMNS)
+    assert back["nearest_dimension"].isin(["CV", "PV", "RA"]).all()
+    assert back["lever_units"].dropna().isin(["raw", "normalised"]).all()

@@ -108,6 +108,14 @@ def score(
             "(churn_reasons, JSON; spend_reasons for forecasts); 0 skips them.",
         ),
     ] = 3,
+    levers: Annotated[
+        bool,
+        typer.Option(
+            "--levers/--no-levers",
+            help="Add the rule's levers: margin to the threshold per dimension, the nearest "
+            "dimension, and the one factor change that crosses it (local engine).",
+        ),
+    ] = False,
     monitor_experiment: MonitorExperiment = None,
     drift_threshold: DriftThreshold = 0.2,
     fail_on_drift: FailOnDrift = False,
@@ -146,6 +154,7 @@ def score(
             engine=engine.value,
             spark_master=spark_master,
             reasons=reasons,
+            levers=levers,
         )
     except Stopped:
         fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)
