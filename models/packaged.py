@@ -240,7 +240,11 @@ class ChurnSegmentModel:
         return enriched, self.cube._factors(enriched)
 
     def predict_customers(
-        self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame | None = None,
+        reasons: int = 0,
+        levers: bool = False,
     ) -> pd.DataFrame:
         """Score a validated per-customer table; one row per customer, :attr:`output_columns`.
 
@@ -249,6 +253,9 @@ class ChurnSegmentModel:
         computing the factors and BTYD outputs once (or taking
         ``customers, factors = prepare(customers)`` from the caller) and running
         one forward pass: scoring is a hot path of batch jobs and the API.
+        ``reasons`` > 0 appends ``churn_reasons`` (and ``spend_reasons``):
+        per customer the top raising and lowering factors (:mod:`models.reasons`);
+        ``levers`` appends the rule's levers (:data:`models.levers.LEVER_COLUMNS`).
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
             return pd.DataFrame(
@@ -286,7 +293,18 @@ class ChurnSegmentModel:
         columns.update(segment_model=segment_model, churn_probability=churn_probability)
         columns.update(forecast)
         columns.update(self._lifetimes(customers, factors))
-        return pd.DataFrame(columns)[list(self.output_columns)]
+        frame = pd.DataFrame(columns)[list(self.output_columns)]
+        if reasons > 0:
+            from valuecube.models.reasons import reason_columns
+
+            for name, values in reason_columns(self, X, customers, factors, reasons).items():
+                frame[name] = values
+        if levers:
+            from valuecube.models.levers import levers as rule_levers
+
+            for name, values in rule_levers(self.cube.fuzzy_, factors).items():
+                frame[name] = values.to_numpy()
+        return frame
 
     def _lifetimes(self, customers: pd.DataFrame, factors: pd.DataFrame) -> dict[str, np.ndarray]:
         """The cube's BTYD or survival outputs per customer (as ``cube.segment`` computes them)."""
@@ -300,9 +318,9 @@ class ChurnSegmentModel:
             return {c: survival[c].to_numpy(dtype=float) for c in which}
         return {}
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, rows: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
-        return self.predict_customers(self.customers(rows))
+        return self.predict_customers(self.customers(rows), reasons=reasons)
 
 
 def _cell(value: object) -> str:
@@ -331,8 +349,21 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """Score raw customer rows; see :attr:`ChurnSegmentModel.output_columns`."""
-        return self.model.predict(pd.DataFrame(model_input))
+        """Score raw customer rows; see :attr:`ChurnSegmentModel.output_columns`.
+
+        ``params={"reasons": N}`` appends ``churn_reasons`` (``spend_reasons``)
+        with the top N raising and lowering factors; default 0 (none);
+        ``"reasons_json": True`` gives them as JSON strings (Spark's ``spark_udf``).
+        """
+        params = params or {}
+        reasons = int(params.get("reasons", 0))
+        out = self.model.predict(pd.DataFrame(model_input), reasons=reasons)
+        if reasons > 0 and params.get("reasons_json", False):  # Spark: string columns
+            from valuecube.models.reasons import as_json, reason_column_names
+
+            for column in reason_column_names(self.model):
+                out[column] = as_json(out[column])
+        return out
 
 
 def unwrap(pyfunc_model: mlflow.pyfunc.PyFuncModel) -> ChurnSegmentModel:

@@ -53,7 +53,7 @@ def _load(settings: Settings) -> Scorer:
     import torch
 
     torch.set_num_threads(settings.torch_threads)
-    return Scorer(load_model(settings.model_uri), settings.max_customers)
+    return Scorer(load_model(settings.model_uri), settings.max_customers, settings.reasons)
 
 
 @contextlib.asynccontextmanager

@@ -321,6 +321,8 @@ def score_file(
     scored_at: pd.Timestamp | None = None,
     engine: str = "local",
     spark_master: str = "local[*]",
+    reasons: int = 0,
+    levers: bool = False,
 ) -> ScoreResult:
     """Score every customer of ``input_path`` into ``output`` (see the module docstring).
 
@@ -360,6 +362,8 @@ def score_file(
         sink: Sink = SparkSink(loaded, drift, master=spark_master, batch_rows=chunk_rows)
     else:
         sink = LocalSink(loaded, drift)
+    sink.reasons = reasons  # churn_reasons (spend_reasons) columns, models/reasons.py
+    sink.levers = levers  # the rule's levers, models/levers.py (local engine)
     job = BatchJob(
         loaded,
         input_path,

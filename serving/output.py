@@ -54,11 +54,24 @@ def output_columns(model: ChurnSegmentModel) -> tuple[str, ...]:
     return (*OUTPUT_COLUMNS, *model_columns(model))
 
 
-def output_schema(model: ChurnSegmentModel) -> pa.Schema:
-    """The Arrow schema of :func:`output_columns` (text columns string, the others float64)."""
+def output_schema(model: ChurnSegmentModel, reasons: int = 0, levers: bool = False) -> pa.Schema:
+    """The Arrow schema of :func:`output_columns` (text columns string, the others float64).
+
+    ``reasons`` > 0 appends the reasons columns as JSON strings (:mod:`models.reasons`).
+    """
     extra = [
         (c, pa.string() if c in TEXT_OUTPUT_COLUMNS else pa.float64()) for c in model_columns(model)
     ]
+    if reasons > 0:
+        from valuecube.models.reasons import reason_column_names
+
+        extra += [(c, pa.string()) for c in reason_column_names(model)]
+    if levers:
+        from valuecube.models.levers import LEVER_COLUMNS, TEXT_LEVER_COLUMNS
+
+        extra += [
+            (c, pa.string() if c in TEXT_LEVER_COLUMNS else pa.float64()) for c in LEVER_COLUMNS
+        ]
     return pa.schema([*OUTPUT_SCHEMA, *extra])
 
 
@@ -94,7 +107,7 @@ def output_rows(
 
 
 def predict_scorable(
-    model: ChurnSegmentModel, customers: pd.DataFrame
+    model: ChurnSegmentModel, customers: pd.DataFrame, reasons: int = 0, levers: bool = False
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Predict a per-customer table, setting aside customers whose factors cannot be computed.
 
@@ -107,4 +120,8 @@ def predict_scorable(
     ok, unscorable = split_computable(factors)
     if not ok.all():
         customers, factors = customers[ok], factors[ok]
-    return model.predict_customers(customers, factors), unscorable, factors
+    return (
+        model.predict_customers(customers, factors, reasons=reasons, levers=levers),
+        unscorable,
+        factors,
+    )

@@ -46,8 +46,9 @@ class _Pending:
 class Scorer:
     """A loaded model, its request record type, and the micro-batching queue."""
 
-    def __init__(self, loaded: LoadedModel, max_customers: int) -> None:
+    def __init__(self, loaded: LoadedModel, max_customers: int, reasons: int = 0) -> None:
         self.loaded = loaded
+        self.reasons = reasons  # churn_reasons lists per result (models/reasons.py)
         model = loaded.model
         self.record = customer_record(
             model.config.input,
@@ -109,7 +110,7 @@ class Scorer:
         customer twice, from two requests); the ids go back in after scoring.
         """
         table, ids = self.frame(customers)
-        predictions, unscorable, _ = predict_scorable(self.loaded.model, table)
+        predictions, unscorable, _ = predict_scorable(self.loaded.model, table, self.reasons)
         positions = predictions[CUSTOMER_ID].astype(int).to_numpy()
         predictions[CUSTOMER_ID] = ids[positions]
         out = output_rows(

@@ -16,6 +16,8 @@ ENV_TOKEN = "VALUECUBE_API_TOKEN"
 ENV_MAX_CUSTOMERS = "VALUECUBE_API_MAX_CUSTOMERS"
 ENV_MAX_BYTES = "VALUECUBE_API_MAX_BODY_BYTES"
 ENV_TORCH_THREADS = "VALUECUBE_API_TORCH_THREADS"
+ENV_REASONS = "VALUECUBE_API_REASONS"
+"""Top raising/lowering churn reasons per customer in each result (default 3, 0: none)."""
 DEFAULT_MAX_CUSTOMERS = 1000
 BYTES_PER_CUSTOMER = 4096
 """Default byte limit per allowed customer (a Telco customer is ~600 bytes of JSON)."""
@@ -30,6 +32,7 @@ class Settings:
     max_customers: int = DEFAULT_MAX_CUSTOMERS
     max_body_bytes: int = DEFAULT_MAX_CUSTOMERS * BYTES_PER_CUSTOMER
     torch_threads: int = 1
+    reasons: int = 3
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +47,7 @@ class Settings:
             raise RuntimeError(f"{ENV_MAX_CUSTOMERS} must be at least 1, got {n}")
         size = int(os.environ.get(ENV_MAX_BYTES) or n * BYTES_PER_CUSTOMER)
         threads = int(os.environ.get(ENV_TORCH_THREADS) or 1)
-        return cls(uri, os.environ.get(ENV_TOKEN) or None, n, size, threads)
+        reasons = int(os.environ.get(ENV_REASONS) or 3)
+        if reasons < 0:
+            raise RuntimeError(f"{ENV_REASONS} must be at least 0, got {reasons}")
+        return cls(uri, os.environ.get(ENV_TOKEN) or None, n, size, threads, reasons=reasons)

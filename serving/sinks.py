@@ -24,6 +24,11 @@ from valuecube.serving.output import output_rows, output_schema, predict_scorabl
 class Sink:
     """Where validated customers go; subclasses score them (locally or with Spark)."""
 
+    reasons: int = 0
+    levers: bool = False
+    """Append the rule's levers (models/levers.py)."""
+    """Top raising/lowering reasons per customer to write (0: no reasons columns)."""
+
     def __init__(self, loaded: LoadedModel, drift: DriftMonitor) -> None:
         self.loaded = loaded
         self.drift = drift
@@ -48,12 +53,21 @@ class LocalSink(Sink):
     """Score each chunk in this process and append it to the output file."""
 
     def open(self, output: Path) -> None:
-        self.writer = AtomicWriter(output, output_schema(self.loaded.model))
+        self.writer = AtomicWriter(
+            output, output_schema(self.loaded.model, self.reasons, self.levers)
+        )
 
     def take(
         self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp
     ) -> pd.Series:
-        predictions, unscorable, factors = predict_scorable(self.loaded.model, customers)
+        predictions, unscorable, factors = predict_scorable(
+            self.loaded.model, customers, self.reasons, self.levers
+        )
+        if self.reasons > 0:  # files hold the reasons lists as JSON strings
+            from valuecube.models.reasons import as_json, reason_column_names
+
+            for column in reason_column_names(self.loaded.model):
+                predictions[column] = as_json(predictions[column])
         self.drift.update(factors)
         self.writer.write(
             output_rows(predictions, self.loaded.name, self.loaded.version, scored_at)

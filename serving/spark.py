@@ -46,11 +46,21 @@ from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, outp
 from valuecube.serving.sinks import Sink
 
 
-def result_type(model: ChurnSegmentModel) -> str:
-    """The Spark DDL of the model's pyfunc output (:attr:`ChurnSegmentModel.output_columns`)."""
+def result_type(model: ChurnSegmentModel, reasons: int = 0) -> str:
+    """The Spark DDL of the model's pyfunc output (:attr:`ChurnSegmentModel.output_columns`).
+
+    ``reasons`` > 0 adds the reasons columns, JSON strings (:mod:`models.reasons`).
+    """
     return ", ".join(
-        f"{c} {'string' if c in TEXT_OUTPUT_COLUMNS else 'double'}" for c in model.output_columns
+        [f"{c} {'string' if c in TEXT_OUTPUT_COLUMNS else 'double'}" for c in model.output_columns]
+        + [f"{c} string" for c in _reason_columns(model, reasons)]
     )
+
+
+def _reason_columns(model: ChurnSegmentModel, reasons: int) -> tuple[str, ...]:
+    from valuecube.models.reasons import reason_column_names
+
+    return reason_column_names(model) if reasons > 0 else ()
 
 
 def spark_session(
@@ -84,13 +94,20 @@ def spark_session(
     return spark
 
 
-def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp):
+def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp, reasons: int = 0):
     """Score a Spark DataFrame of model-input rows into a Spark DataFrame of the output columns."""
     from mlflow.pyfunc import spark_udf
     from pyspark.sql import functions as F
 
     model = loaded.model
-    udf = spark_udf(spark, loaded.uri, result_type=result_type(model), env_manager="local")
+    udf = spark_udf(
+        spark,
+        loaded.uri,
+        result_type=result_type(model, reasons),
+        env_manager="local",
+        **({"params": {"reasons": reasons, "reasons_json": True}} if reasons > 0 else {}),
+    )
+    extra = _reason_columns(model, reasons)
     p = F.col("churn_probability")
     risk = F.when(p < CHURN_RISK_CUTOFFS[0], CHURN_RISK_LABELS[0])
     for cut, label in zip(CHURN_RISK_CUTOFFS[1:], CHURN_RISK_LABELS[1:-1], strict=True):
@@ -99,12 +116,12 @@ def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp):
     columns = [F.col(f"`{c}`") for c in model.input_columns]
     return (
         frame.select(udf(F.struct(*columns)).alias("p"))
-        .select(*[F.col(f"p.{c}").alias(c) for c in model.output_columns])
+        .select(*[F.col(f"p.{c}").alias(c) for c in (*model.output_columns, *extra)])
         .withColumn("churn_risk", risk)
         .withColumn("model_name", F.lit(loaded.name))
         .withColumn("model_version", F.lit(loaded.version))
         .withColumn("scored_at", F.lit(scored_at.to_pydatetime()).cast("timestamp"))
-        .select(*output_columns(model))
+        .select(*output_columns(model), *extra)
     )
 
 
@@ -148,7 +165,11 @@ class SparkSink(Sink):
         try:
             frame = spark.read.parquet(str(self.staging))
             score_dataframe(
-                spark, self.loaded, frame, self.scored_at or pd.Timestamp.now(tz="UTC")
+                spark,
+                self.loaded,
+                frame,
+                self.scored_at or pd.Timestamp.now(tz="UTC"),
+                reasons=self.reasons,
             ).write.parquet(str(tmp))
             _replace_dir(tmp, self.output)
         finally:

@@ -235,6 +235,7 @@ def run_segment(
     predicted = scored.rename_axis(CUSTOMER_ID).reset_index()[list(CUBE_PREDICTION_COLUMNS)]
     scored = scored.join(customers.labels)
     scored.index.name = CUSTOMER_ID
+    scored = scored.join(_levers(model.cube, customers.table, scored.index))
     scored = scored.reset_index()
 
     unscorable = customer_rejects(validated, cfg.input, unscorable)  # line and values kept
@@ -269,3 +270,12 @@ def run_segment(
         saved_to=saved_to,
         registered=registered,
     )
+
+
+def _levers(cube: object, table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """The scored customers' rule levers (:mod:`models.levers`); none under Zadeh's operator."""
+    from valuecube.models.levers import levers
+
+    if cube.fuzzy_.operator != "weighted_average" or not len(ids):
+        return pd.DataFrame(index=ids)
+    return levers(cube.fuzzy_, cube.factors(table.loc[ids])).set_axis(ids)

@@ -40,6 +40,7 @@ from valuecube.features.snapshots import forecast_horizon_days
 from valuecube.models.design import NetworkDesign
 from valuecube.models.network import BPNetworkClassifier
 from valuecube.models.packaged import ChurnSegmentModel, ValueCubePyfunc, input_schema
+from valuecube.models.reasons import reasons_params_schema
 from valuecube.models.value_cube import ValueCube
 from valuecube.training import guards, lineage, peers, studies
 from valuecube.training.data import TrainingData, load_training_data
@@ -447,6 +448,7 @@ def _log_model(model: ChurnSegmentModel, data: TrainingData) -> mlflow.models.mo
     signature = ModelSignature(
         inputs=input_schema(list(example.columns)),
         outputs=infer_signature(example, model.predict(example)).outputs,
+        params=reasons_params_schema(),  # pyfunc predict(params={"reasons": N})
     )
     with _model_code() as code_paths:
         return mlflow.pyfunc.log_model(

@@ -99,6 +99,23 @@ def score(
     spark_master: Annotated[
         str, typer.Option("--spark-master", help="Spark master URL for --engine spark.")
     ] = "local[*]",
+    reasons: Annotated[
+        int,
+        typer.Option(
+            "--reasons",
+            min=0,
+            help="Per customer, the top N factors raising and N lowering the churn probability "
+            "(churn_reasons, JSON; spend_reasons for forecasts); 0 skips them.",
+        ),
+    ] = 3,
+    levers: Annotated[
+        bool,
+        typer.Option(
+            "--levers/--no-levers",
+            help="Add the rule's levers: margin to the threshold per dimension, the nearest "
+            "dimension, and the one factor change that crosses it (local engine).",
+        ),
+    ] = False,
     monitor_experiment: MonitorExperiment = None,
     drift_threshold: DriftThreshold = 0.2,
     fail_on_drift: FailOnDrift = False,
@@ -136,6 +153,8 @@ def score(
             as_of=as_of.date() if as_of else None,
             engine=engine.value,
             spark_master=spark_master,
+            reasons=reasons,
+            levers=levers,
         )
     except Stopped:
         fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)

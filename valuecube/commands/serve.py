@@ -27,6 +27,15 @@ def serve(
             help="Most customers per request (default $VALUECUBE_API_MAX_CUSTOMERS, else 1000).",
         ),
     ] = None,
+    reasons: Annotated[
+        int,
+        typer.Option(
+            "--reasons",
+            min=0,
+            help="Per customer, the top N factors raising and N lowering the churn probability "
+            "(churn_reasons: a list of {factor, value, effect}); 0 skips them.",
+        ),
+    ] = 3,
     workers: Annotated[
         int, typer.Option(min=1, help="uvicorn worker processes (each loads the model).")
     ] = 1,
@@ -50,7 +59,7 @@ def serve(
     import uvicorn
 
     from valuecube.serving.loading import ModelLoadError, resolve, use_store
-    from valuecube.serving.settings import ENV_MAX_CUSTOMERS, ENV_MODEL
+    from valuecube.serving.settings import ENV_MAX_CUSTOMERS, ENV_MODEL, ENV_REASONS
 
     try:  # fail fast on a wrong store, name or alias; the model itself loads in the server
         use_store()
@@ -58,6 +67,7 @@ def serve(
     except ModelLoadError as exc:
         fail(str(exc))
     os.environ[ENV_MODEL] = model
+    os.environ[ENV_REASONS] = str(reasons)
     if max_customers is not None:
         os.environ[ENV_MAX_CUSTOMERS] = str(max_customers)
     err.print(f"serving {name} version {version} on http://{host}:{port} (docs at /docs)")
