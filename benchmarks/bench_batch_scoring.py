@@ -289,8 +289,8 @@ def main() -> None:
             f"({n / floor:,.0f} customers/s)"
         )
         print(
-            f"  job / floor: {job_s / floor:.2f}× (target ≤ {TARGET_FLOOR_RATIO:.0f}×: "
-            f"{'met' if job_s / floor <= TARGET_FLOOR_RATIO else 'MISSED'}) · throughput target "
+            f"  job / floor: {job_s / floor:.2f}× (goal ≤ {TARGET_FLOOR_RATIO:.1f}×: "
+            f"{'met' if job_s / floor <= TARGET_FLOOR_RATIO else 'MISSED'}) · throughput goal "
             f"≥ {TARGET_RATE:,}/s: {'met' if rate >= TARGET_RATE else 'MISSED'}"
         )
         print(
