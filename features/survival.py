@@ -326,6 +326,9 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         """The model's risk score η (higher = churns sooner), for the C-index."""
         check_is_fitted(self, "estimator_")
         _, covariates = self._columns(X)
+        return self._risk(covariates)
+
+    def _risk(self, covariates: np.ndarray) -> np.ndarray:
         return self._log_risk((covariates - self.mean_) / self.scale_)
 
     def survival_at(self, X: pd.DataFrame, months: ArrayLike) -> np.ndarray:
@@ -334,19 +337,35 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         S_i(t) = exp(−H0(t) · exp(η_i)); with the Breslow baseline the tail
         past the last event time is extrapolated (:func:`survival_on`).
         """
-        ratio = np.exp(self.risk_score(X))[:, np.newaxis]
-        months = np.asarray(months, dtype=float)
+        return self._survival(self.risk_score(X), np.asarray(months, dtype=float))
+
+    def _survival(self, risk: np.ndarray, months: np.ndarray) -> np.ndarray:
+        ratio = np.exp(risk)[:, np.newaxis]
         if self.baseline == "breslow":
             curves = np.exp(-self.baseline_hazard_[np.newaxis] * ratio)
             return survival_on(self.times_, curves, months)
-        h0 = np.exp(self.weibull_log_scale_) * months**self.weibull_shape_
-        return np.exp(-h0 * ratio)
+        return np.exp(-self._weibull_h0(months) * ratio)
+
+    def _weibull_h0(self, months: np.ndarray) -> np.ndarray:
+        """H0(t) = exp(log scale) · t^shape elementwise.
+
+        Months are whole numbers for most tables (tenure in months): then the
+        power, the costly step, is taken once per distinct month and looked
+        up (the same bits as taking it per element).
+        """
+        scale = np.exp(self.weibull_log_scale_)
+        whole = months.size > 0 and months.min() >= 0 and months.max() < 10_000
+        if whole and np.array_equal(months, np.floor(months)):
+            grid = np.arange(int(months.max()) + 1, dtype=float)
+            return (scale * grid**self.weibull_shape_)[months.astype(np.intp)]
+        return scale * months**self.weibull_shape_
 
     def conditional_survival(self, X: pd.DataFrame) -> np.ndarray:
         """S(t | τ) for t = 0..H months: shape (n_customers, H + 1)."""
-        tenure, _ = self._columns(X)
+        check_is_fitted(self, "estimator_")
+        tenure, covariates = self._columns(X)
         months = tenure[:, np.newaxis] + np.arange(self.horizon_months + 1)
-        return conditional_on_tenure(self.survival_at(X, months))
+        return conditional_on_tenure(self._survival(self._risk(covariates), months))
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """``survival_12m``, ``expected_remaining_months`` and ``clv`` per customer."""

@@ -92,7 +92,12 @@ class NetworkDesign(
         self.horizon_days = horizon_days
         self.lifetime_inputs = lifetime_inputs
 
-    def _frame(self, customers: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
+    def _frame(
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame | None = None,
+        normalized: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         cfg = self.cube.config
         factors = self.cube.factors(customers) if factors is None else factors
         ok, problems = split_computable(factors)
@@ -103,7 +108,7 @@ class NetworkDesign(
             )
         tree = cfg.tree.factor_names()
         fuzzy = self.cube.fuzzy_
-        u = fuzzy.normalize(factors)
+        u = fuzzy.normalize(factors) if normalized is None else normalized
         others = [f for f in factors.columns if f not in tree]
         blocks: list[tuple[list[str], np.ndarray]] = []
         is_log = cfg.input.shape == "transaction_log"
@@ -188,15 +193,19 @@ class NetworkDesign(
         return self
 
     def transform(
-        self, customers: pd.DataFrame, factors: pd.DataFrame | None = None
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame | None = None,
+        normalized: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """The input matrix as a float64 DataFrame with :attr:`columns_`.
 
         ``factors``: the customers' factors when the caller has computed them
-        already (``cube.factors(customers)``), so they are not computed twice.
+        already (``cube.factors(customers)``), so they are not computed twice;
+        ``normalized``: likewise ``cube.fuzzy_.normalize(factors)``.
         """
         check_is_fitted(self, "columns_")
-        frame = self._frame(customers, factors)
+        frame = self._frame(customers, factors, normalized)
         return (
             frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
         )

@@ -273,8 +273,11 @@ class ChurnSegmentModel:
                 f"e.g. {problems.index[0]}: {problems.iloc[0]}"
             )
         enriched = [c for c in BTYD_OUTPUTS if c in customers.columns]
-        X = self.design.transform(customers.drop(columns=enriched), factors)  # it enriches itself
-        scores = self.cube.fuzzy_.transform(factors)
+        fuzzy = self.cube.fuzzy_
+        u = fuzzy.normalize(factors)  # one normalisation serves the network input and the scores
+        X = self.design.transform(customers.drop(columns=enriched), factors, u)  # enriches itself
+        scores = fuzzy.score_normalized(u) if fuzzy.operator == "weighted_average" else None
+        scores = fuzzy.transform(factors) if scores is None else scores
         columns: dict[str, Any] = {
             CUSTOMER_ID: factors.index,
             **dict(zip(SCORE_COLUMNS, scores.T, strict=True)),

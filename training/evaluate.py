@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
@@ -23,6 +19,20 @@ from sklearn.metrics import (
 )
 
 from valuecube.models.segments import SEGMENT_CODES
+
+
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, imported on first use.
+
+    Importing it costs about a second; ``valuecube score`` imports this module
+    for its metrics (monitoring) and never plots.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def churn_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
@@ -49,6 +59,7 @@ def plot_roc(
     y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, title: str = "Churn ROC (test)"
 ) -> Path:
     """ROC curves of several churn scores on one axis."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for name, p in scores.items():
         RocCurveDisplay.from_predictions(y_true, p, name=name, ax=ax)
@@ -63,6 +74,7 @@ def plot_roc(
 def plot_confusion(reference: np.ndarray, predicted: np.ndarray, path: Path, title: str) -> Path:
     """Confusion matrix over the eight segments (rows: reference, columns: predicted)."""
     labels = [c for c in SEGMENT_CODES if c in set(reference) | set(predicted)]
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 6))
     ConfusionMatrixDisplay.from_predictions(
         reference, predicted, labels=labels, ax=ax, xticks_rotation=45, colorbar=False

@@ -108,6 +108,19 @@ def test_conditional_survival_is_a_survival_curve():
     assert np.isnan(model.transform(X)["clv"]).all()  # no monthly_revenue column
 
 
+def test_weibull_baseline_whole_months_match_the_power_per_element():
+    X, churn = made_table(500)
+    model = SurvivalValue("tenure", ["risky"], model="cox", baseline="weibull").fit(X, churn)
+    scale, shape = np.exp(model.weibull_log_scale_), model.weibull_shape_
+    whole = np.arange(0, 133, dtype=float).reshape(7, 19)
+    np.testing.assert_array_equal(model._weibull_h0(whole), scale * whole**shape)
+    fractional = whole + 0.25
+    np.testing.assert_array_equal(model._weibull_h0(fractional), scale * fractional**shape)
+    months = np.floor(X["tenure"].to_numpy(float))[:, None] + np.arange(61)  # whole months
+    expected = np.exp(-(scale * months**shape) * np.exp(model.risk_score(X))[:, None])
+    np.testing.assert_array_equal(model.survival_at(X, months), expected)
+
+
 def test_estimator_contract_and_bad_input():
     X, churn = made_table(300)
     model = SurvivalValue("tenure", ["risky"], model="cox")
