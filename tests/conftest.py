@@ -71,23 +71,3 @@ def cdnow_model(mlflow_store: str):
         snapshot_months=3,  # three training snapshots (Mar, Jun, Sep 1997): a cheap fixture
     )
 
-
-# --- parallel runs (pytest-xdist, `-n 2 --dist loadgroup` in pyproject.toml) -----------------
-# The trained models above are session fixtures: under xdist each worker that needs one
-# trains its own. So every test file that uses one goes to one worker, whole ("trained-models"
-# group: the models are trained once); every other file is a group of its own (its module
-# fixtures run once), handed to whichever worker is free.
-TRAINED = {"telco_model", "cdnow_model"}
-TRAINED_GROUP = "trained-models"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    files: dict[str, str] = {}
-    for item in items:
-        file = item.nodeid.split("::", 1)[0]
-        if TRAINED & set(getattr(item, "fixturenames", ())):
-            files[file] = TRAINED_GROUP
-        files.setdefault(file, file)
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(files[item.nodeid.split("::", 1)[0]]))
