@@ -70,4 +70,3 @@ def cdnow_model(mlflow_store: str):
         experiment="tests",
         snapshot_months=3,  # three training snapshots (Mar, Jun, Sep 1997): a cheap fixture
     )
-
