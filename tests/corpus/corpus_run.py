@@ -1,8 +1,14 @@
-"""Running one corpus case as a real ``valuecube`` subprocess and reading what it left behind."""
+"""Running corpus cases through the real ``valuecube`` CLI and reading what they left behind.
+
+One case per ``python -m valuecube`` process (:func:`run_cli`), or many cases one after
+another in one process (:func:`run_batch`, the same entry point, each case with its own
+output streams and exit code).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -13,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 from conftest import CDNOW_CONFIG, ROOT, TELCO_CONFIG
 
+BATCH = Path(__file__).with_name("corpus_batch.py")
 COUNT = re.compile(r"(rows read|rows rejected|scored|rejected|customers scored) ([\d,]+)")
 
 
@@ -53,10 +60,10 @@ def digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def run_cli(
+def cli_args(
     command: str, model_uri: str | None, input_path: Path, folder: Path, *, rejects: bool
-) -> Run:
-    """Run ``valuecube segment`` (Telco or CDNOW config by the input's suffix) or ``score``."""
+) -> tuple[list[str], Path, Path | None]:
+    """``valuecube segment`` (Telco or CDNOW config by the input's suffix) or ``score`` args."""
     output = folder / "out.csv"
     rejects_path = folder / "rejects.csv" if rejects else None
     if command == "segment":
@@ -67,14 +74,24 @@ def run_cli(
     args += ["-i", str(input_path), "-o", str(output)]
     if rejects_path is not None:
         args += ["--rejects", str(rejects_path)]
+    return args, output, rejects_path
+
+
+ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
+
+
+def run_cli(
+    command: str, model_uri: str | None, input_path: Path, folder: Path, *, rejects: bool
+) -> Run:
+    """Run one case as its own ``python -m valuecube`` process."""
+    args, output, rejects_path = cli_args(command, model_uri, input_path, folder, rejects=rejects)
     before = digest(input_path)
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "valuecube", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=env,
+        env={**os.environ, **ENV},
         timeout=300,
         check=False,
     )
@@ -86,3 +103,49 @@ def run_cli(
         rejects_path,
         digest(input_path) == before,
     )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One case for :func:`run_batch`."""
+
+    name: str
+    command: str
+    model_uri: str | None
+    input_path: Path
+    folder: Path
+    rejects: bool
+
+
+def run_batch(jobs: list[Job]) -> dict[str, Run]:
+    """Run cases one after another in one process (``corpus_batch.py``), each through the CLI.
+
+    Each case has its own exit code, stdout and stderr (an escaping exception is
+    written to its stderr as a traceback); the process itself must exit 0.
+    """
+    spec, meta = [], {}
+    for job in jobs:
+        args, output, rejects_path = cli_args(
+            job.command, job.model_uri, job.input_path, job.folder, rejects=job.rejects
+        )
+        spec.append({"name": job.name, "args": args})
+        meta[job.name] = (output, rejects_path, job.input_path, digest(job.input_path))
+    done = subprocess.run(
+        [sys.executable, str(BATCH)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **ENV},
+        timeout=300 + 30 * len(jobs),
+        check=False,
+    )
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and len(results) == len(jobs), done.stderr[-3000:]
+    runs = {}
+    for r in results:
+        output, rejects_path, input_path, before = meta[r["name"]]
+        runs[r["name"]] = Run(
+            r["code"], r["stdout"], r["stderr"], output, rejects_path, digest(input_path) == before
+        )
+    return runs

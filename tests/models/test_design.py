@@ -100,11 +100,18 @@ def test_transform_before_fit_raises(telco) -> None:
         NetworkDesign(cube).transform(train)
 
 
-def test_transaction_log_design_has_no_input_columns() -> None:
+@pytest.fixture(scope="module")
+def cdnow():
+    """The CDNOW training data and its cube (a BTYD fit: once for the module's two tests)."""
     cfg = load_config(CDNOW_CONFIG)
     data = load_training_data(cfg, seed=0)
     train = data.customers.table.loc[data.split.train]
-    design = NetworkDesign(ValueCube(cfg).fit(train)).fit(train)
+    return data, train, ValueCube(cfg).fit(train)
+
+
+def test_transaction_log_design_has_no_input_columns(cdnow) -> None:
+    data, train, cube = cdnow
+    design = NetworkDesign(cube).fit(train)
     assert not any(c.startswith(("x:", "c:")) for c in design.columns_)
     ids = data.split.test[:3]
     X = design.transform(data.customers.table.loc[ids])
@@ -113,11 +120,8 @@ def test_transaction_log_design_has_no_input_columns() -> None:
     assert (u >= 0).all() and (u <= 1).all()
 
 
-def test_forecast_design_carries_what_is_known_at_the_as_of_date() -> None:
-    cfg = load_config(CDNOW_CONFIG)
-    data = load_training_data(cfg, seed=0)
-    train = data.customers.table.loc[data.split.train]
-    cube = ValueCube(cfg).fit(train)
+def test_forecast_design_carries_what_is_known_at_the_as_of_date(cdnow) -> None:
+    data, train, cube = cdnow
     design = NetworkDesign(cube, horizon_days=273).fit(train)
     prefixes = {c.split(":", 1)[0] for c in design.columns_}
     assert prefixes == {"s", "u", "f", "r", "h", "g", "si", "gi"}
