@@ -105,9 +105,10 @@ def score(
             "--reasons",
             min=0,
             help="Per customer, the top N factors raising and N lowering the churn probability "
-            "(churn_reasons, JSON; spend_reasons for forecasts); 0 skips them.",
+            "(churn_reasons, JSON; spend_reasons for forecasts). Off by default in batch: "
+            "attributions cost about 20x the scoring itself (docs/serving.md).",
         ),
-    ] = 3,
+    ] = 0,
     levers: Annotated[
         bool,
         typer.Option(
