@@ -37,7 +37,8 @@ from sklearn.calibration import calibration_curve
 
 from valuecube.features.factors import factor_problems
 from valuecube.features.inputs import REASON
-from valuecube.models.fuzzy import GRADES, SCORE_COLUMNS, FuzzyEvaluation
+from valuecube.models.fuzzy import GRADES, SCORE_COLUMNS, FuzzyEvaluation, FuzzyValueClassifier
+from valuecube.models.levers import lever_sentence, levers
 from valuecube.models.packaged import ChurnSegmentModel
 from valuecube.models.segments import SEGMENT_CODES, assign_segments
 from valuecube.training import bootstrap, peers
@@ -147,7 +148,9 @@ def agreement(scored: ScoredCustomers) -> tuple[pd.DataFrame, dict[str, float]]:
     return matrix, segment_agreement(fuzzy.to_numpy(), network.to_numpy())
 
 
-def disagreements(scored: ScoredCustomers, top: int = 10) -> pd.DataFrame:
+def disagreements(
+    scored: ScoredCustomers, top: int = 10, fuzzy: FuzzyValueClassifier | None = None
+) -> pd.DataFrame:
     """The ``top`` customers whose fuzzy segment the network finds least likely, with reasons.
 
     Only customers the two classifiers place differently, sorted by the
@@ -155,7 +158,10 @@ def disagreements(scored: ScoredCustomers, top: int = 10) -> pd.DataFrame:
     (group, item) MultiIndex: ``segment``; ``VA score``; ``<dim> membership``
     (the five-grade vector B of each dimension: why the fuzzy rule said what it
     said); ``factor`` (the raw factor values); ``network P(segment)``;
-    ``churn`` (network probability and, where known, the observed label).
+    ``churn`` (network probability and, where known, the observed label);
+    given the cube's ``fuzzy`` evaluator (weighted-average operator), ``lever``:
+    the nearest threshold and the factor change that crosses it
+    (:func:`models.levers.levers`).
     """
     t = scored.table
     ids = t.index[t["segment_fuzzy"] != t["segment_network"]]
@@ -177,6 +183,10 @@ def disagreements(scored: ScoredCustomers, top: int = 10) -> pd.DataFrame:
     parts["churn"] = t.loc[ids, churn].set_axis(
         ["network P(churn)", "observed"][: len(churn)], axis=1
     )
+    if fuzzy is not None and fuzzy.operator == "weighted_average" and len(ids):
+        found = levers(fuzzy, scored.factors.loc[ids])
+        sentences = [lever_sentence(row, scored.threshold) for _, row in found.iterrows()]
+        parts["lever"] = pd.DataFrame({"lever": sentences}, index=ids)  # ≤ top rows
     return pd.concat(parts, axis=1)
 
 
@@ -357,7 +367,7 @@ def compare_model(
     scored = score_for_comparison(model, customers)
     train = score_for_comparison(model, train_customers)
     confusion, agree = agreement(scored)
-    table = disagreements(scored, top)
+    table = disagreements(scored, top, model.cube.fuzzy_)
     local = (
         median_substitution(model, scored.X.loc[table.index], reference_inputs(train.X))
         if len(table)

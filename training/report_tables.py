@@ -158,6 +158,8 @@ def disagreement_table(c: Comparison) -> Table | None:
     header += [f"{d} score" for d in DIMENSION_LABELS] + ["network P(churn)"]
     header += ["churned"] if "observed" in churn else []
     header += factors
+    lever = ("lever", "lever") in table.columns
+    header += ["lever"] if lever else []
     rows = []
     for i, customer in enumerate(table.index):
         row = [
@@ -179,6 +181,8 @@ def disagreement_table(c: Comparison) -> Table | None:
         if "observed" in churn:
             row.append(Cell("yes" if churn["observed"].iloc[i] else "no"))
         row += [Cell(number(v)) for v in table["factor"].iloc[i].to_numpy(dtype=float)]
+        if lever:  # why the fuzzy rule placed the customer where it did (models.levers)
+            row.append(Cell(str(table[("lever", "lever")].iloc[i]), "l"))
         rows.append(row)
     return Table(header, rows, tall=True)
 

@@ -102,6 +102,12 @@ def test_disagreements_explain_the_fuzzy_rule(telco) -> None:
         np.testing.assert_allclose(b.sum(axis=1), 1.0, atol=1e-9)
         np.testing.assert_allclose(b @ V, table[("VA score", label)], atol=1e-6)
     np.testing.assert_allclose(table["network P(segment)"].sum(axis=1), 1.0, atol=1e-6)
+    for sentence, (_, row) in zip(
+        table[("lever", "lever")], table["VA score"].iterrows(), strict=True
+    ):
+        dimension, score = sentence.split(":")[0].split()
+        assert float(score) == pytest.approx(row[dimension], abs=0.005)  # "PV 4.98: ..."
+        assert ("below high" in sentence) == (row[dimension] < r.scored.threshold)
     assert r.local_effects.shape == (
         len(explanations.input_groups(list(r.scored.X.columns))),
         len(table),
