@@ -106,7 +106,7 @@ def score(
             min=0,
             help="Per customer, the top N factors raising and N lowering the churn probability "
             "(churn_reasons, JSON; spend_reasons for forecasts). Off by default in batch: "
-            "attributions cost about 20x the scoring itself (docs/serving.md).",
+            "attributions cost about 6x the scoring itself (docs/serving.md).",
         ),
     ] = 0,
     levers: Annotated[
