@@ -155,7 +155,13 @@ def test_api_model_and_score_carry_the_forecast(
     )
     assert response.status_code == 200, response.text
     got = pd.DataFrame(response.json())
-    assert list(got.columns) == LOG_COLUMNS
+    assert list(got.columns) == [*LOG_COLUMNS, "churn_reasons", "spend_reasons"]  # serve: 3 each
+    for reasons in got["spend_reasons"]:
+        effects = [r["effect"] for r in reasons]
+        assert 0 < len(reasons) <= 6
+        assert all(set(r) == {"factor", "value", "effect"} for r in reasons)
+        raising = [e for e in effects if e > 0]  # listed first, largest first
+        assert effects[: len(raising)] == sorted(raising, reverse=True)
     expected = cdnow.pyfunc.predict(rows)
     assert got["customer_id"].tolist() == rows["customer_id"].astype(str).tolist()
     assert got["segment_next"].tolist() == expected["segment_next"].tolist()
