@@ -403,6 +403,11 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         matrix product reads it as it is). Batch scoring passes 100,000 rows
         at a time.
         """
+        with torch.inference_mode():
+            return module(self.standardise(X))
+
+    def standardise(self, X: Any) -> torch.Tensor:
+        """The validated ``X`` as the network's first layer takes it (float32, standardised)."""
         X = check_finite(
             validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False), self
         )
@@ -413,5 +418,4 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             out=standardised,
             casting="same_kind",
         )
-        with torch.inference_mode():
-            return module(torch.from_numpy(standardised))
+        return torch.from_numpy(standardised)

@@ -99,11 +99,6 @@ def _grouping(columns: list[str], config: Any) -> tuple[list[str], np.ndarray]:
     return groups, matrix
 
 
-def _standardised(network: Any, X: pd.DataFrame) -> torch.Tensor:
-    values = X.to_numpy(dtype=np.float64)
-    return torch.from_numpy(((values - network.input_mean_) / network.input_scale_).astype("f4"))
-
-
 def _targets(network: Any) -> dict[str, Any]:
     """Output name → a function of the standardised input giving one value per row."""
     module = network.module_
@@ -130,7 +125,7 @@ def attribute(model: Any, X: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, floa
     """
     network = model.network
     groups, G = _grouping(list(X.columns), model.config)
-    x = _standardised(network, X)
+    x = network.standardise(X)
     n, width = x.shape
     zero = torch.zeros_like(x)
     steps_per_pass = max(1, INTERNAL_BATCH // max(n, 1))

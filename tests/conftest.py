@@ -57,6 +57,14 @@ def telco_model(mlflow_store: str):
 
 
 @pytest.fixture(scope="session")
+def telco_pyfunc(telco_model):
+    """The session's Telco model as MLflow loads it from the registry."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model("models:/test-telco@challenger")
+
+
+@pytest.fixture(scope="session")
 def cdnow_model(mlflow_store: str):
     """A small forecasting network trained on the real CDNOW log, registered as ``test-cdnow``."""
     from valuecube.training.train import run_train

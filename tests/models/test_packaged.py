@@ -38,11 +38,6 @@ def cdnow_rows() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def telco_pyfunc(telco_model):
-    return mlflow.pyfunc.load_model("models:/test-telco@challenger")
-
-
-@pytest.fixture(scope="module")
 def cdnow_pyfunc(cdnow_model):
     return mlflow.pyfunc.load_model("models:/test-cdnow@challenger")
 

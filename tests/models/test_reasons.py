@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from conftest import TELCO_CONFIG
 
-import mlflow
 from valuecube.features.config import load_config
 from valuecube.models.packaged import unwrap
 from valuecube.models.reasons import as_json, attribute, group_names
@@ -23,11 +22,6 @@ ADDITIVITY_TOL = 1e-3
 def telco_rows() -> pd.DataFrame:
     data = load_training_data(load_config(TELCO_CONFIG), seed=0)
     return data.model_input(data.split.test[:40])
-
-
-@pytest.fixture(scope="module")
-def telco_pyfunc(telco_model):
-    return mlflow.pyfunc.load_model("models:/test-telco@challenger")
 
 
 def test_copies_and_one_hots_are_reported_once_under_the_factor() -> None:
