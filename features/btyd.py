@@ -333,27 +333,43 @@ class BtydValue(TransformerMixin, BaseEstimator):
         """Draw 0 is the point estimate (MAP); draws 1.. the sample behind the interval."""
         return {k: np.concatenate([[point[k]], draws[k]]) for k in point}
 
-    def predictors(self, X: pd.DataFrame):
+    def predictors(self, X: pd.DataFrame, *, point_only: bool = False):
         """(purchase model, spend model, histories) of PyMC-Marketing over ``X``'s customers.
 
         The models' "posterior" has ``n_draws + 1`` draws: the point estimate
-        first, then the draws behind the interval.
+        first, then the draws behind the interval; with ``point_only`` just the
+        point estimate.
         """
         check_is_fitted(self, ["params_", "spend_params_"])
         h = self.histories(X)
         class_name, _, names = BTYD_MODELS[self.model]
+        if point_only:
+            draws = {k: np.asarray([v]) for k, v in self.params_.items()}
+            spend_draws = {k: np.asarray([v]) for k, v in self.spend_params_.items()}
+        else:
+            draws = self._all_draws(self.draws_, self.params_)
+            spend_draws = self._all_draws(self.spend_draws_, self.spend_params_)
         purchases = library_model(
-            class_name, names, h[["customer_id", "frequency", "recency", "T"]],
-            self._all_draws(self.draws_, self.params_),
-        )  # fmt: skip
+            class_name, names, h[["customer_id", "frequency", "recency", "T"]], draws
+        )
         spend = library_model(
-            "GammaGammaModel", _SPEND_PARAMETERS, h[["customer_id", "monetary_value", "frequency"]],
-            self._all_draws(self.spend_draws_, self.spend_params_),
+            "GammaGammaModel", _SPEND_PARAMETERS,
+            h[["customer_id", "monetary_value", "frequency"]], spend_draws,
         )  # fmt: skip
         return purchases, spend, h
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame, *, interval: bool = True) -> pd.DataFrame:
         """Score purchase histories.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Purchase histories.
+        interval : bool, default True
+            Compute ``clv_low``/``clv_high``. ``False`` leaves them NaN and,
+            under MAP, evaluates the point estimate alone: the same point
+            columns for ``n_draws + 1`` times less work (factors and training
+            snapshots need no interval).
 
         Returns
         -------
@@ -362,7 +378,8 @@ class BtydValue(TransformerMixin, BaseEstimator):
         """
         from pymc_marketing.clv.utils import customer_lifetime_value
 
-        purchases, spend, h = self.predictors(X)
+        point_only = not interval and self.method == "map"
+        purchases, spend, h = self.predictors(X, point_only=point_only)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             horizon = self.horizon_days / self.time_unit_days
@@ -385,10 +402,13 @@ class BtydValue(TransformerMixin, BaseEstimator):
             point = {k: v[0] for k, v in outputs.items()}
         else:
             point = {k: v[1:].mean(axis=0) for k, v in outputs.items()}
-        tail = (1 - self.interval) / 2
-        low, high = np.quantile(clv_draws[1:], [tail, 1 - tail], axis=0)
-        point["clv_low"] = np.minimum(low, point["clv"])
-        point["clv_high"] = np.maximum(high, point["clv"])
+        if interval:
+            tail = (1 - self.interval) / 2
+            low, high = np.quantile(clv_draws[1:], [tail, 1 - tail], axis=0)
+            point["clv_low"] = np.minimum(low, point["clv"])
+            point["clv_high"] = np.maximum(high, point["clv"])
+        else:
+            point["clv_low"] = point["clv_high"] = np.full(len(h), np.nan)
         columns = {c: np.asarray(point[c], dtype=float) for c in OUTPUT_COLUMNS}
         return pd.DataFrame(columns, index=X.index)
 

@@ -106,11 +106,30 @@ class ValueCube(BaseEstimator):
     def __init__(self, config: DatasetConfig) -> None:
         self.config = config
 
-    def _enrich(self, customers: pd.DataFrame) -> pd.DataFrame:
-        """Add the fitted model columns (BG/NBD) that factors may refer to."""
+    def _enrich(self, customers: pd.DataFrame, *, interval: bool = True) -> pd.DataFrame:
+        """Add the fitted model columns (BG/NBD) that factors may refer to.
+
+        ``interval=False`` skips the CLV interval unless a factor reads it:
+        the factors alone need only the point estimates, the costly part of
+        the interval is evaluating every draw (see ``BtydValue.transform``).
+        """
         if getattr(self, "bgnbd_", None) is None:
             return customers
-        return customers.join(self.bgnbd_.transform(customers))
+        interval = interval or self._factors_read_interval()
+        return customers.join(self.bgnbd_.transform(customers, interval=interval))
+
+    def _factors_read_interval(self) -> bool:
+        """Whether a data factor reads ``clv_low`` or ``clv_high``."""
+        from valuecube.features.expressions import parse_expression
+
+        wanted = {"clv_low", "clv_high"}
+        for spec in self.config.factors.values():
+            read = {spec.column} | set(spec.count_of or ())
+            if spec.expr:
+                read |= set(parse_expression(spec.expr).names)
+            if read & wanted:
+                return True
+        return False
 
     def factors(self, customers: pd.DataFrame) -> pd.DataFrame:
         """Every configured factor per customer (NaN where not computable).
@@ -118,7 +137,7 @@ class ValueCube(BaseEstimator):
         Expert factors come as their membership columns (NaN where nobody rated).
         """
         check_is_fitted(self, "fuzzy_")
-        return self._factors(self._enrich(customers))
+        return self._factors(self._enrich(customers, interval=False))
 
     def _factors(self, enriched: pd.DataFrame) -> pd.DataFrame:
         specs = {n: s for n, s in self.config.factors.items() if s.from_data}
@@ -159,7 +178,7 @@ class ValueCube(BaseEstimator):
             self.bgnbd_ = BetaGeoValue(**(cfg.bgnbd.model_dump() if cfg.bgnbd else {})).fit(
                 customers
             )
-        factors = self._factors(self._enrich(customers))
+        factors = self._factors(self._enrich(customers, interval=False))
         usable = (self._problems(factors) == "").to_numpy()
         if not usable.any():
             raise ValueError(

@@ -31,6 +31,19 @@ SEGMENT_COLUMNS = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch intra-op thread in the test processes, as ``train`` uses (``torch_threads``).
+
+    The networks fitted directly by the model tests are small; a second
+    thread buys nothing for them and, on a busy machine, contention made
+    those fits several times slower.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # the CLI and server processes tests start
+
+
 @pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh SQLite MLflow store for the session; MLFLOW_TRACKING_URI (subprocesses too) at it."""

@@ -46,7 +46,7 @@ def btyd_forecast(cube: ValueCube, customers: pd.DataFrame, horizon_days: int) -
             for _, group in customers.groupby(level=0, sort=False)
         )
     btyd = copy.copy(cube.bgnbd_).set_params(horizon_days=horizon_days)
-    out = btyd.transform(customers)
+    out = btyd.transform(customers, interval=False)  # point forecasts only
     return pd.DataFrame(
         {
             "expected_purchases": out["expected_purchases"],

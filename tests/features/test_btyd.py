@@ -173,6 +173,15 @@ def test_customer_scored_alone_equals_scored_in_batch(fitted, cdnow, scores):
         pd.testing.assert_frame_equal(alone, scores.loc[[customer]], rtol=1e-12)
 
 
+def test_point_only_transform_gives_the_same_point_columns(fitted, cdnow, scores):
+    """``interval=False`` (factors, training snapshots) evaluates only the MAP, same numbers."""
+    point = fitted.transform(cdnow, interval=False)
+    assert list(point.columns) == list(scores.columns)
+    assert point[["clv_low", "clv_high"]].isna().all().all()
+    columns = ["expected_purchases", "p_alive", "expected_spend", "clv"]
+    pd.testing.assert_frame_equal(point[columns], scores[columns], rtol=1e-12)
+
+
 # --- known answers on made data --------------------------------------------------------------
 
 
