@@ -360,26 +360,81 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
             return (scale * grid**self.weibull_shape_)[months.astype(np.intp)]
         return scale * months**self.weibull_shape_
 
+    def _weibull_h0_after(self, tenure: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """H0(τ + t) for each step t (rows) and customer (columns), as :meth:`_weibull_h0`.
+
+        With whole tenures every τ + t is a whole month, so the power is
+        looked up from one row per distinct month without building τ + t first.
+        """
+        whole = (
+            tenure.size > 0
+            and tenure.min() >= 0
+            and tenure.max() + steps[-1] < 10_000
+            and np.array_equal(tenure, np.floor(tenure))
+        )
+        if not whole:
+            return self._weibull_h0(steps.astype(float)[:, np.newaxis] + tenure)
+        scale = np.exp(self.weibull_log_scale_)
+        grid = np.arange(int(tenure.max()) + steps[-1] + 1, dtype=float)
+        return (scale * grid**self.weibull_shape_)[steps[:, np.newaxis] + tenure.astype(np.intp)]
+
     def conditional_survival(self, X: pd.DataFrame) -> np.ndarray:
         """S(t | τ) for t = 0..H months: shape (n_customers, H + 1)."""
         check_is_fitted(self, "estimator_")
         tenure, covariates = self._columns(X)
-        months = tenure[:, np.newaxis] + np.arange(self.horizon_months + 1)
-        return conditional_on_tenure(self._survival(self._risk(covariates), months))
+        return self._conditional_by_month(tenure, self._risk(covariates)).T
+
+    def _conditional_by_month(self, tenure: np.ndarray, risk: np.ndarray) -> np.ndarray:
+        """S(t | τ) month by month: shape (H + 1, n_customers), each month's row contiguous.
+
+        The same numbers as :func:`conditional_on_tenure` of S at τ + t, laid
+        out so that every later step (the sums over months, the CLV) reads
+        whole contiguous rows instead of striding across the customers' rows.
+        """
+        steps = np.arange(self.horizon_months + 1)
+        if self.baseline == "breslow":  # survival_on works customer by customer
+            months = steps.astype(float)[:, np.newaxis] + tenure
+            survival = self._survival(risk, months.T).T
+        else:
+            survival = self._weibull_h0_after(tenure, steps)  # H0(τ + t), then S in place
+            np.negative(survival, out=survival)
+            survival *= np.exp(risk)
+            np.exp(survival, out=survival)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            conditional = np.divide(survival, survival[0], out=survival)
+        # conditional_on_tenure's nan_to_num(nan=0).clip(0, 1), in place: ±inf clip to 1 or 0
+        np.clip(conditional, 0.0, 1.0, out=conditional)
+        nan = np.isnan(conditional)
+        if nan.any():
+            conditional[nan] = 0.0
+        return conditional
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``survival_12m``, ``expected_remaining_months`` and ``clv`` per customer."""
-        conditional = self.conditional_survival(X)
+        """``survival_12m``, ``expected_remaining_months`` and ``clv`` per customer.
+
+        Sums over months run month by month in a fixed order (as
+        :func:`_row_sums` and :func:`survival_clv` do), so a customer's
+        outputs have the same bits alone or in any batch.
+        """
+        check_is_fitted(self, "estimator_")
+        tenure, covariates = self._columns(X)
+        conditional = self._conditional_by_month(tenure, self._risk(covariates))
+        remaining = np.zeros(len(tenure))
+        for month in conditional[1:]:
+            remaining += month
         if self.monthly_revenue is None:
             clv = np.full(len(X), np.nan)
         else:
             margin = X[self.monthly_revenue].to_numpy(dtype=float)
-            clv = survival_clv(margin, conditional, self.monthly_discount_rate)
+            discount = (1.0 + self.monthly_discount_rate) ** -np.arange(
+                1, self.horizon_months + 1, dtype=float
+            )
+            clv, term = np.zeros(len(tenure)), np.empty(len(tenure))
+            for month, d in zip(conditional[1:], discount, strict=True):
+                np.multiply(margin, month, out=term)
+                term *= d
+                clv += term
         return pd.DataFrame(
-            {
-                "survival_12m": conditional[:, 12],
-                "expected_remaining_months": _row_sums(conditional[:, 1:]),
-                "clv": clv,
-            },
+            {"survival_12m": conditional[12], "expected_remaining_months": remaining, "clv": clv},
             index=X.index,
         )
