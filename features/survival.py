@@ -11,6 +11,7 @@ months within a horizon, and the survival-weighted CLV
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -360,24 +361,6 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
             return (scale * grid**self.weibull_shape_)[months.astype(np.intp)]
         return scale * months**self.weibull_shape_
 
-    def _weibull_h0_after(self, tenure: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        """H0(τ + t) for each step t (rows) and customer (columns), as :meth:`_weibull_h0`.
-
-        With whole tenures every τ + t is a whole month, so the power is
-        looked up from one row per distinct month without building τ + t first.
-        """
-        whole = (
-            tenure.size > 0
-            and tenure.min() >= 0
-            and tenure.max() + steps[-1] < 10_000
-            and np.array_equal(tenure, np.floor(tenure))
-        )
-        if not whole:
-            return self._weibull_h0(steps.astype(float)[:, np.newaxis] + tenure)
-        scale = np.exp(self.weibull_log_scale_)
-        grid = np.arange(int(tenure.max()) + steps[-1] + 1, dtype=float)
-        return (scale * grid**self.weibull_shape_)[steps[:, np.newaxis] + tenure.astype(np.intp)]
-
     def conditional_survival(self, X: pd.DataFrame) -> np.ndarray:
         """S(t | τ) for t = 0..H months: shape (n_customers, H + 1)."""
         check_is_fitted(self, "estimator_")
@@ -385,29 +368,55 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         return self._conditional_by_month(tenure, self._risk(covariates)).T
 
     def _conditional_by_month(self, tenure: np.ndarray, risk: np.ndarray) -> np.ndarray:
-        """S(t | τ) month by month: shape (H + 1, n_customers), each month's row contiguous.
-
-        The same numbers as :func:`conditional_on_tenure` of S at τ + t, laid
-        out so that every later step (the sums over months, the CLV) reads
-        whole contiguous rows instead of striding across the customers' rows.
-        """
-        steps = np.arange(self.horizon_months + 1)
-        if self.baseline == "breslow":  # survival_on works customer by customer
-            months = steps.astype(float)[:, np.newaxis] + tenure
-            survival = self._survival(risk, months.T).T
-        else:
-            survival = self._weibull_h0_after(tenure, steps)  # H0(τ + t), then S in place
-            np.negative(survival, out=survival)
-            survival *= np.exp(risk)
-            np.exp(survival, out=survival)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            conditional = np.divide(survival, survival[0], out=survival)
-        # conditional_on_tenure's nan_to_num(nan=0).clip(0, 1), in place: ±inf clip to 1 or 0
-        np.clip(conditional, 0.0, 1.0, out=conditional)
-        nan = np.isnan(conditional)
-        if nan.any():
-            conditional[nan] = 0.0
+        """S(t | τ) month by month: shape (H + 1, n_customers), one row per month."""
+        conditional = np.empty((self.horizon_months + 1, len(tenure)))
+        for t, row in enumerate(self._months(tenure, risk)):
+            conditional[t] = row
         return conditional
+
+    def _months(self, tenure: np.ndarray, risk: np.ndarray) -> Iterator[np.ndarray]:
+        """S(t | τ) for t = 0..H, one contiguous row of all customers per month.
+
+        The same numbers as :func:`conditional_on_tenure` of S at τ + t
+        (:meth:`_survival`), computed a month at a time so that each step
+        works on one row that stays in the CPU cache instead of passing over
+        an (n, H + 1) matrix again and again. With the Weibull baseline and
+        whole tenures the baseline power is looked up per whole month (as
+        :meth:`_weibull_h0` does). Each row is yielded in a buffer that the
+        next month overwrites: use it before asking for the next.
+        """
+        steps = self.horizon_months
+        whole = (
+            self.baseline == "weibull"
+            and tenure.size > 0
+            and tenure.min() >= 0
+            and tenure.max() + steps < 10_000
+            and np.array_equal(tenure, np.floor(tenure))
+        )
+        if not whole:
+            months = tenure[:, np.newaxis] + np.arange(steps + 1)
+            matrix = conditional_on_tenure(self._survival(risk, months))
+            yield from np.ascontiguousarray(matrix.T)
+            return
+        scale = np.exp(self.weibull_log_scale_)
+        grid = scale * np.arange(int(tenure.max()) + steps + 1, dtype=float) ** self.weibull_shape_
+        at, ratio = tenure.astype(np.intp), np.exp(risk)
+        row, first = np.empty(len(tenure)), None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for t in range(steps + 1):
+                np.take(grid[t:], at, out=row)  # H0(τ + t)
+                np.negative(row, out=row)
+                row *= ratio
+                np.exp(row, out=row)  # S(τ + t)
+                if first is None:
+                    first = row.copy()  # S(τ)
+                np.divide(row, first, out=row)
+                # conditional_on_tenure's nan_to_num(nan=0).clip(0, 1): ±inf clip to 1 or 0
+                np.clip(row, 0.0, 1.0, out=row)
+                nan = np.isnan(row)
+                if nan.any():
+                    row[nan] = 0.0
+                yield row
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """``survival_12m``, ``expected_remaining_months`` and ``clv`` per customer.
@@ -418,23 +427,25 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "estimator_")
         tenure, covariates = self._columns(X)
-        conditional = self._conditional_by_month(tenure, self._risk(covariates))
-        remaining = np.zeros(len(tenure))
-        for month in conditional[1:]:
+        n = len(tenure)
+        margin = None if self.monthly_revenue is None else X[self.monthly_revenue].to_numpy(float)
+        discount = (1.0 + self.monthly_discount_rate) ** -np.arange(
+            1, self.horizon_months + 1, dtype=float
+        )
+        remaining, clv, term = np.zeros(n), np.zeros(n), np.empty(n)
+        for t, month in enumerate(self._months(tenure, self._risk(covariates))):
+            if t == 12:
+                survival_12m = month.copy()
+            if t == 0:
+                continue
             remaining += month
-        if self.monthly_revenue is None:
-            clv = np.full(len(X), np.nan)
-        else:
-            margin = X[self.monthly_revenue].to_numpy(dtype=float)
-            discount = (1.0 + self.monthly_discount_rate) ** -np.arange(
-                1, self.horizon_months + 1, dtype=float
-            )
-            clv, term = np.zeros(len(tenure)), np.empty(len(tenure))
-            for month, d in zip(conditional[1:], discount, strict=True):
+            if margin is not None:
                 np.multiply(margin, month, out=term)
-                term *= d
+                term *= discount[t - 1]
                 clv += term
+        if margin is None:
+            clv = np.full(n, np.nan)
         return pd.DataFrame(
-            {"survival_12m": conditional[12], "expected_remaining_months": remaining, "clv": clv},
+            {"survival_12m": survival_12m, "expected_remaining_months": remaining, "clv": clv},
             index=X.index,
         )
