@@ -123,14 +123,25 @@ def lifetime_design(
     spec = config.lifetime
     if spec is None:
         raise ValueError("the config has no 'lifetime' block")
-    design = {"tenure": customers[spec.tenure].to_numpy(dtype=float)}
-    design.update({f: factors[f].to_numpy(dtype=float) for f in spec.covariates})
-    design["monthly_revenue"] = factors[spec.monthly_revenue].to_numpy(dtype=float)
-    for column in spec.categories:
-        values = config.input.columns[column].values or []
+    categories = {c: config.input.columns[c].values or [] for c in spec.categories}
+    names = [
+        "tenure",
+        *spec.covariates,
+        "monthly_revenue",
+        *(f"{c}={v}" for c, values in categories.items() for v in values),
+    ]
+    # one column-major matrix filled column by column: a frame of one block, no stacking copy
+    design = np.empty((len(customers), len(names)), order="F")
+    design[:, 0] = customers[spec.tenure].to_numpy(dtype=float)
+    for j, f in enumerate(spec.covariates, start=1):
+        design[:, j] = factors[f].to_numpy(dtype=float)
+    at = len(spec.covariates) + 1
+    design[:, at] = factors[spec.monthly_revenue].to_numpy(dtype=float)
+    for column, values in categories.items():
         codes = category_codes(customers[column], values)
-        design.update({f"{column}={v}": (codes == i).astype(float) for i, v in enumerate(values)})
-    return pd.DataFrame(design, index=customers.index)
+        design[:, at + 1 : at + 1 + len(values)] = codes[:, np.newaxis] == np.arange(len(values))
+        at += len(values)
+    return pd.DataFrame(design, index=customers.index, columns=names, copy=False)
 
 
 def lifetime_columns(config: DatasetConfig) -> list[str]:
@@ -330,7 +341,20 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         return self._risk(covariates)
 
     def _risk(self, covariates: np.ndarray) -> np.ndarray:
-        return self._log_risk((covariates - self.mean_) / self.scale_)
+        """η of raw covariates; for Cox standardised and summed column by column.
+
+        The same operations in the same order as ``_log_risk((covariates −
+        mean) / scale)``, without the two (n, k) temporaries.
+        """
+        if self.model != "cox":
+            return self._log_risk((covariates - self.mean_) / self.scale_)
+        total, term = np.zeros(len(covariates)), np.empty(len(covariates))
+        for j, coef in enumerate(self.estimator_.coef_):
+            np.subtract(covariates[:, j], self.mean_[j], out=term)
+            term /= self.scale_[j]
+            term *= coef
+            total += term
+        return total
 
     def survival_at(self, X: pd.DataFrame, months: ArrayLike) -> np.ndarray:
         """S(t) per customer at ``months`` (array of shape (n_customers, k)).
