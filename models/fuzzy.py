@@ -17,6 +17,7 @@ and five triangular membership functions that partition unity
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from valuecube.features.config import TreeSpec
 from valuecube.features.experts import membership_columns
 from valuecube.models.ahp import node_weights
+from valuecube.models.interpolation import KnotTable
 from valuecube.models.segments import SEGMENT_CODES, assign_segments
 
 GRADES = ("high", "fairly high", "medium", "fairly low", "low")
@@ -35,6 +37,9 @@ GRADES = ("high", "fairly high", "medium", "fairly low", "low")
 V = np.array([9.0, 7.0, 5.0, 3.0, 1.0])
 
 SCORE_COLUMNS = ("cv_score", "pv_score", "ra_score")
+_KNOT_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Each fitted evaluator's :class:`KnotTable` per factor, with the ``knots_`` they were built
+from (kept out of the evaluator itself, so nothing new is pickled with a model)."""
 _CENTRES = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
 Operator = Literal["weighted_average", "zadeh"]
 
@@ -262,17 +267,25 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         measured = [n for n in names if n in self.knots_]
         if not getattr(self, "expert_factors", ()):  # models pickled before expert factors
             measured = names
-        # contiguous columns for np.interp
+        # contiguous columns, each interpolated through its factor's knots
         values = np.asfortranarray(self._factor_matrix(X, measured))
         u = np.full((values.shape[0], len(names)), np.nan, order="F")
+        tables = self._knot_tables()
         for j, name in enumerate(names):
-            if name in self.knots_:
-                xp, fp = self.knots_[name]
-                u[:, j] = np.interp(values[:, measured.index(name)], xp, fp)
+            if name in tables:
+                u[:, j] = tables[name](values[:, measured.index(name)])
         if getattr(self, "expert_factors", ()):
             self._rated_values(X, names, u)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(u, index=index, columns=names, copy=False)
+
+    def _knot_tables(self) -> dict[str, KnotTable]:
+        """Per measured factor, its knots as a :class:`KnotTable` (built once per fit, unsaved)."""
+        cached = _KNOT_TABLES.get(self)
+        if cached is None or cached[0] is not self.knots_:
+            tables = {name: KnotTable(xp, fp) for name, (xp, fp) in self.knots_.items()}
+            cached = _KNOT_TABLES[self] = (self.knots_, tables)
+        return cached[1]
 
     def _rated_values(self, X: pd.DataFrame, names: list[str], u: np.ndarray) -> None:
         """Put in ``u`` the value whose data memberships score as the experts' R does.
