@@ -269,11 +269,13 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             measured = names
         # contiguous columns, each interpolated through its factor's knots
         values = np.asfortranarray(self._factor_matrix(X, measured))
-        u = np.full((values.shape[0], len(names)), np.nan, order="F")
+        u = np.empty((values.shape[0], len(names)), order="F")
         tables = self._knot_tables()
         for j, name in enumerate(names):
             if name in tables:
-                u[:, j] = tables[name](values[:, measured.index(name)])
+                tables[name](values[:, measured.index(name)], out=u[:, j])
+            else:  # an expert factor without a data column: filled by _rated_values
+                u[:, j] = np.nan
         if getattr(self, "expert_factors", ()):
             self._rated_values(X, names, u)
         index = X.index if isinstance(X, pd.DataFrame) else None

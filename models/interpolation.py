@@ -26,6 +26,8 @@ import numpy as np
 SMALL = 2048
 """Below this many values ``np.interp`` itself is used (fewer calls; the same numbers)."""
 BUCKETS_PER_KNOT = 8
+BLOCK = 32_768
+"""Values per pass of the steps (their temporaries fit the CPU cache)."""
 
 
 class KnotTable:
@@ -56,19 +58,29 @@ class KnotTable:
         np.clip(b, 0, self.buckets - 1, out=b)
         return b.astype(np.intp)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``np.interp(x, xp, fp)`` for finite ``x``."""
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``np.interp(x, xp, fp)`` for finite 1-D ``x`` (into ``out`` if given).
+
+        Long arrays go :data:`BLOCK` values at a time, so that the steps'
+        temporaries stay in the CPU cache.
+        """
         x = np.asarray(x, dtype=float)
+        out = np.empty(len(x)) if out is None else out
         if len(x) < SMALL:
-            return np.interp(x, self.xp, self.fp)
+            out[:] = np.interp(x, self.xp, self.fp)
+            return out
+        for start in range(0, len(x), BLOCK):
+            self._interp(x[start : start + BLOCK], out[start : start + BLOCK])
+        return out
+
+    def _interp(self, x: np.ndarray, out: np.ndarray) -> None:
         count = self.below[self._bucket(x)]  # knots ≤ x, counted up to x's bucket
         for step in self.steps:
             count += (self.padded[count + (step - 1)] <= x) * step
         j = count - 1  # x in [xp[j], xp[j + 1]); −1 below the first knot
         k = np.clip(j, 0, len(self.xp) - 2)
-        out = np.subtract(x, self.xp[k])
+        np.subtract(x, self.xp[k], out=out)
         out *= self.slope[k]
         out += self.fp[k]
         out[j < 0] = self.fp[0]
         out[j >= len(self.xp) - 1] = self.fp[-1]
-        return out
