@@ -47,16 +47,19 @@ class KnotTable:
         self.below = np.searchsorted(of_knot, edges, side="left")  # knots in lower buckets
         widest = int((np.searchsorted(of_knot, edges, side="right") - self.below).max())
         self.steps = [1 << k for k in reversed(range(widest.bit_length()))]
-        pad = sum(self.steps) + 1
-        self.padded = np.concatenate([self.xp, np.full(pad, np.inf)])
+        padded = np.concatenate([self.xp, np.full(sum(self.steps) + 1, np.inf)])
+        self.probes = [padded[step - 1 :] for step in self.steps]  # knot count + step − 1
+        # per count c of knots ≤ x: x ↦ (x − xs[c])·slopes[c] + fs[c], flat beyond either end
+        self.xs = np.concatenate([self.xp[:1], self.xp[:-1], self.xp[-1:]])
+        self.slopes = np.concatenate([[0.0], self.slope, [0.0]])
+        self.fs = np.concatenate([self.fp[:1], self.fp[:-1], self.fp[-1:]])
 
     def _bucket(self, x: np.ndarray) -> np.ndarray:
         """The bucket of each value (0 … buckets − 1; values outside the knots at the ends)."""
         b = np.subtract(x, self.lo)
         b *= self.scale
-        np.floor(b, out=b)
         np.clip(b, 0, self.buckets - 1, out=b)
-        return b.astype(np.intp)
+        return b.astype(np.intp)  # truncation: floor, the values being ≥ 0
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``np.interp(x, xp, fp)`` for finite 1-D ``x`` (into ``out`` if given).
@@ -75,12 +78,11 @@ class KnotTable:
 
     def _interp(self, x: np.ndarray, out: np.ndarray) -> None:
         count = self.below[self._bucket(x)]  # knots ≤ x, counted up to x's bucket
-        for step in self.steps:
-            count += (self.padded[count + (step - 1)] <= x) * step
-        j = count - 1  # x in [xp[j], xp[j + 1]); −1 below the first knot
-        k = np.clip(j, 0, len(self.xp) - 2)
-        np.subtract(x, self.xp[k], out=out)
-        out *= self.slope[k]
-        out += self.fp[k]
-        out[j < 0] = self.fp[0]
-        out[j >= len(self.xp) - 1] = self.fp[-1]
+        for step, probe in zip(self.steps, self.probes, strict=True):
+            found = probe[count] <= x
+            count += found if step == 1 else found * step
+        # x held within the knots, so that the flat ends multiply a finite difference by 0
+        np.clip(x, self.xp[0], self.xp[-1], out=out)
+        out -= self.xs[count]
+        out *= self.slopes[count]
+        out += self.fs[count]
