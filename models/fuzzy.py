@@ -388,11 +388,14 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         # kernels for 1 row and for many, which changes the last bits of a customer's score
         # depending on the batch it is in (the scores must be identical alone or in any batch).
         scores = np.empty((len(u), weights.shape[1]))
+        term = np.empty(len(u))
         for k in range(weights.shape[1]):
             acc = np.full(len(u), offset[k])
             for j in np.flatnonzero(weights[:, k]):
-                acc += weights[j, k] * u[:, j]
-            scores[:, k] = 1.0 + 8.0 * acc
+                acc += np.multiply(u[:, j], weights[j, k], out=term)
+            acc *= 8.0
+            acc += 1.0
+            scores[:, k] = acc
         return scores
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
