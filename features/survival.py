@@ -139,7 +139,8 @@ def lifetime_design(
     design[:, at] = factors[spec.monthly_revenue].to_numpy(dtype=float)
     for column, values in categories.items():
         codes = category_codes(customers[column], values)
-        design[:, at + 1 : at + 1 + len(values)] = codes[:, np.newaxis] == np.arange(len(values))
+        for i in range(len(values)):  # one contiguous column each
+            design[:, at + 1 + i] = codes == i
         at += len(values)
     return pd.DataFrame(design, index=customers.index, columns=names, copy=False)
 
