@@ -112,10 +112,13 @@ def _evaluate(
 
 def compute_factors(table: pd.DataFrame, specs: dict[str, FactorSpec]) -> pd.DataFrame:
     """Evaluate every configured factor, in config order: a column per factor, ``table``'s index."""
+    # one column-major matrix filled factor by factor: a frame of one block, no stacking copy
+    matrix = np.empty((len(table), len(specs)), order="F")
     computed: dict[str, np.ndarray] = {}
-    for name, spec in specs.items():
-        computed[name] = _factor_values(table, name, spec, computed)
-    return pd.DataFrame(computed, index=table.index)
+    for j, (name, spec) in enumerate(specs.items()):
+        matrix[:, j] = _factor_values(table, name, spec, computed)
+        computed[name] = matrix[:, j]
+    return pd.DataFrame(matrix, index=table.index, columns=list(specs), copy=False)
 
 
 def split_computable(factors: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:

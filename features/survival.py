@@ -11,6 +11,7 @@ months within a horizon, and the survival-weighted CLV
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -122,14 +123,26 @@ def lifetime_design(
     spec = config.lifetime
     if spec is None:
         raise ValueError("the config has no 'lifetime' block")
-    design = {"tenure": customers[spec.tenure].to_numpy(dtype=float)}
-    design.update({f: factors[f].to_numpy(dtype=float) for f in spec.covariates})
-    design["monthly_revenue"] = factors[spec.monthly_revenue].to_numpy(dtype=float)
-    for column in spec.categories:
-        values = config.input.columns[column].values or []
+    categories = {c: config.input.columns[c].values or [] for c in spec.categories}
+    names = [
+        "tenure",
+        *spec.covariates,
+        "monthly_revenue",
+        *(f"{c}={v}" for c, values in categories.items() for v in values),
+    ]
+    # one column-major matrix filled column by column: a frame of one block, no stacking copy
+    design = np.empty((len(customers), len(names)), order="F")
+    design[:, 0] = customers[spec.tenure].to_numpy(dtype=float)
+    for j, f in enumerate(spec.covariates, start=1):
+        design[:, j] = factors[f].to_numpy(dtype=float)
+    at = len(spec.covariates) + 1
+    design[:, at] = factors[spec.monthly_revenue].to_numpy(dtype=float)
+    for column, values in categories.items():
         codes = category_codes(customers[column], values)
-        design.update({f"{column}={v}": (codes == i).astype(float) for i, v in enumerate(values)})
-    return pd.DataFrame(design, index=customers.index)
+        for i in range(len(values)):  # one contiguous column each
+            design[:, at + 1 + i] = codes == i
+        at += len(values)
+    return pd.DataFrame(design, index=customers.index, columns=names, copy=False)
 
 
 def lifetime_columns(config: DatasetConfig) -> list[str]:
@@ -329,7 +342,20 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         return self._risk(covariates)
 
     def _risk(self, covariates: np.ndarray) -> np.ndarray:
-        return self._log_risk((covariates - self.mean_) / self.scale_)
+        """η of raw covariates; for Cox standardised and summed column by column.
+
+        The same operations in the same order as ``_log_risk((covariates −
+        mean) / scale)``, without the two (n, k) temporaries.
+        """
+        if self.model != "cox":
+            return self._log_risk((covariates - self.mean_) / self.scale_)
+        total, term = np.zeros(len(covariates)), np.empty(len(covariates))
+        for j, coef in enumerate(self.estimator_.coef_):
+            np.subtract(covariates[:, j], self.mean_[j], out=term)
+            term /= self.scale_[j]
+            term *= coef
+            total += term
+        return total
 
     def survival_at(self, X: pd.DataFrame, months: ArrayLike) -> np.ndarray:
         """S(t) per customer at ``months`` (array of shape (n_customers, k)).
@@ -364,22 +390,87 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         """S(t | τ) for t = 0..H months: shape (n_customers, H + 1)."""
         check_is_fitted(self, "estimator_")
         tenure, covariates = self._columns(X)
-        months = tenure[:, np.newaxis] + np.arange(self.horizon_months + 1)
-        return conditional_on_tenure(self._survival(self._risk(covariates), months))
+        return self._conditional_by_month(tenure, self._risk(covariates)).T
+
+    def _conditional_by_month(self, tenure: np.ndarray, risk: np.ndarray) -> np.ndarray:
+        """S(t | τ) month by month: shape (H + 1, n_customers), one row per month."""
+        conditional = np.empty((self.horizon_months + 1, len(tenure)))
+        for t, row in enumerate(self._months(tenure, risk)):
+            conditional[t] = row
+        return conditional
+
+    def _months(self, tenure: np.ndarray, risk: np.ndarray) -> Iterator[np.ndarray]:
+        """S(t | τ) for t = 0..H, one contiguous row of all customers per month.
+
+        The same numbers as :func:`conditional_on_tenure` of S at τ + t
+        (:meth:`_survival`), computed a month at a time so that each step
+        works on one row that stays in the CPU cache instead of passing over
+        an (n, H + 1) matrix again and again. With the Weibull baseline and
+        whole tenures the baseline power is looked up per whole month (as
+        :meth:`_weibull_h0` does). Each row is yielded in a buffer that the
+        next month overwrites: use it before asking for the next.
+        """
+        steps = self.horizon_months
+        whole = (
+            self.baseline == "weibull"
+            and tenure.size > 0
+            and tenure.min() >= 0
+            and tenure.max() + steps < 10_000
+            and np.array_equal(tenure, np.floor(tenure))
+        )
+        if not whole:
+            months = tenure[:, np.newaxis] + np.arange(steps + 1)
+            matrix = conditional_on_tenure(self._survival(risk, months))
+            yield from np.ascontiguousarray(matrix.T)
+            return
+        scale = np.exp(self.weibull_log_scale_)
+        grid = scale * np.arange(int(tenure.max()) + steps + 1, dtype=float) ** self.weibull_shape_
+        at, ratio = tenure.astype(np.intp), np.exp(risk)
+        row, first = np.empty(len(tenure)), None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for t in range(steps + 1):
+                np.take(grid[t:], at, out=row)  # H0(τ + t)
+                np.negative(row, out=row)
+                row *= ratio
+                np.exp(row, out=row)  # S(τ + t)
+                if first is None:
+                    first = row.copy()  # S(τ)
+                np.divide(row, first, out=row)
+                # conditional_on_tenure's nan_to_num(nan=0).clip(0, 1): ±inf clip to 1 or 0
+                np.clip(row, 0.0, 1.0, out=row)
+                nan = np.isnan(row)
+                if nan.any():
+                    row[nan] = 0.0
+                yield row
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``survival_12m``, ``expected_remaining_months`` and ``clv`` per customer."""
-        conditional = self.conditional_survival(X)
-        if self.monthly_revenue is None:
-            clv = np.full(len(X), np.nan)
-        else:
-            margin = X[self.monthly_revenue].to_numpy(dtype=float)
-            clv = survival_clv(margin, conditional, self.monthly_discount_rate)
+        """``survival_12m``, ``expected_remaining_months`` and ``clv`` per customer.
+
+        Sums over months run month by month in a fixed order (as
+        :func:`_row_sums` and :func:`survival_clv` do), so a customer's
+        outputs have the same bits alone or in any batch.
+        """
+        check_is_fitted(self, "estimator_")
+        tenure, covariates = self._columns(X)
+        n = len(tenure)
+        margin = None if self.monthly_revenue is None else X[self.monthly_revenue].to_numpy(float)
+        discount = (1.0 + self.monthly_discount_rate) ** -np.arange(
+            1, self.horizon_months + 1, dtype=float
+        )
+        remaining, clv, term = np.zeros(n), np.zeros(n), np.empty(n)
+        for t, month in enumerate(self._months(tenure, self._risk(covariates))):
+            if t == 12:
+                survival_12m = month.copy()
+            if t == 0:
+                continue
+            remaining += month
+            if margin is not None:
+                np.multiply(margin, month, out=term)
+                term *= discount[t - 1]
+                clv += term
+        if margin is None:
+            clv = np.full(n, np.nan)
         return pd.DataFrame(
-            {
-                "survival_12m": conditional[:, 12],
-                "expected_remaining_months": _row_sums(conditional[:, 1:]),
-                "clv": clv,
-            },
+            {"survival_12m": survival_12m, "expected_remaining_months": remaining, "clv": clv},
             index=X.index,
         )

@@ -17,6 +17,7 @@ and five triangular membership functions that partition unity
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from valuecube.features.config import TreeSpec
 from valuecube.features.experts import membership_columns
 from valuecube.models.ahp import node_weights
+from valuecube.models.interpolation import KnotTable
 from valuecube.models.segments import SEGMENT_CODES, assign_segments
 
 GRADES = ("high", "fairly high", "medium", "fairly low", "low")
@@ -35,6 +37,9 @@ GRADES = ("high", "fairly high", "medium", "fairly low", "low")
 V = np.array([9.0, 7.0, 5.0, 3.0, 1.0])
 
 SCORE_COLUMNS = ("cv_score", "pv_score", "ra_score")
+_KNOT_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Each fitted evaluator's :class:`KnotTable` per factor, with the ``knots_`` they were built
+from (kept out of the evaluator itself, so nothing new is pickled with a model)."""
 _CENTRES = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
 Operator = Literal["weighted_average", "zadeh"]
 
@@ -262,17 +267,27 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         measured = [n for n in names if n in self.knots_]
         if not getattr(self, "expert_factors", ()):  # models pickled before expert factors
             measured = names
-        # contiguous columns for np.interp
+        # contiguous columns, each interpolated through its factor's knots
         values = np.asfortranarray(self._factor_matrix(X, measured))
-        u = np.full((values.shape[0], len(names)), np.nan, order="F")
+        u = np.empty((values.shape[0], len(names)), order="F")
+        tables = self._knot_tables()
         for j, name in enumerate(names):
-            if name in self.knots_:
-                xp, fp = self.knots_[name]
-                u[:, j] = np.interp(values[:, measured.index(name)], xp, fp)
+            if name in tables:
+                tables[name](values[:, measured.index(name)], out=u[:, j])
+            else:  # an expert factor without a data column: filled by _rated_values
+                u[:, j] = np.nan
         if getattr(self, "expert_factors", ()):
             self._rated_values(X, names, u)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(u, index=index, columns=names, copy=False)
+
+    def _knot_tables(self) -> dict[str, KnotTable]:
+        """Per measured factor, its knots as a :class:`KnotTable` (built once per fit, unsaved)."""
+        cached = _KNOT_TABLES.get(self)
+        if cached is None or cached[0] is not self.knots_:
+            tables = {name: KnotTable(xp, fp) for name, (xp, fp) in self.knots_.items()}
+            cached = _KNOT_TABLES[self] = (self.knots_, tables)
+        return cached[1]
 
     def _rated_values(self, X: pd.DataFrame, names: list[str], u: np.ndarray) -> None:
         """Put in ``u`` the value whose data memberships score as the experts' R does.
@@ -373,11 +388,14 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         # kernels for 1 row and for many, which changes the last bits of a customer's score
         # depending on the batch it is in (the scores must be identical alone or in any batch).
         scores = np.empty((len(u), weights.shape[1]))
+        term = np.empty(len(u))
         for k in range(weights.shape[1]):
             acc = np.full(len(u), offset[k])
             for j in np.flatnonzero(weights[:, k]):
-                acc += weights[j, k] * u[:, j]
-            scores[:, k] = 1.0 + 8.0 * acc
+                acc += np.multiply(u[:, j], weights[j, k], out=term)
+            acc *= 8.0
+            acc += 1.0
+            scores[:, k] = acc
         return scores
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

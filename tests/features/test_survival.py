@@ -13,6 +13,7 @@ from valuecube.features.config import ConfigError, load_config
 from valuecube.features.factors import compute_factors
 from valuecube.features.survival import (
     SurvivalValue,
+    conditional_on_tenure,
     kaplan_meier,
     kaplan_meier_by_group,
     lifetime_columns,
@@ -119,6 +120,36 @@ def test_weibull_baseline_whole_months_match_the_power_per_element():
     months = np.floor(X["tenure"].to_numpy(float))[:, None] + np.arange(61)  # whole months
     expected = np.exp(-(scale * months**shape) * np.exp(model.risk_score(X))[:, None])
     np.testing.assert_array_equal(model.survival_at(X, months), expected)
+
+
+@pytest.mark.parametrize("baseline", ["weibull", "breslow"])
+@pytest.mark.parametrize("whole", [True, False])
+def test_transform_month_by_month_equals_the_matrix_formulas(baseline, whole):
+    """transform's month-at-a-time sums give the bits of the (n, H + 1) matrix formulas."""
+    X, churn = made_table(600)
+    X["tenure"] = np.floor(X["tenure"]) if whole else X["tenure"]
+    model = SurvivalValue(
+        "tenure", ["risky", "noise"], "revenue", model="cox", baseline=baseline,
+        monthly_discount_rate=0.0072,
+    ).fit(X, churn)  # fmt: skip
+    tenure = X["tenure"].to_numpy(float)
+    z = (X[["risky", "noise"]].to_numpy(float) - model.mean_) / model.scale_
+    risk = model._log_risk(z)
+    np.testing.assert_array_equal(model.risk_score(X), risk)
+    months = tenure[:, None] + np.arange(61)
+    conditional = conditional_on_tenure(model._survival(risk, months))
+    np.testing.assert_array_equal(model.conditional_survival(X), conditional)
+    out = model.transform(X)
+    np.testing.assert_array_equal(out["survival_12m"], conditional[:, 12])
+    remaining = np.zeros(len(X))
+    for column in conditional[:, 1:].T:
+        remaining += column
+    np.testing.assert_array_equal(out["expected_remaining_months"], remaining)
+    np.testing.assert_array_equal(
+        out["clv"], survival_clv(50.0 * np.ones(len(X)), conditional, 0.0072)
+    )
+    alone = model.transform(X.iloc[[3]])  # a customer alone: the same bits
+    np.testing.assert_array_equal(alone.to_numpy(), out.iloc[[3]].to_numpy())
 
 
 def test_estimator_contract_and_bad_input():

@@ -240,3 +240,13 @@ def test_fit_returns_self_and_fitted_attributes(telco) -> None:
         "n_quantiles",
         "expert_factors",
     }
+
+
+def test_normalize_equals_np_interp_per_factor(telco) -> None:
+    """The knot tables of normalize give exactly np.interp through each factor's frozen knots."""
+    cfg, factors = telco
+    clf = FuzzyValueClassifier(cfg.tree).fit(factors)
+    u = clf.normalize(factors)
+    for name, (xp, fp) in clf.knots_.items():
+        expected = np.interp(factors[name].to_numpy(dtype=float), xp, fp)
+        np.testing.assert_array_equal(u[name].to_numpy(), expected)
