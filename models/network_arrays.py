@@ -49,9 +49,7 @@ def snapshot_arrays(snapshots: Any) -> dict[str, Snapshot | str | None]:
 
     def one(net: Any) -> Snapshot:
         names = {"segment": "segment_head"}
-        arrays: Snapshot = {
-            name: _layer(getattr(net, names.get(name, name))) for name in _LAYERS
-        }
+        arrays: Snapshot = {name: _layer(getattr(net, names.get(name, name))) for name in _LAYERS}
         arrays["hidden"] = [_layer(layer) for layer in net.hidden]
         arrays["dropout"] = float(net.dropout)
         return arrays
