@@ -97,6 +97,7 @@ class NetworkDesign(
         customers: pd.DataFrame,
         factors: pd.DataFrame | None = None,
         normalized: pd.DataFrame | None = None,
+        survival: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         cfg = self.cube.config
         factors = self.cube.factors(customers) if factors is None else factors
@@ -137,7 +138,7 @@ class NetworkDesign(
                     ).T  # column-major, like the matrix
                     blocks.append(([f"c:{name}={v}" for v in spec.values], onehot))
         if getattr(self, "lifetime_inputs", False):
-            blocks.append(self._lifetime_block(customers, factors))
+            blocks.append(self._lifetime_block(customers, factors, survival))
         # one preallocated matrix filled block by block: no concatenation or reindexing copies
         names = [n for block_names, _ in blocks for n in block_names]
         matrix = np.empty(
@@ -150,16 +151,27 @@ class NetworkDesign(
         return pd.DataFrame(matrix, index=customers.index, columns=names, copy=False)
 
     def _lifetime_block(
-        self, customers: pd.DataFrame, factors: pd.DataFrame
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame,
+        computed: pd.DataFrame | None = None,
     ) -> tuple[list[str], np.ndarray]:
-        """The ``l:`` block: the cube's survival outputs for these customers."""
+        """The ``l:`` block: the cube's survival outputs for these customers.
+
+        ``computed``: those outputs when the caller has them already (the
+        packaged model outputs them too, and computes them once).
+        """
         survival = getattr(self.cube, "survival_", None)
         if survival is None:
             raise ValueError(
                 "lifetime_inputs needs a cube with a survival model "
                 "(a customer table with a 'lifetime:' block, fitted with the churn label)"
             )
-        values = survival.transform(lifetime_design(customers, factors, self.cube.config))
+        values = (
+            survival.transform(lifetime_design(customers, factors, self.cube.config))
+            if computed is None
+            else computed
+        )
         columns = list(SURVIVAL_COLUMNS)
         return [f"l:{c}" for c in columns], values[columns].to_numpy(dtype="float64")
 
@@ -197,15 +209,17 @@ class NetworkDesign(
         customers: pd.DataFrame,
         factors: pd.DataFrame | None = None,
         normalized: pd.DataFrame | None = None,
+        survival: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """The input matrix as a float64 DataFrame with :attr:`columns_`.
 
         ``factors``: the customers' factors when the caller has computed them
         already (``cube.factors(customers)``), so they are not computed twice;
-        ``normalized``: likewise ``cube.fuzzy_.normalize(factors)``.
+        ``normalized``: likewise ``cube.fuzzy_.normalize(factors)``;
+        ``survival``: likewise the cube's survival outputs (``lifetime_inputs``).
         """
         check_is_fitted(self, "columns_")
-        frame = self._frame(customers, factors, normalized)
+        frame = self._frame(customers, factors, normalized, survival)
         return (
             frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
         )

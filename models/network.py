@@ -429,9 +429,19 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         One float64 temporary, in ``X``'s memory order (a column-major matrix
         from :class:`~models.design.NetworkDesign` stays so).
         """
-        X = check_finite(
-            validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False), self
-        )
+        names = getattr(self, "feature_names_in_", None)
+        columns = getattr(X, "columns", None)
+        if (  # the design's own matrix: its columns are the fitted names, checked cheaply here
+            names is not None
+            and columns is not None
+            and len(columns) == len(names)
+            and (columns == names).all()
+            and all(dtype == np.float64 for dtype in X.dtypes)
+        ):
+            X = X.to_numpy(dtype=np.float64)
+        else:  # scikit-learn's full check of names, shape and dtype: costly for a few rows
+            X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
+        X = check_finite(X, self)
         standardised = np.empty_like(X, dtype=np.float32)
         np.divide(
             np.subtract(X, self.input_mean_),

@@ -291,7 +291,10 @@ class ChurnSegmentModel:
         enriched = [c for c in BTYD_OUTPUTS if c in customers.columns]
         fuzzy = self.cube.fuzzy_
         u = fuzzy.normalize(factors)  # one normalisation serves the network input and the scores
-        X = self.design.transform(customers.drop(columns=enriched), factors, u)  # enriches itself
+        survival = self._survival(customers, factors)  # once: network input and output columns
+        X = self.design.transform(
+            customers.drop(columns=enriched), factors, u, survival
+        )  # enriches itself
         scores = fuzzy.score_normalized(u) if fuzzy.operator == "weighted_average" else None
         scores = fuzzy.transform(factors) if scores is None else scores
         columns: dict[str, Any] = {
@@ -311,7 +314,7 @@ class ChurnSegmentModel:
             forecast = {}
         columns.update(segment_model=segment_model, churn_probability=churn_probability)
         columns.update(forecast)
-        columns.update(self._lifetimes(customers, factors))
+        columns.update(self._lifetimes(customers, factors, survival))
         frame = pd.DataFrame(columns)[list(self.output_columns)]
         if reasons > 0:
             from valuecube.models.reasons import reason_columns
@@ -325,15 +328,25 @@ class ChurnSegmentModel:
                 frame[name] = values.to_numpy()
         return frame
 
-    def _lifetimes(self, customers: pd.DataFrame, factors: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _survival(self, customers: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame | None:
+        """The cube's survival outputs (:data:`SURVIVAL_COLUMNS`), None without a survival model."""
+        if getattr(self.cube, "survival_", None) is None:
+            return None
+        return self.cube.survival_.transform(lifetime_design(customers, factors, self.config))
+
+    def _lifetimes(
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame,
+        survival: pd.DataFrame | None = None,
+    ) -> dict[str, np.ndarray]:
         """The cube's BTYD or survival outputs per customer (as ``cube.segment`` computes them)."""
         which = self.lifetime_columns
         if which == BTYD_COLUMNS:
             btyd = customers if set(which) <= set(customers.columns) else self.prepare(customers)[0]
             return {c: btyd[c].to_numpy(dtype=float) for c in which}
         if which == SURVIVAL_COLUMNS:
-            design = lifetime_design(customers, factors, self.config)
-            survival = self.cube.survival_.transform(design)
+            survival = self._survival(customers, factors) if survival is None else survival
             return {c: survival[c].to_numpy(dtype=float) for c in which}
         return {}
 

@@ -6,7 +6,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -351,12 +351,15 @@ def test_eval_set_with_unseen_segment_is_rejected(small_problem):
         small_net().fit(X, y, eval_set=(X, y_val))
 
 
-def test_models_pickled_with_the_heads_in_models_network_still_load(small_problem):
+def test_models_pickled_with_the_heads_in_models_network_still_load(small_problem, monkeypatch):
     X, y = small_problem
     net = small_net(max_epochs=3).fit(X, y)
+    # the pickle of a model saved with its torch module (before the weights were arrays) ...
+    monkeypatch.setattr(BPNetworkClassifier, "__getstate__", BaseEstimator.__getstate__)
     # protocol 2 names each class as one GLOBAL opcode, "c<module>\n<name>\n", and has no
     # frame lengths: renaming gives the pickle of a model saved with the heads in models.network
     payload = pickle.dumps(net, protocol=2)
+    monkeypatch.undo()
     for name in ("TwoHeadMLP", "HeadSnapshots"):
         new = f"cvaluecube.models.network_heads\n{name}\n".encode()
         assert new in payload
