@@ -201,7 +201,16 @@ def _as_list(values: pd.Series) -> list[Any]:
         if np.isnan(array).any():
             out = [None if v != v else v for v in out]
         return out
-    return values.tolist()
+    out = values.tolist()
+    if out and isinstance(out[0], list):  # reasons: {factor, value, effect} lists
+        return [[_json_safe(reason) for reason in reasons] for reasons in out]
+    return out
+
+
+def _json_safe(reason: dict[str, Any]) -> dict[str, Any]:
+    """A reason with a NaN value as null (a lifetime input's value is not in the row: NaN)."""
+    value = reason.get("value")
+    return {**reason, "value": None} if isinstance(value, float) and value != value else reason
 
 
 def _fail(pending: _Pending) -> None:
