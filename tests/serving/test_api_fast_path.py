@@ -112,3 +112,15 @@ def test_fast_load_needs_neither_mlflow_nor_torch_and_matches_the_pyfunc(loaded,
     five = pd.read_csv(ROOT / "data" / "telco_churn.csv", dtype=str, keep_default_na=False, nrows=5)
     reference = telco_pyfunc.predict(five.drop(columns="churn"))["churn_probability"]
     assert json.loads(probabilities) == reference.round(12).tolist()
+
+
+def test_api_answers_with_reasons_are_valid_json(loaded):
+    """Every answer with reasons encodes as strict JSON (a missing reason value is null)."""
+    scorer = Scorer(loaded, max_customers=1000, reasons=3)
+    customers = scorer.adapter.validate_json(json.dumps(customers_json(telco_rows(400, seed=2))))
+    answers, unscorable = scorer.score(customers)
+    assert unscorable == {} and len(answers) == 400
+    json.dumps(answers, allow_nan=False)
+    reasons = [r for answer in answers for r in answer["churn_reasons"]]
+    assert len(reasons) >= 400
+    assert all(r["value"] is None or r["value"] == r["value"] for r in reasons)
