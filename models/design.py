@@ -97,7 +97,7 @@ class NetworkDesign(
         customers: pd.DataFrame,
         factors: pd.DataFrame | None = None,
         normalized: pd.DataFrame | None = None,
-        lifetimes: pd.DataFrame | None = None,
+        survival: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         cfg = self.cube.config
         factors = self.cube.factors(customers) if factors is None else factors
@@ -138,7 +138,7 @@ class NetworkDesign(
                     ).T  # column-major, like the matrix
                     blocks.append(([f"c:{name}={v}" for v in spec.values], onehot))
         if getattr(self, "lifetime_inputs", False):
-            blocks.append(self._lifetime_block(customers, factors, lifetimes))
+            blocks.append(self._lifetime_block(customers, factors, survival))
         # one preallocated matrix filled block by block: no concatenation or reindexing copies
         names = [n for block_names, _ in blocks for n in block_names]
         matrix = np.empty(
@@ -151,12 +151,15 @@ class NetworkDesign(
         return pd.DataFrame(matrix, index=customers.index, columns=names, copy=False)
 
     def _lifetime_block(
-        self, customers: pd.DataFrame, factors: pd.DataFrame, lifetimes: pd.DataFrame | None
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame,
+        computed: pd.DataFrame | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """The ``l:`` block: the cube's survival outputs for these customers.
 
-        ``lifetimes``: those outputs when the caller has computed them already
-        (the packaged model also outputs them), so they are computed once.
+        ``computed``: those outputs when the caller has them already (the
+        packaged model outputs them too, and computes them once).
         """
         survival = getattr(self.cube, "survival_", None)
         if survival is None:
@@ -166,8 +169,8 @@ class NetworkDesign(
             )
         values = (
             survival.transform(lifetime_design(customers, factors, self.cube.config))
-            if lifetimes is None
-            else lifetimes
+            if computed is None
+            else computed
         )
         columns = list(SURVIVAL_COLUMNS)
         return [f"l:{c}" for c in columns], values[columns].to_numpy(dtype="float64")
@@ -206,17 +209,17 @@ class NetworkDesign(
         customers: pd.DataFrame,
         factors: pd.DataFrame | None = None,
         normalized: pd.DataFrame | None = None,
-        lifetimes: pd.DataFrame | None = None,
+        survival: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """The input matrix as a float64 DataFrame with :attr:`columns_`.
 
         ``factors``: the customers' factors when the caller has computed them
         already (``cube.factors(customers)``), so they are not computed twice;
-        ``normalized``: likewise ``cube.fuzzy_.normalize(factors)``; ``lifetimes``:
-        likewise the cube's survival outputs (``cube.survival_.transform``).
+        ``normalized``: likewise ``cube.fuzzy_.normalize(factors)``;
+        ``survival``: likewise the cube's survival outputs (``lifetime_inputs``).
         """
         check_is_fitted(self, "columns_")
-        frame = self._frame(customers, factors, normalized, lifetimes)
+        frame = self._frame(customers, factors, normalized, survival)
         return (
             frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
         )

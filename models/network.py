@@ -14,18 +14,17 @@ and the checks of ``X`` and ``y`` in :mod:`models.network_inputs`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from valuecube.models.network_heads import HeadSnapshots, TwoHeadMLP
+from valuecube.models import network_arrays
 from valuecube.models.network_inputs import (
     SPEND_COLUMN,
     TARGET_COLUMNS,
@@ -35,20 +34,32 @@ from valuecube.models.network_inputs import (
     require_head,
     split_targets,
 )
-from valuecube.models.network_training import (
-    EpochCallback,
-    Tensors,
-    build_module,
-    build_objective,
-    train_heads,
-)
-from valuecube.models.spend_loss import SPEND_LOSSES, expected_spend
+from valuecube.models.spend_loss import SPEND_LOSSES, expected_spend_numpy
+
+if TYPE_CHECKING:  # torch loads only to train and to attribute (reasons): scoring runs in NumPy
+    import torch
+
+    from valuecube.models.network_training import EpochCallback
 
 __all__ = ["SPEND_COLUMN", "TARGET_COLUMNS", "BPNetworkClassifier", "EpochCallback"]
 
-# Fitted estimators pickle their ``module_`` as instances of these classes, under these names.
-_TwoHeadMLP = TwoHeadMLP
-_HeadSnapshots = HeadSnapshots
+
+def __getattr__(name: str) -> Any:
+    """Names loaded on first use: ``EpochCallback`` and the torch classes older pickles refer to.
+
+    Estimators pickled before the weights were stored as arrays hold their
+    ``module_`` as ``_TwoHeadMLP``/``_HeadSnapshots`` of this module; loading
+    one imports torch then, and only then.
+    """
+    if name == "EpochCallback":
+        from valuecube.models.network_training import EpochCallback
+
+        return EpochCallback
+    if name in ("_TwoHeadMLP", "_HeadSnapshots"):
+        from valuecube.models import network_heads
+
+        return getattr(network_heads, name[1:])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -284,6 +295,15 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : BPNetworkClassifier
         """
+        import torch
+
+        from valuecube.models.network_training import (
+            Tensors,
+            build_module,
+            build_objective,
+            train_heads,
+        )
+
         hidden_layers = check_hidden_layers(self.hidden_layers)
         data = prepare_fit(self, X, y, eval_set)
         objective = build_objective(
@@ -328,6 +348,7 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         self.has_churn_head_ = data.has_churn_head
         self.has_spend_head_ = data.has_spend_head
         self.module_ = trained.module
+        self.__dict__.pop("_weights", None)  # the arrays of a previous fit
         self.history_ = trained.history
         self.best_segment_epoch_ = trained.best_segment_epoch
         self.best_churn_epoch_ = trained.best_churn_epoch
@@ -342,9 +363,9 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Segment probabilities, shape (n_samples, n_classes), columns as ``classes_``."""
-        check_is_fitted(self, "module_")
-        segment_logits = self._forward(X, self.module_.segment)[0]
-        return torch.softmax(segment_logits.double(), dim=1).numpy()
+        check_is_fitted(self, "classes_")
+        segment = self.weights_["segment"]
+        return network_arrays.softmax(network_arrays.segment_logits(segment, self._standardised(X)))
 
     def predict_churn_proba(self, X: Any) -> np.ndarray:
         """Churn probability for each row, shape (n_samples,).
@@ -356,14 +377,15 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             ``churn_loss_weight=0``), so no churn head was trained.
         """
         require_head(self, "churn")
-        return torch.sigmoid(self._forward(X, self.module_.churn_logit).double()).numpy()
+        x = self._standardised(X)
+        return network_arrays.sigmoid(network_arrays.churn_logit(self.weights_, x))
 
     def predict_with_churn(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(X), predict_churn_proba(X))`` with one forward pass per snapshot."""
         require_head(self, "churn")
-        segment_logits, churn_logit, _ = self._forward(X, self.module_)
-        proba = torch.softmax(segment_logits.double(), dim=1).numpy()
-        return self.classes_[np.argmax(proba, axis=1)], torch.sigmoid(churn_logit.double()).numpy()
+        segment_logits, churn_logit, _ = self._forward(X)
+        proba = network_arrays.softmax(segment_logits)
+        return self.classes_[np.argmax(proba, axis=1)], network_arrays.sigmoid(churn_logit)
 
     def predict_spend(self, X: Any) -> np.ndarray:
         """Expected spend in the horizon for each row, shape (n_samples,).
@@ -374,19 +396,18 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             If the network was fitted without a spend column.
         """
         require_head(self, "spend")
-        output = self._forward(X, lambda x: self.module_.spend(x)[2])
-        return expected_spend(self.spend_loss, output.double()).numpy()
+        return expected_spend_numpy(self.spend_loss, self._forward(X)[2])
 
     def predict_forecast(self, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(predict(X), predict_churn_proba(X), predict_spend(X))``, one pass per snapshot."""
         require_head(self, "churn")
         require_head(self, "spend")
-        segment_logits, churn_logit, spend = self._forward(X, self.module_)
-        proba = torch.softmax(segment_logits.double(), dim=1).numpy()
+        segment_logits, churn_logit, spend = self._forward(X)
+        proba = network_arrays.softmax(segment_logits)
         return (
             self.classes_[np.argmax(proba, axis=1)],
-            torch.sigmoid(churn_logit.double()).numpy(),
-            expected_spend(self.spend_loss, spend.double()).numpy(),
+            network_arrays.sigmoid(churn_logit),
+            expected_spend_numpy(self.spend_loss, spend),
         )
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -394,23 +415,33 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         segment = split_targets(y)[0]
         return float(accuracy_score(segment, self.predict(X), sample_weight=sample_weight))
 
-    def _forward(self, X: Any, module: Callable[[torch.Tensor], Any]) -> Any:
-        """``module`` applied to the validated, standardised ``X``, without autograd.
+    def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Segment logits, churn logit and spend outputs of the validated ``X`` (NumPy, float32).
 
-        Standardised in float64 and stored as float32, as in training, with one
-        float64 temporary and in ``X``'s memory order (a column-major matrix
-        from :class:`~models.design.NetworkDesign` stays so: the first layer's
-        matrix product reads it as it is). Batch scoring passes 100,000 rows
-        at a time.
+        :func:`models.network_arrays.forward` on the standardised input: no
+        torch, no autograd. Batch scoring passes 100,000 rows at a time.
         """
-        with torch.inference_mode():
-            return module(self.standardise(X))
+        return network_arrays.forward(self.weights_, self._standardised(X))
 
-    def standardise(self, X: Any) -> torch.Tensor:
-        """The validated ``X`` as the network's first layer takes it (float32, standardised)."""
-        X = check_finite(
-            validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False), self
-        )
+    def _standardised(self, X: Any) -> np.ndarray:
+        """The validated ``X`` as the first layer takes it: standardised in float64, as float32.
+
+        One float64 temporary, in ``X``'s memory order (a column-major matrix
+        from :class:`~models.design.NetworkDesign` stays so).
+        """
+        names = getattr(self, "feature_names_in_", None)
+        columns = getattr(X, "columns", None)
+        if (  # the design's own matrix: its columns are the fitted names, checked cheaply here
+            names is not None
+            and columns is not None
+            and len(columns) == len(names)
+            and (columns == names).all()
+            and all(dtype == np.float64 for dtype in X.dtypes)
+        ):
+            X = X.to_numpy(dtype=np.float64)
+        else:  # scikit-learn's full check of names, shape and dtype: costly for a few rows
+            X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
+        X = check_finite(X, self)
         standardised = np.empty_like(X, dtype=np.float32)
         np.divide(
             np.subtract(X, self.input_mean_),
@@ -418,4 +449,35 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             out=standardised,
             casting="same_kind",
         )
-        return torch.from_numpy(standardised)
+        return standardised
+
+    def standardise(self, X: Any) -> torch.Tensor:
+        """The validated ``X`` as the torch module takes it (float32, standardised)."""
+        import torch
+
+        return torch.from_numpy(self._standardised(X))
+
+    @property
+    def weights_(self) -> dict[str, Any]:
+        """The snapshots' weights as arrays (:mod:`models.network_arrays`), what pickles hold."""
+        weights = self.__dict__.get("_weights")
+        if weights is None:
+            weights = self.__dict__["_weights"] = network_arrays.snapshot_arrays(self.module_)
+        return weights
+
+    def __getattr__(self, name: str) -> Any:
+        """``module_`` (torch), rebuilt from the arrays on first use (training and reasons)."""
+        if name == "module_" and "_weights" in self.__dict__:
+            module = network_arrays.build_snapshots(self.__dict__["_weights"])
+            self.__dict__["module_"] = module
+            return module
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The pickled state: the weights as arrays instead of the torch module."""
+        state = super().__getstate__()
+        if "module_" in state or "_weights" in state:
+            state = dict(state)
+            state["_weights"] = self.weights_
+            state.pop("module_", None)
+        return state

@@ -251,8 +251,12 @@ _HEAD_HINTS = {
 
 
 def require_head(estimator: Any, head: str) -> None:
-    """Raise unless ``estimator`` is fitted with the ``head`` ("churn" or "spend") head."""
-    check_is_fitted(estimator, "module_")
+    """Raise unless ``estimator`` is fitted with the ``head`` ("churn" or "spend") head.
+
+    Checks ``classes_`` (set with the weights): asking for ``module_`` would
+    rebuild the torch module of a loaded model (:mod:`models.network_arrays`).
+    """
+    check_is_fitted(estimator, "classes_")
     if not getattr(estimator, f"has_{head}_head_", False):
         raise ValueError(f"This {type(estimator).__name__} has no {head} head: {_HEAD_HINTS[head]}")
 

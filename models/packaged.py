@@ -29,12 +29,10 @@ A customer-table model (no dates, no horizon) has no forecast columns.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from valuecube.features.btyd import OUTPUT_COLUMNS as BTYD_OUTPUTS
 from valuecube.features.config import DatasetConfig, InputSpec
@@ -67,6 +65,22 @@ TEXT_OUTPUT_COLUMNS = (CUSTOMER_ID, "segment", "segment_model", "segment_next")
 """Output columns holding text; every other output column is a float."""
 PSI_BINS = 10
 
+if TYPE_CHECKING:  # MLflow loads only where a pyfunc is built or loaded through it
+    import mlflow.pyfunc
+    from mlflow.types.schema import Schema
+
+
+def __getattr__(name: str) -> Any:
+    """``ValueCubePyfunc`` (:mod:`models.pyfunc`), imported on first use with MLflow.
+
+    Models logged before it moved pickle it under this module's name.
+    """
+    if name == "ValueCubePyfunc":
+        from valuecube.models.pyfunc import ValueCubePyfunc
+
+        return ValueCubePyfunc
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def input_schema(columns: list[str]) -> Schema:
     """An MLflow input schema of optional columns of any type.
@@ -77,6 +91,8 @@ def input_schema(columns: list[str]) -> Schema:
     its input itself (the config's column rules, as the CLI does) and names
     the row, the column and the value of a bad cell.
     """
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
     return Schema([ColSpec(AnyType(), name, required=False) for name in columns])
 
 
@@ -275,10 +291,10 @@ class ChurnSegmentModel:
         enriched = [c for c in BTYD_OUTPUTS if c in customers.columns]
         fuzzy = self.cube.fuzzy_
         u = fuzzy.normalize(factors)  # one normalisation serves the network input and the scores
-        survival = self._survival(customers, factors)  # once: network inputs and output columns
-        X = self.design.transform(  # enriches itself
+        survival = self._survival(customers, factors)  # once: network input and output columns
+        X = self.design.transform(
             customers.drop(columns=enriched), factors, u, survival
-        )
+        )  # enriches itself
         scores = fuzzy.score_normalized(u) if fuzzy.operator == "weighted_average" else None
         scores = fuzzy.transform(factors) if scores is None else scores
         columns: dict[str, Any] = {
@@ -313,13 +329,16 @@ class ChurnSegmentModel:
         return frame
 
     def _survival(self, customers: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame | None:
-        """The cube's survival outputs (None without a survival model)."""
-        if self.lifetime_columns != SURVIVAL_COLUMNS:
+        """The cube's survival outputs (:data:`SURVIVAL_COLUMNS`), None without a survival model."""
+        if getattr(self.cube, "survival_", None) is None:
             return None
         return self.cube.survival_.transform(lifetime_design(customers, factors, self.config))
 
     def _lifetimes(
-        self, customers: pd.DataFrame, factors: pd.DataFrame, survival: pd.DataFrame | None = None
+        self,
+        customers: pd.DataFrame,
+        factors: pd.DataFrame,
+        survival: pd.DataFrame | None = None,
     ) -> dict[str, np.ndarray]:
         """The cube's BTYD or survival outputs per customer (as ``cube.segment`` computes them)."""
         which = self.lifetime_columns
@@ -351,32 +370,6 @@ def psi_bin_counts(u: np.ndarray) -> np.ndarray:
 def _bin_shares(u: np.ndarray) -> np.ndarray:
     counts = psi_bin_counts(u)
     return counts / max(counts.sum(), 1)
-
-
-class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper of a :class:`ChurnSegmentModel`."""
-
-    def __init__(self, model: ChurnSegmentModel) -> None:
-        self.model = model
-
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
-        """Score raw customer rows; see :attr:`ChurnSegmentModel.output_columns`.
-
-        ``params={"reasons": N}`` appends ``churn_reasons`` (``spend_reasons``)
-        with the top N raising and lowering factors; default 0 (none);
-        ``"reasons_json": True`` gives them as JSON strings (Spark's ``spark_udf``).
-        """
-        params = params or {}
-        reasons = int(params.get("reasons", 0))
-        out = self.model.predict(pd.DataFrame(model_input), reasons=reasons)
-        if reasons > 0 and params.get("reasons_json", False):  # Spark: string columns
-            from valuecube.models.reasons import as_json, reason_column_names
-
-            for column in reason_column_names(self.model):
-                out[column] = as_json(out[column])
-        return out
 
 
 def unwrap(pyfunc_model: mlflow.pyfunc.PyFuncModel) -> ChurnSegmentModel:

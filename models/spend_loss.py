@@ -21,10 +21,12 @@ B. Jørgensen, "Exponential Dispersion Models", J. R. Stat. Soc. B 49 (2),
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:  # torch loads inside the functions: scoring uses expected_spend_numpy
+    import torch
 
 SPEND_LOSSES = ("ziln", "tweedie")
 TWEEDIE_POWER = 1.5
@@ -54,6 +56,9 @@ def initial_bias(loss: str, spend: np.ndarray) -> np.ndarray:
 
 def spend_loss(loss: str, output: torch.Tensor, spend: torch.Tensor) -> torch.Tensor:
     """Mean loss over the batch; ``output`` has :func:`spend_outputs` columns."""
+    import torch
+    from torch import nn
+
     if loss == "tweedie":
         eta = output[:, 0]
         rho = TWEEDIE_POWER
@@ -71,7 +76,21 @@ def spend_loss(loss: str, output: torch.Tensor, spend: torch.Tensor) -> torch.Te
 
 def expected_spend(loss: str, output: torch.Tensor) -> torch.Tensor:
     """E[spend] under the fitted distribution, one value per row."""
+    import torch
+    from torch import nn
+
     if loss == "tweedie":
         return torch.exp(output[:, 0])
     sigma = nn.functional.softplus(output[:, 2]) + _MIN_SCALE
     return torch.sigmoid(output[:, 0]) * torch.exp(output[:, 1] + 0.5 * sigma**2)
+
+
+def expected_spend_numpy(loss: str, output: np.ndarray) -> np.ndarray:
+    """:func:`expected_spend` in NumPy float64, for scoring without torch."""
+    from scipy.special import expit
+
+    output = np.asarray(output, dtype=np.float64)
+    if loss == "tweedie":
+        return np.exp(output[:, 0])
+    sigma = np.logaddexp(0.0, output[:, 2]) + _MIN_SCALE  # softplus
+    return expit(output[:, 0]) * np.exp(output[:, 1] + 0.5 * sigma**2)

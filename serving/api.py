@@ -46,14 +46,21 @@ log = logging.getLogger("valuecube.api")
 def _load(settings: Settings) -> Scorer:
     """Load the model and build its scorer (runs in a thread).
 
-    Torch runs single-threaded by default: a request batch is a few rows,
-    where intra-op threads only add synchronisation latency; scale out with
-    uvicorn workers instead.
+    Scoring runs in NumPy (:mod:`valuecube.models.network_arrays`); torch and
+    Captum load here only when the answers carry reasons, so that the first
+    request does not pay for them. Torch then runs single-threaded by
+    default: a request batch is a few rows, where intra-op threads only add
+    synchronisation latency; scale out with uvicorn workers instead.
     """
-    import torch
+    loaded = load_model(settings.model_uri)
+    if settings.reasons > 0:
+        import torch
 
-    torch.set_num_threads(settings.torch_threads)
-    return Scorer(load_model(settings.model_uri), settings.max_customers, settings.reasons)
+        import valuecube.models.reasons  # noqa: F401  (Captum, imported once here)
+
+        torch.set_num_threads(settings.torch_threads)
+        loaded.model.network.module_  # noqa: B018  (the torch module, rebuilt once here)
+    return Scorer(loaded, settings.max_customers, settings.reasons)
 
 
 @contextlib.asynccontextmanager

@@ -22,8 +22,9 @@ from pydantic import Field, TypeAdapter
 from valuecube.features.customers import CUSTOMER_ID, build_customer_table
 from valuecube.features.inputs import LINE, REASON, ValidatedInput
 from valuecube.features.record_schema import customer_record
+from valuecube.models.packaged import PREDICTION_COLUMNS
 from valuecube.serving.loading import LoadedModel
-from valuecube.serving.output import output_rows, predict_scorable
+from valuecube.serving.output import churn_risk, predict_scorable
 
 MAX_BATCH_ROWS = 4096
 """Most customers scored in one model call when requests are batched together."""
@@ -113,18 +114,11 @@ class Scorer:
         predictions, unscorable, _ = predict_scorable(self.loaded.model, table, self.reasons)
         positions = predictions[CUSTOMER_ID].astype(int).to_numpy()
         predictions[CUSTOMER_ID] = ids[positions]
-        out = output_rows(
-            predictions,
-            self.loaded.name,
-            self.loaded.version,
-            pd.Timestamp.now(tz="UTC").floor("ms"),
-        )
-        out["scored_at"] = out["scored_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        floats = out.select_dtypes("float").columns
-        if out[floats].isna().to_numpy().any():  # JSON has no NaN: a missing number is null
-            out[floats] = out[floats].astype(object).where(out[floats].notna(), None)
+        now = pd.Timestamp.now(tz="UTC").floor("ms").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        out = response_columns(predictions, self.loaded.name, self.loaded.version, now)
+        records = [dict(zip(out, row, strict=True)) for row in zip(*out.values(), strict=True)]
         full: Records = [{}] * len(table)
-        for p, record in zip(positions, out.to_dict(orient="records"), strict=True):
+        for p, record in zip(positions, records, strict=True):
             full[p] = record
         return full, {int(k): v for k, v in unscorable.items()}
 
@@ -175,6 +169,48 @@ class Scorer:
             return
         if not pending.future.done():
             pending.future.set_result(result)
+
+
+def response_columns(
+    predictions: pd.DataFrame, name: str, version: str, scored_at: str
+) -> dict[str, list[Any]]:
+    """The response fields as Python lists, in :func:`~valuecube.serving.output.output_rows`' order.
+
+    The same values as the batch output's rows, built straight from the
+    prediction arrays (a request is a few customers: a frame per response
+    costs more than the scoring). JSON has no NaN: a missing number is null.
+    """
+    fields: dict[str, list[Any]] = {}
+    for column in PREDICTION_COLUMNS:
+        fields[column] = _as_list(predictions[column])
+    fields[CUSTOMER_ID] = [str(v) for v in fields[CUSTOMER_ID]]
+    fields["churn_risk"] = churn_risk(predictions["churn_probability"].to_numpy()).tolist()
+    n = len(predictions)
+    fields.update(model_name=[name] * n, model_version=[version] * n, scored_at=[scored_at] * n)
+    for column in predictions.columns:
+        if column not in PREDICTION_COLUMNS:
+            fields[column] = _as_list(predictions[column])
+    return fields
+
+
+def _as_list(values: pd.Series) -> list[Any]:
+    """A column as Python values: floats with NaN as None, text as str, objects as they are."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        array = values.to_numpy(dtype=np.float64)
+        out = array.tolist()
+        if np.isnan(array).any():
+            out = [None if v != v else v for v in out]
+        return out
+    out = values.tolist()
+    if out and isinstance(out[0], list):  # reasons: {factor, value, effect} lists
+        return [[_json_safe(reason) for reason in reasons] for reasons in out]
+    return out
+
+
+def _json_safe(reason: dict[str, Any]) -> dict[str, Any]:
+    """A reason with a NaN value as null (a lifetime input's value is not in the row: NaN)."""
+    value = reason.get("value")
+    return {**reason, "value": None} if isinstance(value, float) and value != value else reason
 
 
 def _fail(pending: _Pending) -> None:

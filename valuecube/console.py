@@ -7,13 +7,15 @@ wrong-command-line code); results go to stdout.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:  # pandas loads inside the functions: `valuecube --help` does not need it
+    import pandas as pd
 
 console = Console()
 err = Console(stderr=True)
@@ -46,6 +48,8 @@ RejectsOption = Annotated[
 
 def render_table(frame: pd.DataFrame, title: str) -> None:
     """Print a DataFrame as a rich table (index included)."""
+    import pandas as pd
+
     table = Table(title=title, show_lines=False)
     frame = frame.reset_index()
     for col in frame.columns:
@@ -72,7 +76,7 @@ def compact_summary(summary: pd.DataFrame) -> pd.DataFrame:
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
-        return "–" if pd.isna(value) else f"{value:,.3f}"
+        return "–" if value != value else f"{value:,.3f}"
     return str(value)
 
 

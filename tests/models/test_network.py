@@ -6,7 +6,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -254,28 +254,33 @@ def test_segment_only_early_stopping_keeps_the_best_segment_weights(overfitting)
     assert restored_loss == pytest.approx(min(segment_losses), rel=1e-5)
 
 
-def _count_forward_calls(module: torch.nn.Module, calls: list[str], name: str) -> None:
-    module.register_forward_hook(lambda *_: calls.append(name))
-
-
 @pytest.mark.parametrize("shared", [False, True])
-def test_predict_with_churn_runs_each_snapshot_once(overfitting, shared):
+def test_numpy_forward_matches_torch_and_pickles_without_torch(overfitting, shared):
+    """Scoring runs in NumPy on the snapshots' arrays: it equals the torch module to float32
+    rounding, a pickle holds no torch object, and the module rebuilt from it is bit-identical."""
     params, X, y, X_val, y_val = overfitting
     # with one epoch both heads are best at epoch 0 and share one snapshot
     net = BPNetworkClassifier(**{**params, "max_epochs": 1 if shared else 200})
     net.fit(X, y, eval_set=(X_val, y_val))
     assert (net.module_.churn is net.module_.segment) is shared
-    expected = (net.predict(X_val), net.predict_churn_proba(X_val))
-
-    calls: list[str] = []
-    _count_forward_calls(net.module_.segment, calls, "segment")
-    if not shared:  # the churn snapshot's wide head reads the inputs: its hidden layers never run
-        _count_forward_calls(net.module_.churn.churn_wide, calls, "churn wide")
-        _count_forward_calls(net.module_.churn.hidden[0], calls, "churn hidden")
     segment, churn = net.predict_with_churn(X_val)
-    assert sorted(calls) == (["segment"] if shared else ["churn wide", "segment"])
-    np.testing.assert_array_equal(segment, expected[0])
-    np.testing.assert_array_equal(churn, expected[1])
+    with torch.inference_mode():
+        logits, logit, _ = net.module_(net.standardise(X_val))
+    torch_churn = torch.sigmoid(logit.double()).numpy()
+    np.testing.assert_allclose(churn, torch_churn, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(segment, net.classes_[logits.argmax(dim=1).numpy()])
+
+    data = pickle.dumps(net)
+    assert b"torch" not in data
+    loaded = pickle.loads(data)
+    assert "module_" not in vars(loaded)
+    np.testing.assert_array_equal(loaded.predict_with_churn(X_val)[1], churn)
+    assert "module_" not in vars(loaded)  # scoring did not need the torch module
+    with torch.inference_mode():
+        rebuilt = loaded.module_(loaded.standardise(X_val))
+    assert (loaded.module_.churn is loaded.module_.segment) is shared
+    torch.testing.assert_close(rebuilt[1], logit, rtol=0, atol=0)
+    torch.testing.assert_close(rebuilt[0], logits, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("head", ["wide", "wide_deep", "deep"])
@@ -346,12 +351,15 @@ def test_eval_set_with_unseen_segment_is_rejected(small_problem):
         small_net().fit(X, y, eval_set=(X, y_val))
 
 
-def test_models_pickled_with_the_heads_in_models_network_still_load(small_problem):
+def test_models_pickled_with_the_heads_in_models_network_still_load(small_problem, monkeypatch):
     X, y = small_problem
     net = small_net(max_epochs=3).fit(X, y)
+    # the pickle of a model saved with its torch module (before the weights were arrays) ...
+    monkeypatch.setattr(BPNetworkClassifier, "__getstate__", BaseEstimator.__getstate__)
     # protocol 2 names each class as one GLOBAL opcode, "c<module>\n<name>\n", and has no
     # frame lengths: renaming gives the pickle of a model saved with the heads in models.network
     payload = pickle.dumps(net, protocol=2)
+    monkeypatch.undo()
     for name in ("TwoHeadMLP", "HeadSnapshots"):
         new = f"cvaluecube.models.network_heads\n{name}\n".encode()
         assert new in payload

@@ -99,13 +99,14 @@ def after_scoring(
 
     The output is complete by then: a store that refuses the run is a warning, not a failure.
     """
-    from mlflow.exceptions import MlflowException
-
     from valuecube.console import err
-    from valuecube.training.monitoring import MONITOR_EXPERIMENT, log_scoring_run
 
     drifted = list(result.drift[result.drift > drift_threshold].index)
-    if monitor_experiment != "":
+    if monitor_experiment != "":  # MLflow loads only to log the run
+        from mlflow.exceptions import MlflowException
+
+        from valuecube.training.monitoring import MONITOR_EXPERIMENT, log_scoring_run
+
         experiment = monitor_experiment or MONITOR_EXPERIMENT
         try:
             logged = log_scoring_run(

@@ -58,12 +58,11 @@ def serve(
     """
     import uvicorn
 
-    from valuecube.serving.loading import ModelLoadError, resolve, use_store
+    from valuecube.serving.loading import ModelLoadError, resolve_quickly
     from valuecube.serving.settings import ENV_MAX_CUSTOMERS, ENV_MODEL, ENV_REASONS
 
     try:  # fail fast on a wrong store, name or alias; the model itself loads in the server
-        use_store()
-        name, version, _ = resolve(model)
+        name, version, _ = resolve_quickly(model)
     except ModelLoadError as exc:
         fail(str(exc))
     os.environ[ENV_MODEL] = model
