@@ -245,6 +245,7 @@ class ChurnSegmentModel:
         factors: pd.DataFrame | None = None,
         reasons: int = 0,
         levers: bool = False,
+        reasons_as_text: bool = False,
     ) -> pd.DataFrame:
         """Score a validated per-customer table; one row per customer, :attr:`output_columns`.
 
@@ -254,7 +255,9 @@ class ChurnSegmentModel:
         ``customers, factors = prepare(customers)`` from the caller) and running
         one forward pass: scoring is a hot path of batch jobs and the API.
         ``reasons`` > 0 appends ``churn_reasons`` (and ``spend_reasons``):
-        per customer the top raising and lowering factors (:mod:`models.reasons`);
+        per customer the top raising and lowering factors (:mod:`models.reasons`),
+        as lists of ``{factor, value, effect}`` or, with ``reasons_as_text``, as
+        their JSON text (files and Spark: no per-customer Python on that path);
         ``levers`` appends the rule's levers (:data:`models.levers.LEVER_COLUMNS`).
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
@@ -300,8 +303,9 @@ class ChurnSegmentModel:
         if reasons > 0:
             from valuecube.models.reasons import reason_columns
 
-            for name, values in reason_columns(self, X, customers, factors, reasons).items():
-                frame[name] = values
+            made = reason_columns(self, X, customers, factors, reasons, as_text=reasons_as_text)
+            for name, values in made.items():
+                frame[name] = values.to_numpy()
         if levers:
             from valuecube.models.levers import levers as rule_levers
 
@@ -321,9 +325,17 @@ class ChurnSegmentModel:
             return {c: survival[c].to_numpy(dtype=float) for c in which}
         return {}
 
-    def predict(self, rows: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
+    def predict(
+        self,
+        rows: pd.DataFrame,
+        reasons: int = 0,
+        levers: bool = False,
+        reasons_as_text: bool = False,
+    ) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
-        return self.predict_customers(self.customers(rows), reasons=reasons)
+        return self.predict_customers(
+            self.customers(rows), reasons=reasons, levers=levers, reasons_as_text=reasons_as_text
+        )
 
 
 def _cell(value: object) -> str:
@@ -356,17 +368,19 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
 
         ``params={"reasons": N}`` appends ``churn_reasons`` (``spend_reasons``)
         with the top N raising and lowering factors; default 0 (none);
-        ``"reasons_json": True`` gives them as JSON strings (Spark's ``spark_udf``).
+        ``"reasons_json": True`` gives them as JSON strings (Spark's ``spark_udf``);
+        ``"levers": True`` appends the rule's levers
+        (:data:`models.levers.LEVER_COLUMNS`), as ``score --levers`` does.
+        The params schema in the model's signature:
+        :func:`models.reasons.reasons_params_schema`.
         """
         params = params or {}
-        reasons = int(params.get("reasons", 0))
-        out = self.model.predict(pd.DataFrame(model_input), reasons=reasons)
-        if reasons > 0 and params.get("reasons_json", False):  # Spark: string columns
-            from valuecube.models.reasons import as_json, reason_column_names
-
-            for column in reason_column_names(self.model):
-                out[column] = as_json(out[column])
-        return out
+        return self.model.predict(
+            pd.DataFrame(model_input),
+            reasons=int(params.get("reasons", 0)),
+            levers=bool(params.get("levers", False)),
+            reasons_as_text=bool(params.get("reasons_json", False)),
+        )
 
 
 def unwrap(pyfunc_model: mlflow.pyfunc.PyFuncModel) -> ChurnSegmentModel:
