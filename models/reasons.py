@@ -137,7 +137,7 @@ def attribute(
 
     network = model.network
     groups, G = _grouping(list(X.columns), model.config)
-    x = network.standardise(X)
+    x = network.standardise(X).contiguous()  # row-major: Captum scales and stacks it per step
     n, width = x.shape
     zero = torch.zeros_like(x)
     steps_per_pass = max(1, INTERNAL_BATCH // max(n, 1))
@@ -261,13 +261,15 @@ def top_reasons(effects: pd.DataFrame, values: dict[str, np.ndarray], n: int) ->
             formatted.slice(j * m, m),
             ', "effect": ',
             effect,
-            "}",
+            "}, ",
             "",
         )
-        items.append(pc.if_else(pa.array(keep[:, j]), item, pa.scalar(None, pa.string())))
+        items.append(pc.if_else(pa.array(keep[:, j]), item, ""))
     if not items:
         return pa.array(["[]"] * m, pa.string())
-    joined = pc.binary_join_element_wise(*items, ", ", null_handling="skip")
+    # Each kept object ends in ", ", the others are empty; the last ", " is trimmed (an object
+    # ends in "}"). Not null_handling="skip": pyarrow 25 drops trailing all-null rows with it.
+    joined = pc.utf8_rtrim(pc.binary_join_element_wise(*items, ""), characters=", ")
     return pc.binary_join_element_wise("[", joined, "]", "")
 
 
