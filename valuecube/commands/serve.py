@@ -60,7 +60,9 @@ def serve(
 
     The scores carry the batch output's columns, those of the model included (a transaction-log
     model's segment_next, expected_spend, horizon_days and BTYD columns; a customer table's
-    survival columns); GET /v1/model lists them and gives the forecast horizon. Set
+    survival columns), then churn_reasons (--reasons) and, per request with ?levers=true (or
+    for every request with --levers), the rule's lever columns; GET /v1/model lists the model's
+    columns and gives the forecast horizon. Set
     VALUECUBE_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/*.
 
     Example: valuecube serve -m models:/valuecube-telco@champion --port 8000
