@@ -132,11 +132,10 @@ def score(
     survival_12m, expected_remaining_months, survival_clv), then churn_reasons (and
     spend_reasons for forecasts; --reasons 0 drops them) and, with --levers, the rule's lever
     columns; churn_risk is low below 0.3, medium below 0.6, high from 0.6. Invalid rows go to
-    --rejects with a reason. The output appears only
-    when the job has finished (temporary file, then rename). Logs drift (PSI per factor) and row
-    counts to an MLflow run linked to the model version; warns when a factor has drifted (PSI
-    above --drift-threshold). Exit code 1 when nothing could be scored, 3 with --fail-on-drift
-    when a factor has drifted.
+    --rejects with a reason. The output appears only when the job has finished (temporary
+    file, then rename). Logs drift (PSI per factor) and row counts to an MLflow run linked to
+    the model version; warns when a factor has drifted (PSI above --drift-threshold). Exit code
+    1 when nothing could be scored, 3 with --fail-on-drift when a factor has drifted.
 
     Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv
     -o out/scores.parquet --rejects out/rejects.csv
