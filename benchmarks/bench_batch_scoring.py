@@ -18,7 +18,10 @@ shared: the ratio of medians measured side by side is the robust figure);
 * start-up: ``valuecube score`` of a one-customer file in a fresh process
   (process start, imports, model resolution and load, one customer, write);
 * peak memory of the same job on ``--memory-customers`` rows (default
-  5,000,000; 0 skips it).
+  5,000,000; 0 skips it);
+* with ``--reasons N`` (N > 0), the same job with ``churn_reasons`` (the
+  ``valuecube score`` default is 3), interleaved with the others: its time
+  and its ratio to the job without them.
 
 The last line printed is JSON with the figures.
 
@@ -114,11 +117,15 @@ def _schema(table: pa.Table) -> pa.Schema:
     return pa.schema(fields)
 
 
-def run_job(uri: str, source: Path, output: Path, chunk_rows: int | None = None) -> dict:
+def run_job(
+    uri: str, source: Path, output: Path, chunk_rows: int | None = None, reasons: int = 0
+) -> dict:
     """Run the scoring job in a fresh Python (model load not timed); its JSON report."""
     args = [sys.executable, __file__, "--job", uri, str(source), str(output)]
     if chunk_rows:
         args += ["--chunk-rows", str(chunk_rows)]
+    if reasons:
+        args += ["--reasons", str(reasons)]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
@@ -139,14 +146,21 @@ def peak_rss_mb() -> float:
     )
 
 
-def _job(uri: str, source: str, output: str, chunk_rows: int | None) -> None:
+def _job(uri: str, source: str, output: str, chunk_rows: int | None, reasons: int = 0) -> None:
     from valuecube.serving.batch import DEFAULT_CHUNK_ROWS, score_file
     from valuecube.serving.loading import load_model
 
     loaded = load_model(uri)
+    if reasons:  # the one-off Captum import (~1.7 s) is start-up, not scoring
+        import captum.attr  # noqa: F401
     start = time.perf_counter()
     result = score_file(
-        loaded, source, output, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS, progress=False
+        loaded,
+        source,
+        output,
+        chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+        progress=False,
+        reasons=reasons,
     )
     seconds = time.perf_counter() - start
     print(
@@ -233,11 +247,17 @@ def main() -> None:
     )
     parser.add_argument("--chunk-rows", type=int, default=None)
     parser.add_argument(
+        "--reasons",
+        type=int,
+        default=0,
+        help="also time the job with --reasons N (0: not measured)",
+    )
+    parser.add_argument(
         "--repeats", type=int, default=3, help="runs of the job and of each floor part (medians)"
     )
     args = parser.parse_args()
     if args.job:
-        _job(*args.job, args.chunk_rows)
+        _job(*args.job, args.chunk_rows, args.reasons)
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
@@ -252,10 +272,12 @@ def main() -> None:
         n = args.customers
 
         module, X = forward_matrix(uri, source)
-        jobs, reads, forwards, writes, starts = [], [], [], [], []
+        jobs, reads, forwards, writes, starts, with_reasons = [], [], [], [], [], []
         for _ in range(args.repeats):  # interleaved, so load changes hit job and floor alike
             starts.append(startup_seconds(uri, tmp))
             jobs.append(run_job(uri, source, out))
+            if args.reasons:
+                with_reasons.append(run_job(uri, source, tmp / "r.parquet", reasons=args.reasons))
             reads.append(timed(lambda: pq.read_table(source)))
             forwards.append(forward_seconds(module, X))
             scored = pq.read_table(out)
@@ -314,6 +336,19 @@ def main() -> None:
             "peak_rss_mb": rss,
             "startup_s": startup,
         }
+        if args.reasons:
+            reasons_s = float(np.median([j["seconds"] for j in with_reasons]))
+            reasons_runs = ", ".join(f"{j['seconds']:.2f}" for j in with_reasons)
+            print(
+                f"  with --reasons {args.reasons}: {reasons_s:.2f} s · {n / reasons_s:,.0f} "
+                f"customers/s · {reasons_s / job_s:.2f}× the job without "
+                f"(runs: {reasons_runs} s)"
+            )
+            figures.update(
+                reasons=args.reasons,
+                job_with_reasons_s=reasons_s,
+                reasons_slowdown=reasons_s / job_s,
+            )
 
         if args.memory_customers:
             big = synthetic_parquet(tmp / "big.parquet", args.memory_customers, seed=1)

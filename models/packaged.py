@@ -261,6 +261,7 @@ class ChurnSegmentModel:
         factors: pd.DataFrame | None = None,
         reasons: int = 0,
         levers: bool = False,
+        reasons_as_text: bool = False,
     ) -> pd.DataFrame:
         """Score a validated per-customer table; one row per customer, :attr:`output_columns`.
 
@@ -270,7 +271,9 @@ class ChurnSegmentModel:
         ``customers, factors = prepare(customers)`` from the caller) and running
         one forward pass: scoring is a hot path of batch jobs and the API.
         ``reasons`` > 0 appends ``churn_reasons`` (and ``spend_reasons``):
-        per customer the top raising and lowering factors (:mod:`models.reasons`);
+        per customer the top raising and lowering factors (:mod:`models.reasons`),
+        as lists of ``{factor, value, effect}`` or, with ``reasons_as_text``, as
+        their JSON text (files and Spark: no per-customer Python on that path);
         ``levers`` appends the rule's levers (:data:`models.levers.LEVER_COLUMNS`).
         """
         if len(customers) == 0:  # BG/NBD cannot transform zero customers
@@ -319,8 +322,9 @@ class ChurnSegmentModel:
         if reasons > 0:
             from valuecube.models.reasons import reason_columns
 
-            for name, values in reason_columns(self, X, customers, factors, reasons).items():
-                frame[name] = values
+            made = reason_columns(self, X, customers, factors, reasons, as_text=reasons_as_text)
+            for name, values in made.items():
+                frame[name] = values.to_numpy()
         if levers:
             from valuecube.models.levers import levers as rule_levers
 
@@ -350,9 +354,17 @@ class ChurnSegmentModel:
             return {c: survival[c].to_numpy(dtype=float) for c in which}
         return {}
 
-    def predict(self, rows: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
+    def predict(
+        self,
+        rows: pd.DataFrame,
+        reasons: int = 0,
+        levers: bool = False,
+        reasons_as_text: bool = False,
+    ) -> pd.DataFrame:
         """Validate raw rows and score them (see :meth:`predict_customers`)."""
-        return self.predict_customers(self.customers(rows), reasons=reasons)
+        return self.predict_customers(
+            self.customers(rows), reasons=reasons, levers=levers, reasons_as_text=reasons_as_text
+        )
 
 
 def _cell(value: object) -> str:

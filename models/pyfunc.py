@@ -28,14 +28,16 @@ class ValueCubePyfunc(mlflow.pyfunc.PythonModel):
 
         ``params={"reasons": N}`` appends ``churn_reasons`` (``spend_reasons``)
         with the top N raising and lowering factors; default 0 (none);
-        ``"reasons_json": True`` gives them as JSON strings (Spark's ``spark_udf``).
+        ``"reasons_json": True`` gives them as JSON strings (Spark's ``spark_udf``);
+        ``"levers": True`` appends the rule's levers
+        (:data:`models.levers.LEVER_COLUMNS`), as ``score --levers`` does.
+        The params schema in the model's signature:
+        :func:`models.reasons.reasons_params_schema`.
         """
         params = params or {}
-        reasons = int(params.get("reasons", 0))
-        out = self.model.predict(pd.DataFrame(model_input), reasons=reasons)
-        if reasons > 0 and params.get("reasons_json", False):  # Spark: string columns
-            from valuecube.models.reasons import as_json, reason_column_names
-
-            for column in reason_column_names(self.model):
-                out[column] = as_json(out[column])
-        return out
+        return self.model.predict(
+            pd.DataFrame(model_input),
+            reasons=int(params.get("reasons", 0)),
+            levers=bool(params.get("levers", False)),
+            reasons_as_text=bool(params.get("reasons_json", False)),
+        )

@@ -5,7 +5,9 @@ Endpoints
 * ``POST /v1/score`` — a JSON list of customers in the model's input shape
   (a customer table's columns, or ``customer_id`` plus the per-customer
   features for a transaction-log model); returns one object per customer
-  with the batch output fields (:func:`valuecube.serving.output.output_columns`).
+  with the batch output fields (:func:`valuecube.serving.output.output_columns`),
+  ``churn_reasons`` (``VALUECUBE_API_REASONS``, default 3) and, with
+  ``?levers=true`` (default ``VALUECUBE_API_LEVERS``, off), the rule's levers.
 * ``GET /v1/model`` — name, version, metrics, the input schema, the output
   columns and ``horizon_days`` (a forecasting model's horizon; null otherwise).
 * ``GET /healthz`` — the process is up; ``GET /readyz`` — the model is loaded.

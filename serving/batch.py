@@ -363,7 +363,7 @@ def score_file(
     else:
         sink = LocalSink(loaded, drift)
     sink.reasons = reasons  # churn_reasons (spend_reasons) columns, models/reasons.py
-    sink.levers = levers  # the rule's levers, models/levers.py (local engine)
+    sink.levers = levers  # the rule's levers, models/levers.py
     job = BatchJob(
         loaded,
         input_path,

@@ -107,7 +107,11 @@ def output_rows(
 
 
 def predict_scorable(
-    model: ChurnSegmentModel, customers: pd.DataFrame, reasons: int = 0, levers: bool = False
+    model: ChurnSegmentModel,
+    customers: pd.DataFrame,
+    reasons: int = 0,
+    levers: bool = False,
+    reasons_as_text: bool = False,
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Predict a per-customer table, setting aside customers whose factors cannot be computed.
 
@@ -121,7 +125,9 @@ def predict_scorable(
     if not ok.all():
         customers, factors = customers[ok], factors[ok]
     return (
-        model.predict_customers(customers, factors, reasons=reasons, levers=levers),
+        model.predict_customers(
+            customers, factors, reasons=reasons, levers=levers, reasons_as_text=reasons_as_text
+        ),
         unscorable,
         factors,
     )

@@ -15,7 +15,7 @@ import hmac
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -201,12 +201,22 @@ def model_router(config: Settings, record_schema: dict[str, Any] | None) -> APIR
     async def score(
         customers: Annotated[Records, Depends(request_customers)],
         scorer: Annotated[Scorer, Depends(ready)],
+        levers: Annotated[
+            bool | None,
+            Query(
+                description="Add the rule's levers (cv/pv/ra_margin, nearest_dimension, margin, "
+                "lever_factor, lever_change, lever_units) to each result; "
+                "default: the server's --levers/VALUECUBE_API_LEVERS (off)."
+            ),
+        ] = None,
     ) -> JSONResponse:
         """Score a JSON list of customers; one output object per customer, in order."""
         if not customers:
             return JSONResponse([])
         try:
-            records, unscorable = await scorer.submit(customers)
+            records, unscorable = await scorer.submit(
+                customers, levers=config.levers if levers is None else levers
+            )
         except ScoringError as exc:
             raise HTTPException(422, str(exc)) from None
         if unscorable:

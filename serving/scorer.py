@@ -42,6 +42,7 @@ class ScoringError(RuntimeError):
 class _Pending:
     customers: Records
     future: asyncio.Future
+    levers: bool = False
 
 
 class Scorer:
@@ -104,14 +105,17 @@ class Scorer:
         table.index = pd.Index(np.arange(len(table)).astype(str), name=CUSTOMER_ID)
         return table, ids
 
-    def score(self, customers: Records) -> tuple[Records, dict[int, str]]:
+    def score(self, customers: Records, levers: bool = False) -> tuple[Records, dict[int, str]]:
         """Score validated records: output records and unscorable reasons, by position.
 
         The table is indexed by row position (a batch may hold the same
         customer twice, from two requests); the ids go back in after scoring.
+        ``levers`` adds the rule's lever columns (:mod:`models.levers`).
         """
         table, ids = self.frame(customers)
-        predictions, unscorable, _ = predict_scorable(self.loaded.model, table, self.reasons)
+        predictions, unscorable, _ = predict_scorable(
+            self.loaded.model, table, self.reasons, levers
+        )
         positions = predictions[CUSTOMER_ID].astype(int).to_numpy()
         predictions[CUSTOMER_ID] = ids[positions]
         now = pd.Timestamp.now(tz="UTC").floor("ms").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -122,13 +126,16 @@ class Scorer:
             full[p] = record
         return full, {int(k): v for k, v in unscorable.items()}
 
-    async def submit(self, customers: Records) -> tuple[Records, dict[int, str]]:
+    async def submit(
+        self, customers: Records, levers: bool = False
+    ) -> tuple[Records, dict[int, str]]:
         """Queue a request's customers for the batch worker and wait for their results.
 
+        ``levers`` asks for the rule's lever columns on this request's results.
         Raises :class:`ScoringError` when this request's customers cannot be scored.
         """
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(customers, future))
+        await self.queue.put(_Pending(customers, future, levers))
         return await future
 
     async def worker(self) -> None:
@@ -143,9 +150,10 @@ class Scorer:
             while not self.queue.empty() and rows < MAX_BATCH_ROWS:
                 batch.append(self.queue.get_nowait())
                 rows += len(batch[-1].customers)
+            levers = any(p.levers for p in batch)  # a batch computes them if one request asks
             try:
                 everyone = list(chain.from_iterable(p.customers for p in batch))
-                records, unscorable = await asyncio.to_thread(self.score, everyone)
+                records, unscorable = await asyncio.to_thread(self.score, everyone, levers)
             except Exception:
                 if len(batch) == 1:
                     _fail(batch[0])
@@ -157,13 +165,16 @@ class Scorer:
             for p in batch:
                 n = len(p.customers)
                 mine = {i - start: r for i, r in unscorable.items() if start <= i < start + n}
+                mine_records = records[start : start + n]
+                if levers and not p.levers:
+                    mine_records = [_without_levers(r) for r in mine_records]
                 if not p.future.done():
-                    p.future.set_result((records[start : start + n], mine))
+                    p.future.set_result((mine_records, mine))
                 start += n
 
     async def _score_alone(self, pending: _Pending) -> None:
         try:
-            result = await asyncio.to_thread(self.score, pending.customers)
+            result = await asyncio.to_thread(self.score, pending.customers, pending.levers)
         except Exception:
             _fail(pending)
             return
@@ -211,6 +222,13 @@ def _json_safe(reason: dict[str, Any]) -> dict[str, Any]:
     """A reason with a NaN value as null (a lifetime input's value is not in the row: NaN)."""
     value = reason.get("value")
     return {**reason, "value": None} if isinstance(value, float) and value != value else reason
+
+
+def _without_levers(record: dict[str, Any]) -> dict[str, Any]:
+    """A result without the lever columns (its request did not ask for them)."""
+    from valuecube.models.levers import LEVER_COLUMNS
+
+    return {k: v for k, v in record.items() if k not in LEVER_COLUMNS}
 
 
 def _fail(pending: _Pending) -> None:

@@ -3,7 +3,9 @@
 The environment configures every ``uvicorn --workers N`` process alike:
 ``VALUECUBE_MODEL_URI``, ``VALUECUBE_API_TOKEN``,
 ``VALUECUBE_API_MAX_CUSTOMERS``, ``VALUECUBE_API_MAX_BODY_BYTES``,
-``VALUECUBE_API_TORCH_THREADS`` (default 1).
+``VALUECUBE_API_TORCH_THREADS`` (default 1), ``VALUECUBE_API_REASONS`` (default 3),
+``VALUECUBE_API_LEVERS`` (``1``/``true``: the rule's lever columns on every result that does
+not say ``?levers=false``; default off).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ ENV_MAX_BYTES = "VALUECUBE_API_MAX_BODY_BYTES"
 ENV_TORCH_THREADS = "VALUECUBE_API_TORCH_THREADS"
 ENV_REASONS = "VALUECUBE_API_REASONS"
 """Top raising/lowering churn reasons per customer in each result (default 3, 0: none)."""
+ENV_LEVERS = "VALUECUBE_API_LEVERS"
+"""The default of ``POST /v1/score?levers=``: the rule's levers on each result (default off)."""
 DEFAULT_MAX_CUSTOMERS = 1000
 BYTES_PER_CUSTOMER = 4096
 """Default byte limit per allowed customer (a Telco customer is ~600 bytes of JSON)."""
@@ -33,6 +37,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_CUSTOMERS * BYTES_PER_CUSTOMER
     torch_threads: int = 1
     reasons: int = 3
+    levers: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,4 +55,16 @@ class Settings:
         reasons = int(os.environ.get(ENV_REASONS) or 3)
         if reasons < 0:
             raise RuntimeError(f"{ENV_REASONS} must be at least 0, got {reasons}")
-        return cls(uri, os.environ.get(ENV_TOKEN) or None, n, size, threads, reasons=reasons)
+        levers_text = (os.environ.get(ENV_LEVERS) or "0").strip().lower()
+        if levers_text not in ("0", "1", "false", "true", "no", "yes"):
+            raise RuntimeError(f"{ENV_LEVERS} must be 1/true or 0/false, got {levers_text!r}")
+        levers = levers_text in ("1", "true", "yes")
+        return cls(
+            uri,
+            os.environ.get(ENV_TOKEN) or None,
+            n,
+            size,
+            threads,
+            reasons=reasons,
+            levers=levers,
+        )

@@ -25,9 +25,9 @@ class Sink:
     """Where validated customers go; subclasses score them (locally or with Spark)."""
 
     reasons: int = 0
+    """Top raising/lowering reasons per customer to write (0: no reasons columns)."""
     levers: bool = False
     """Append the rule's levers (models/levers.py)."""
-    """Top raising/lowering reasons per customer to write (0: no reasons columns)."""
 
     def __init__(self, loaded: LoadedModel, drift: DriftMonitor) -> None:
         self.loaded = loaded
@@ -60,14 +60,9 @@ class LocalSink(Sink):
     def take(
         self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp
     ) -> pd.Series:
-        predictions, unscorable, factors = predict_scorable(
-            self.loaded.model, customers, self.reasons, self.levers
+        predictions, unscorable, factors = predict_scorable(  # files hold reasons as JSON text
+            self.loaded.model, customers, self.reasons, self.levers, reasons_as_text=True
         )
-        if self.reasons > 0:  # files hold the reasons lists as JSON strings
-            from valuecube.models.reasons import as_json, reason_column_names
-
-            for column in reason_column_names(self.loaded.model):
-                predictions[column] = as_json(predictions[column])
         self.drift.update(factors)
         self.writer.write(
             output_rows(predictions, self.loaded.name, self.loaded.version, scored_at)

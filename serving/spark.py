@@ -46,14 +46,18 @@ from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, outp
 from valuecube.serving.sinks import Sink
 
 
-def result_type(model: ChurnSegmentModel, reasons: int = 0) -> str:
+def result_type(model: ChurnSegmentModel, reasons: int = 0, levers: bool = False) -> str:
     """The Spark DDL of the model's pyfunc output (:attr:`ChurnSegmentModel.output_columns`).
 
-    ``reasons`` > 0 adds the reasons columns, JSON strings (:mod:`models.reasons`).
+    ``reasons`` > 0 adds the reasons columns, JSON strings (:mod:`models.reasons`);
+    ``levers`` the rule's lever columns (:data:`models.levers.LEVER_COLUMNS`).
     """
+    from valuecube.models.levers import TEXT_LEVER_COLUMNS
+
+    text = set(TEXT_OUTPUT_COLUMNS) | set(TEXT_LEVER_COLUMNS) | set(_reason_columns(model, reasons))
     return ", ".join(
-        [f"{c} {'string' if c in TEXT_OUTPUT_COLUMNS else 'double'}" for c in model.output_columns]
-        + [f"{c} string" for c in _reason_columns(model, reasons)]
+        f"{c} {'string' if c in text else 'double'}"
+        for c in (*model.output_columns, *_extra_columns(model, reasons, levers))
     )
 
 
@@ -61,6 +65,32 @@ def _reason_columns(model: ChurnSegmentModel, reasons: int) -> tuple[str, ...]:
     from valuecube.models.reasons import reason_column_names
 
     return reason_column_names(model) if reasons > 0 else ()
+
+
+def _extra_columns(model: ChurnSegmentModel, reasons: int, levers: bool) -> tuple[str, ...]:
+    """The optional columns after the model's own, in the local engine's order."""
+    from valuecube.models.levers import LEVER_COLUMNS
+
+    return (*_reason_columns(model, reasons), *(LEVER_COLUMNS if levers else ()))
+
+
+def _pyfunc_params(loaded: LoadedModel, reasons: int, levers: bool) -> dict:
+    """The pyfunc ``params`` for the optional columns; a model registered without them fails."""
+    params = {}
+    if reasons > 0:
+        params.update(reasons=reasons, reasons_json=True)
+    if levers:
+        params["levers"] = True
+    signature = loaded.pyfunc.metadata.signature
+    known = {p.name for p in signature.params} if signature and signature.params else set()
+    missing = sorted(set(params) - known)
+    if missing:
+        raise ValueError(
+            f"{loaded.name} version {loaded.version} was registered without the pyfunc "
+            f"param(s) {missing}; retrain it with this version of valuecube, or score it "
+            "with --engine local"
+        )
+    return params
 
 
 def spark_session(
@@ -94,20 +124,32 @@ def spark_session(
     return spark
 
 
-def score_dataframe(spark, loaded: LoadedModel, frame, scored_at: pd.Timestamp, reasons: int = 0):
-    """Score a Spark DataFrame of model-input rows into a Spark DataFrame of the output columns."""
+def score_dataframe(
+    spark,
+    loaded: LoadedModel,
+    frame,
+    scored_at: pd.Timestamp,
+    reasons: int = 0,
+    levers: bool = False,
+):
+    """Score a Spark DataFrame of model-input rows into a Spark DataFrame of the output columns.
+
+    ``reasons`` and ``levers`` add the same columns as the local engine, made
+    by the same pyfunc (``params``), after the model's own columns.
+    """
     from mlflow.pyfunc import spark_udf
     from pyspark.sql import functions as F
 
     model = loaded.model
+    params = _pyfunc_params(loaded, reasons, levers)
     udf = spark_udf(
         spark,
         loaded.uri,
-        result_type=result_type(model, reasons),
+        result_type=result_type(model, reasons, levers),
         env_manager="local",
-        **({"params": {"reasons": reasons, "reasons_json": True}} if reasons > 0 else {}),
+        **({"params": params} if params else {}),
     )
-    extra = _reason_columns(model, reasons)
+    extra = _extra_columns(model, reasons, levers)
     p = F.col("churn_probability")
     risk = F.when(p < CHURN_RISK_CUTOFFS[0], CHURN_RISK_LABELS[0])
     for cut, label in zip(CHURN_RISK_CUTOFFS[1:], CHURN_RISK_LABELS[1:-1], strict=True):
@@ -138,6 +180,7 @@ class SparkSink(Sink):
         self.scored_at: pd.Timestamp | None = None
 
     def open(self, output: Path) -> None:
+        _pyfunc_params(self.loaded, self.reasons, self.levers)  # fail before reading the input
         self.output = output
         output.parent.mkdir(parents=True, exist_ok=True)
         self.staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
@@ -170,6 +213,7 @@ class SparkSink(Sink):
                 frame,
                 self.scored_at or pd.Timestamp.now(tz="UTC"),
                 reasons=self.reasons,
+                levers=self.levers,
             ).write.parquet(str(tmp))
             _replace_dir(tmp, self.output)
         finally:

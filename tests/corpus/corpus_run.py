@@ -70,7 +70,7 @@ def cli_args(
         config = CDNOW_CONFIG if input_path.suffix == ".txt" else TELCO_CONFIG
         args = ["segment", "-c", str(config)]
     else:
-        args = ["score", "-m", str(model_uri)]
+        args = ["score", "-m", str(model_uri), "--reasons", "0"]  # input handling, not reasons
     args += ["-i", str(input_path), "-o", str(output)]
     if rejects_path is not None:
         args += ["--rejects", str(rejects_path)]

@@ -79,3 +79,23 @@ def test_score_with_levers_matches_the_rule(telco_model, tmp_path) -> None:
     assert list(back.columns[-len(LEVER_COLUMNS) :]) == list(LEVER_COLUMNS)
     assert back["nearest_dimension"].isin(["CV", "PV", "RA"]).all()
     assert back["lever_units"].dropna().isin(["raw", "normalised"]).all()
+
+
+def test_pyfunc_levers_param_gives_the_rules_levers(telco_pyfunc) -> None:
+    """``params={"levers": True}`` (serve and Spark use it): the same columns as levers()."""
+    from valuecube.models.levers import LEVER_COLUMNS
+    from valuecube.models.packaged import unwrap
+
+    rows = pd.read_csv(TELCO_CSV, dtype=str, keep_default_na=False).drop(columns="churn")
+    rows = rows.iloc[:50]
+    plain = telco_pyfunc.predict(rows)
+    out = telco_pyfunc.predict(rows, params={"levers": True})
+    assert not set(LEVER_COLUMNS) & set(plain.columns)
+    assert list(out.columns) == [*plain.columns, *LEVER_COLUMNS]
+    model = unwrap(telco_pyfunc)
+    expected = levers(model.cube.fuzzy_, model.cube.factors(model.customers(rows)))
+    pd.testing.assert_frame_equal(
+        out[list(LEVER_COLUMNS)].reset_index(drop=True), expected.reset_index(drop=True)
+    )
+    params = {p.name for p in telco_pyfunc.metadata.signature.params}
+    assert {"reasons", "reasons_json", "levers"} <= params

@@ -7,11 +7,21 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TELCO_CONFIG
+from conftest import CDNOW_TXT, TELCO_CONFIG
 
+from valuecube.features.btyd import OUTPUT_COLUMNS as BTYD_OUTPUTS
 from valuecube.features.config import load_config
+from valuecube.features.customers import build_customer_table
+from valuecube.features.inputs import load_input
 from valuecube.models.packaged import unwrap
-from valuecube.models.reasons import as_json, attribute, group_names
+from valuecube.models.reasons import (
+    SPEND_TOLERANCE,
+    as_json,
+    attribute,
+    group_names,
+    pick_reasons,
+    top_reasons,
+)
 from valuecube.training.data import load_training_data
 
 ADDITIVITY_TOL = 1e-3
@@ -59,3 +69,65 @@ def test_pyfunc_reasons_param_format(telco_pyfunc, telco_rows) -> None:
         assert len(up) <= 2 and len(down) <= 2
         assert up == sorted(up, reverse=True) and down == sorted(down)
     assert json.loads(as_json(out["churn_reasons"]).iloc[0]) == out["churn_reasons"].iloc[0]
+
+
+def test_top_reasons_text_is_the_json_of_the_picked_effects() -> None:
+    """The Arrow-built text equals json.dumps of the reasons picked one customer at a time."""
+    effects = pd.DataFrame(
+        {
+            "a": [0.3, -0.1, 0.0],
+            "b": [-0.2, 0.4, 0.0],
+            'q"x': [0.1, -0.3, 0.0],
+            "c": [0.0, 0.2, 0.0],
+        }
+    )
+    values = {
+        "a": np.array([1.0, 2.5, np.nan]),
+        "b": np.array(["Fiber optic", None, "No"], dtype=object),
+        'q"x': np.array([3, 4, 5]),
+        "c": np.array([0.1234567, -7.0, 1e9]),
+    }
+    got = [json.loads(text) for text in top_reasons(effects, values, 2).to_pylist()]
+    assert got[0] == [
+        {"factor": "a", "value": 1.0, "effect": 0.3},
+        {"factor": 'q"x', "value": 3, "effect": 0.1},
+        {"factor": "b", "value": "Fiber optic", "effect": -0.2},
+    ]
+    assert got[1] == [
+        {"factor": "b", "value": None, "effect": 0.4},
+        {"factor": "c", "value": -7.0, "effect": 0.2},
+        {"factor": 'q"x', "value": 4, "effect": -0.3},
+        {"factor": "a", "value": 2.5, "effect": -0.1},
+    ]
+    assert got[2] == []  # no effect: no reason
+    picked, _, keep = pick_reasons(effects.to_numpy(), 9)  # n above the names
+    assert picked.shape == (3, 8) and keep.sum() == 7
+
+
+def test_spend_reasons_add_up_to_expected_spend_minus_baseline(cdnow_model) -> None:
+    """Forecasting model: spend effects sum to expected_spend − spend(baseline); top-N listed."""
+    import mlflow.pyfunc
+
+    model = unwrap(mlflow.pyfunc.load_model("models:/test-cdnow@challenger"))
+    spec = model.config.input
+    validated = load_input(CDNOW_TXT, spec, strict=True)
+    table = build_customer_table(validated, spec, with_labels=False).table
+    rows = table[model.metadata["customer_columns"]].iloc[::60].head(40).reset_index()
+    customers, factors = model.prepare(model.customers(rows))  # adds the BTYD columns
+    X = model.design.transform(
+        customers.drop(columns=[c for c in BTYD_OUTPUTS if c in customers.columns]), factors
+    )
+    effects, baseline, delta = attribute(model, X)["spend"]
+    scored = model.predict_customers(customers, factors, reasons=2)
+    spend = scored["expected_spend"].to_numpy()
+    tolerance = SPEND_TOLERANCE * max(1.0, float(np.abs(spend).max()))  # spend is in currency
+    np.testing.assert_allclose(effects.sum(axis=1) + baseline, spend, atol=tolerance, rtol=0)
+    assert np.abs(delta).max() < tolerance and np.abs(spend - baseline).max() > 10 * tolerance
+    for i, reasons in enumerate(scored["spend_reasons"]):
+        row = effects.iloc[i]
+        listed = {r["factor"]: r["effect"] for r in reasons}
+        for factor, effect in listed.items():  # each effect is the customer's attribution
+            assert effect == pytest.approx(row[factor], abs=1e-6)
+        up = [f for f in row.sort_values(ascending=False).index[:2] if row[f] > 0]
+        down = [f for f in row.sort_values().index[:2] if row[f] < 0]
+        assert [r["factor"] for r in reasons] == up + down

@@ -186,10 +186,10 @@ def test_a_scoring_failure_stays_with_its_request(telco_uri: str, monkeypatch) -
     requests[2][1]["customerid"] = "POISON"
     score = Scorer.score
 
-    def fragile(self: Scorer, customers: list[dict]):  # an injected fault in the model call
+    def fragile(self: Scorer, customers: list[dict], *options):  # an injected fault
         if any(c["customerid"] == "POISON" for c in customers):
             raise FloatingPointError("injected")
-        return score(self, customers)
+        return score(self, customers, *options)
 
     monkeypatch.setattr(Scorer, "score", fragile)
 

@@ -258,6 +258,8 @@ def test_killed_job_leaves_no_output_and_rerun_completes(telco_uri: str, tmp_pat
         str(out),
         "--chunk-rows",
         "1000",
+        "--reasons",
+        "0",  # atomicity, not reasons: keeps the 40,000-row rerun cheap
     ]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

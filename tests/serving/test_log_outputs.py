@@ -64,7 +64,8 @@ def test_batch_output_has_forecast_and_btyd_columns(cdnow, small_log, tmp_path: 
     path, out = _write(small_log, tmp_path / "log.txt"), tmp_path / "scores.parquet"
     _score("-m", CDNOW_URI, "-i", str(path), "-o", str(out))
     scores = pd.read_parquet(out)
-    assert list(scores.columns) == LOG_COLUMNS == list(output_columns(cdnow.model))
+    assert list(output_columns(cdnow.model)) == LOG_COLUMNS
+    assert list(scores.columns) == [*LOG_COLUMNS, "churn_reasons", "spend_reasons"]  # default 3
     assert (scores["horizon_days"] == cdnow.model.horizon_days).all()
     assert scores["segment_next"].notna().all() and (scores["expected_spend"] >= 0).all()
     assert ((scores["clv_low"] <= scores["clv"]) & (scores["clv"] <= scores["clv_high"])).all()

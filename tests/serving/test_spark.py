@@ -57,6 +57,8 @@ def test_spark_equals_local_cli_and_api(
             str(local_out),
             "--rejects",
             str(local_rej),
+            "--reasons",
+            "0",  # reasons on Spark: test_spark_reasons_and_levers_equal_the_local_engines
         ],
     )
     assert result.exit_code == 0, result.output
@@ -121,3 +123,38 @@ def test_spark_log_model_carries_forecast_and_btyd(spark, cdnow_model, tmp_path:
     assert a["segment_next"].tolist() == b["segment_next"].tolist()
     for column in ("expected_spend", "horizon_days", "expected_purchases", "clv", "clv_high"):
         np.testing.assert_allclose(a[column], b[column], rtol=1e-6, err_msg=column)
+
+
+def test_spark_reasons_and_levers_equal_the_local_engines(
+    spark, telco_uri: str, tmp_path: Path
+) -> None:
+    """`score --engine spark --reasons 2 --levers`: the local engine's columns and values."""
+    import json
+
+    from valuecube.models.levers import LEVER_COLUMNS, TEXT_LEVER_COLUMNS
+
+    path = tmp_path / "customers.parquet"
+    telco_rows(300, seed=31).to_parquet(path, index=False)
+    loaded = load_model(telco_uri)
+    local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    options = {"progress": False, "reasons": 2, "levers": True}
+    score_file(loaded, path, local_out, **options)
+    score_file(loaded, path, spark_out, engine="spark", spark_master="local[2]", **options)
+    local, remote = pd.read_parquet(local_out), pd.read_parquet(spark_out)
+    columns = [*output_columns(loaded.model), "churn_reasons", *LEVER_COLUMNS]
+    assert list(remote.columns) == list(local.columns) == columns
+    assert_same_scores(local, remote, atol=1e-6)
+    a = local.set_index("customer_id").sort_index()
+    b = remote.set_index("customer_id").sort_index()
+    for mine, theirs in zip(a["churn_reasons"], b["churn_reasons"], strict=True):
+        mine, theirs = json.loads(mine), json.loads(theirs)
+        assert [r["factor"] for r in mine] == [r["factor"] for r in theirs]
+        assert [r["value"] for r in mine] == [r["value"] for r in theirs]
+        np.testing.assert_allclose(
+            [r["effect"] for r in mine], [r["effect"] for r in theirs], atol=2e-6
+        )
+    for column in LEVER_COLUMNS:
+        if column in TEXT_LEVER_COLUMNS:
+            assert a[column].tolist() == b[column].tolist(), column
+        else:
+            np.testing.assert_allclose(a[column], b[column], atol=1e-9, err_msg=column)

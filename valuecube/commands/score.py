@@ -21,6 +21,7 @@ from valuecube.console import console, err, fail
 DEFAULT_CHUNK_ROWS = (
     100_000  # = valuecube.serving.batch.DEFAULT_CHUNK_ROWS (not imported: keeps --help fast)
 )
+DEFAULT_REASONS = 3  # = valuecube.models.reasons.DEFAULT_REASONS (not imported: keeps --help fast)
 
 
 class Stopped(Exception):
@@ -105,16 +106,17 @@ def score(
             "--reasons",
             min=0,
             help="Per customer, the top N factors raising and N lowering the churn probability "
-            "(churn_reasons, JSON; spend_reasons for forecasts). Off by default in batch: "
-            "attributions cost about 6x the scoring itself (docs/serving.md).",
+            "(churn_reasons: a JSON list of {factor, value, effect}, effect in probability "
+            "points; spend_reasons too for forecasts); 0 skips them. They cost about 3x the "
+            "scoring without them (docs/benchmarks.md).",
         ),
-    ] = 0,
+    ] = DEFAULT_REASONS,
     levers: Annotated[
         bool,
         typer.Option(
             "--levers/--no-levers",
             help="Add the rule's levers: margin to the threshold per dimension, the nearest "
-            "dimension, and the one factor change that crosses it (local engine).",
+            "dimension, and the one factor change that crosses it (both engines).",
         ),
     ] = False,
     monitor_experiment: MonitorExperiment = None,
@@ -127,12 +129,13 @@ def score(
     churn_probability, churn_risk, model_name, model_version, scored_at, then the model's own
     columns: for a transaction-log model segment_next, expected_spend, horizon_days and the BTYD
     expected_purchases, p_alive, clv, clv_low, clv_high; for a customer table with survival
-    survival_12m, expected_remaining_months, survival_clv); churn_risk is low below 0.3, medium
-    below 0.6, high from 0.6. Invalid rows go to --rejects with a reason. The output appears only
-    when the job has finished (temporary file, then rename). Logs drift (PSI per factor) and row
-    counts to an MLflow run linked to the model version; warns when a factor has drifted (PSI
-    above --drift-threshold). Exit code 1 when nothing could be scored, 3 with --fail-on-drift
-    when a factor has drifted.
+    survival_12m, expected_remaining_months, survival_clv), then churn_reasons (and
+    spend_reasons for forecasts; --reasons 0 drops them) and, with --levers, the rule's lever
+    columns; churn_risk is low below 0.3, medium below 0.6, high from 0.6. Invalid rows go to
+    --rejects with a reason. The output appears only when the job has finished (temporary
+    file, then rename). Logs drift (PSI per factor) and row counts to an MLflow run linked to
+    the model version; warns when a factor has drifted (PSI above --drift-threshold). Exit code
+    1 when nothing could be scored, 3 with --fail-on-drift when a factor has drifted.
 
     Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv
     -o out/scores.parquet --rejects out/rejects.csv

@@ -36,6 +36,15 @@ def serve(
             "(churn_reasons: a list of {factor, value, effect}); 0 skips them.",
         ),
     ] = 3,
+    levers: Annotated[
+        bool,
+        typer.Option(
+            "--levers/--no-levers",
+            help="Add the rule's levers (margins to the threshold, the nearest dimension, the "
+            "one factor change that crosses it) to every result; a request overrides it with "
+            "?levers=true or ?levers=false.",
+        ),
+    ] = False,
     workers: Annotated[
         int, typer.Option(min=1, help="uvicorn worker processes (each loads the model).")
     ] = 1,
@@ -51,7 +60,9 @@ def serve(
 
     The scores carry the batch output's columns, those of the model included (a transaction-log
     model's segment_next, expected_spend, horizon_days and BTYD columns; a customer table's
-    survival columns); GET /v1/model lists them and gives the forecast horizon. Set
+    survival columns), then churn_reasons (--reasons) and, per request with ?levers=true (or
+    for every request with --levers), the rule's lever columns; GET /v1/model lists the model's
+    columns and gives the forecast horizon. Set
     VALUECUBE_API_TOKEN to require 'Authorization: Bearer <token>' on /v1/*.
 
     Example: valuecube serve -m models:/valuecube-telco@champion --port 8000
@@ -59,7 +70,7 @@ def serve(
     import uvicorn
 
     from valuecube.serving.loading import ModelLoadError, resolve_quickly
-    from valuecube.serving.settings import ENV_MAX_CUSTOMERS, ENV_MODEL, ENV_REASONS
+    from valuecube.serving.settings import ENV_LEVERS, ENV_MAX_CUSTOMERS, ENV_MODEL, ENV_REASONS
 
     try:  # fail fast on a wrong store, name or alias; the model itself loads in the server
         name, version, _ = resolve_quickly(model)
@@ -67,6 +78,7 @@ def serve(
         fail(str(exc))
     os.environ[ENV_MODEL] = model
     os.environ[ENV_REASONS] = str(reasons)
+    os.environ[ENV_LEVERS] = "1" if levers else "0"
     if max_customers is not None:
         os.environ[ENV_MAX_CUSTOMERS] = str(max_customers)
     err.print(f"serving {name} version {version} on http://{host}:{port} (docs at /docs)")
