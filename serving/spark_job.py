@@ -408,12 +408,25 @@ class SparkJob:
         return path
 
 
+class SparkJobError(ValueError):
+    """The Spark job failed for a reason other than the input (the message's last line says)."""
+
+
 def _worker_error(exc: Exception) -> Exception:
-    """An input problem found in a worker as the one-line InputError it was; others unchanged."""
-    if isinstance(exc, InputError | NothingScoredError):
+    """A failure as one line: an input problem found in a worker as the InputError it was."""
+    if isinstance(exc, InputError | NothingScoredError | OSError):
         return exc
-    found = re.findall(r"InputError: (.+)", str(exc))
-    return InputError(found[-1].strip()) if found else exc
+    text = str(exc)
+    found = re.findall(r"InputError: (.+)", text)
+    if found:
+        return InputError(found[-1].strip())
+    if type(exc).__module__.startswith(("pyspark", "py4j")):
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), text)
+        return SparkJobError(
+            f"the Spark job failed: {last.strip()[:500]} (run with a smaller input or see "
+            "the Spark logs; docs/spark.md)"
+        )
+    return exc
 
 
 def score_with_spark(

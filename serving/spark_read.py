@@ -208,7 +208,7 @@ class Checker:
         ids = pa.nulls(n, pa.string())
         if spec.shape == "customer_table":
             ids = pc.utf8_trim_whitespace(pc.cast(chunk.table.column(spec.id_column), pa.string()))
-            ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids)
+            ids = pc.if_else(pc.equal(ids, ""), pa.scalar(None, pa.string()), ids).combine_chunks()
             chunk_kept, duplicates = split_duplicates(chunk, spec, seen)
             if len(duplicates):
                 at = _positions(chunk, duplicates[LINE])
