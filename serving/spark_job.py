@@ -312,7 +312,7 @@ class SparkJob:
             valid.select(*[typed_name(i) for i in range(4)])
             .withColumn("_bucket", F.pmod(F.xxhash64(typed_name(0)), F.lit(buckets)))
             .groupBy("_bucket")
-            .applyInPandas(aggregator, aggregator.schema())
+            .applyInPandas(lambda frame: aggregator(frame), aggregator.schema())  # one argument
             .persist(StorageLevel.DISK_ONLY)
         )
         self.persisted.append(customers)
