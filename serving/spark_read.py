@@ -264,6 +264,8 @@ def _spread(values: pd.Series | None, at: np.ndarray, n: int, arrow_type: pa.Dat
     if pa.types.is_dictionary(array.type):
         array = pc.cast(array, array.type.value_type)
     array = pc.cast(array, arrow_type)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
     take = np.full(n, -1, dtype=np.int64)
     take[at] = np.arange(len(at))
     return array.take(pa.array(take, mask=take < 0))
