@@ -235,6 +235,7 @@ class Checker:
             *[pc.cast(raw.column(c), pa.string()).combine_chunks() for c in self.raw_columns],
             *[_spread(good.get(c), at, n, t) for c, t in self.typed.items()],
         ]
+        arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
         return pa.RecordBatch.from_arrays(
             arrays, schema=checked_schema(self.raw_columns, self.typed)
         )
