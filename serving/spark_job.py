@@ -171,7 +171,10 @@ class LogAggregator:
         out.loc[~ok, WHY] = unscorable.to_numpy()
         stats = {KIND: [STATS], "_used": [built.rows_used], "_unused": [built.rows_unused]}
         stats["_excluded"] = [built.excluded]
-        return pd.concat([out, pd.DataFrame(stats)], ignore_index=True)
+        out = pd.concat([out, pd.DataFrame(stats)], ignore_index=True)
+        for column in (CUSTOMER_ID, WHY):  # Spark's pandas → Arrow step takes object text only
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+        return out
 
 
 class SparkJob:
