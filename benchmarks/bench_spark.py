@@ -1,121 +1,207 @@
-"""Benchmark the Spark engine against the local engine on the same 1,000,000-row input.
+"""Benchmark the Spark engine: driver memory as the input grows, throughput and log aggregation.
 
-Trains a small Telco model into a temporary MLflow store, writes synthetic
-Telco-shaped customers (see ``bench_batch_scoring``), and runs the scoring
-job in fresh processes, ``--repeats`` times each, interleaved: ``--engine local``
-and ``--engine spark`` on ``local[2]`` (wall time including Spark start-up, driver-side validation
-and staging). Checks that both give the same scores (1e-6) on a sample.
+Uses the model ``make demo`` trains (``--model``, default
+``models:/valuecube-telco@challenger``; ``--log-model`` for the aggregation
+step, default ``models:/valuecube-cdnow@challenger``) from MLFLOW_TRACKING_URI.
 
-Usage::
+1. **Driver memory**: ``valuecube score --engine spark`` in a fresh process
+   on synthetic Telco customers (Parquet, ``bench_batch_scoring``), for each
+   of ``--sizes``; the peak RSS of the driver (the Python process plus the
+   JVM it starts, sampled with psutil every 0.2 s; on ``local[N]`` the JVM
+   also hosts the executor) must stay flat as the input grows.
+2. **Throughput**: at the smallest size, the local engine on the same file
+   in the same run, interleaved; the ratio of wall times (start-up
+   included).
+3. **Log aggregation**: ``--transactions`` CDNOW-shaped valid rows, the
+   per-customer table with its factors by the local function in this
+   process against the Spark engine's bucketed ``applyInPandas``
+   (:class:`valuecube.serving.spark_job.LogAggregator`) on ``--master``.
 
-    .venv/bin/python benchmarks/bench_spark.py --customers 1000000 --master 'local[2]'
+The last line printed is JSON. Usage::
+
+    .venv/bin/python benchmarks/bench_spark.py --sizes 1000000 5000000 --transactions 10000000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_batch_scoring import synthetic_parquet, train_model
+from benchmarks.bench_batch_scoring import synthetic_parquet
 
 
-def run(uri: str, source: Path, output: Path, *extra: str) -> float:
-    """``valuecube score`` in a fresh process; its wall time (model load, Spark's JVM start)."""
+def run(uri: str, source: Path, output: Path, *extra: str) -> tuple[float, float]:
+    """``valuecube score`` in a fresh process: (wall seconds, peak RSS MB of it and its JVM)."""
     start = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "valuecube",
-            "score",
-            "-m",
-            uri,
-            "-i",
-            str(source),
-            "-o",
-            str(output),
-            *extra,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "valuecube", "score", "-m", uri, "-i", str(source), "-o",
+         str(output), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    peak = [0.0]
+
+    def sample() -> None:
+        driver = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [driver] + [
+                    c for c in driver.children(recursive=True) if "java" in c.name().lower()
+                ]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs) / 2**20)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    watcher.join()
+    if proc.returncode != 0:
+        raise RuntimeError(out[-2000:] + err[-3000:])
+    return time.perf_counter() - start, peak[0]
+
+
+def synthetic_valid_log(path: Path, n: int, seed: int = 0) -> Path:
+    """``n`` valid CDNOW-shaped transactions, typed, as the workers pass them on (Parquet)."""
+    rng = np.random.default_rng(seed)
+    customers = max(n // 10, 1)
+    propensity = rng.gamma(shape=0.5, size=customers)
+    with pq.ParquetWriter(
+        path,
+        pa.schema([("t0", pa.string()), ("t1", pa.timestamp("us")), ("t2", pa.float64()),
+                   ("t3", pa.float64())]),
+    ) as writer:  # fmt: skip
+        for start in range(0, n, 1_000_000):
+            m = min(1_000_000, n - start)
+            ids = rng.choice(customers, size=m, p=propensity / propensity.sum())
+            days = rng.integers(0, 273, size=m).astype("timedelta64[D]")
+            writer.write_table(
+                pa.table({
+                    "t0": pa.array(np.char.add("C", ids.astype("U8"))),
+                    "t1": pa.array(np.datetime64("1997-01-01", "us") + days),
+                    "t2": pa.array(rng.integers(1, 6, m).astype(float)),
+                    "t3": pa.array(np.round(rng.lognormal(3.0, 1.0, m), 2)),
+                }),
+                row_group_size=500_000,
+            )  # fmt: skip
+    return path
+
+
+def aggregation(log_uri: str, path: Path, master: str) -> dict:
+    """The per-customer table and factors of a log: local function vs Spark buckets (seconds)."""
+    from pyspark.sql import functions as F
+
+    from valuecube.features.customers import build_customer_table
+    from valuecube.features.factors import split_computable
+    from valuecube.features.inputs import ValidatedInput, scoring_spec
+    from valuecube.serving.loading import load_model
+    from valuecube.serving.spark import spark_session
+    from valuecube.serving.spark_job import BUCKET_ROWS, LogAggregator
+
+    loaded = load_model(log_uri)
+    spec = scoring_spec(loaded.config.input)
+    columns = list(loaded.model.metadata["customer_columns"])
+    as_of = pd.Timestamp(spec.as_of)
+    started = time.perf_counter()
+    frame = pd.read_parquet(path)
+    names = [spec.id_column, spec.date_column, spec.quantity_column, spec.amount_column]
+    data = frame.set_axis(names, axis=1)
+    empty = pd.DataFrame({"line": [], "reason": []})
+    built = build_customer_table(
+        ValidatedInput(data, empty, len(data), "<bench>"), spec, as_of=as_of, with_labels=False
     )
-    if done.returncode != 0:
-        raise RuntimeError(done.stdout[-2000:] + done.stderr[-3000:])
-    return time.perf_counter() - start
+    table = built.table[columns].astype("float64")
+    split_computable(loaded.model.cube.factors(table))
+    local_s = time.perf_counter() - started
+    customers = len(table)
+    del frame, data, built, table
+
+    spark = spark_session(master)
+    aggregator = LogAggregator(spec, as_of, columns, loaded.model.cube)
+    n = pq.ParquetFile(path).metadata.num_rows
+    buckets = max(int(spark.conf.get("spark.sql.shuffle.partitions")), -(-n // BUCKET_ROWS))
+    started = time.perf_counter()
+    got = (
+        spark.read.parquet(str(path))
+        .withColumn("_bucket", F.pmod(F.xxhash64("t0"), F.lit(buckets)))
+        .groupBy("_bucket")
+        .applyInPandas(lambda f: aggregator(f), aggregator.schema())
+        .filter("_kind != 3")
+        .count()
+    )
+    spark_s = time.perf_counter() - started
+    spark.stop()
+    assert got == customers, (got, customers)
+    return {"transactions": n, "customers": customers, "local_s": local_s, "spark_s": spark_s}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--model", default="models:/valuecube-telco@challenger")
+    parser.add_argument("--log-model", default="models:/valuecube-cdnow@challenger")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--transactions", type=int, default=10_000_000)
     parser.add_argument("--master", default="local[2]")
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="runs of each engine, interleaved (medians reported)"
-    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each engine, interleaved")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
+    spark_flags = ["--engine", "spark", "--spark-master", args.master]
+    report: dict = {"master": args.master, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="bench-spark-", dir=ROOT / "out") as tmp:
         tmp = Path(tmp)
-        uri = train_model(tmp, "bench-spark-telco")
-        source = synthetic_parquet(tmp / "customers.parquet", args.customers)
+        memory = []
+        for n in args.sizes:
+            source = synthetic_parquet(tmp / f"customers-{n}.parquet", n)
+            seconds, rss = run(args.model, source, tmp / f"spark-{n}.parquet", *spark_flags)
+            memory.append({"rows": n, "seconds": seconds, "driver_peak_rss_mb": rss})
+            print(f"spark {n:>10,} rows: {seconds:7.1f} s, driver peak RSS {rss:,.0f} MB "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+        report["driver_memory"] = memory
+        n = args.sizes[0]
+        source = tmp / f"customers-{n}.parquet"
         local_runs, spark_runs = [], []
-        for _ in range(
-            args.repeats
-        ):  # interleaved, so a change in the machine's load hits both engines
-            local_runs.append(run(uri, source, tmp / "local.parquet"))
-            spark_runs.append(
-                run(
-                    uri,
-                    source,
-                    tmp / "spark.parquet",
-                    "--engine",
-                    "spark",
-                    "--spark-master",
-                    args.master,
-                )
-            )
+        for _ in range(args.repeats):  # interleaved: the machine's load hits both engines
+            local_runs.append(run(args.model, source, tmp / "local.parquet")[0])
+            spark_runs.append(run(args.model, source, tmp / "spark.parquet", *spark_flags)[0])
         local = pd.read_parquet(tmp / "local.parquet").set_index("customer_id")
-        spark = pd.read_parquet(tmp / "spark.parquet").set_index("customer_id")
-        sample = local.sample(20_000, random_state=0).index
-        diff = float(
-            np.abs(
-                local.loc[sample, "churn_probability"] - spark.loc[sample, "churn_probability"]
-            ).max()
-        )
-        same = len(local) == len(spark) and bool(
-            (local.loc[sample, "segment_model"] == spark.loc[sample, "segment_model"]).all()
-        )
-    n = args.customers
-    local_s, spark_s = float(np.median(local_runs)), float(np.median(spark_runs))
-    print(
-        f"\nSpark vs local engine, {n:,} synthetic Telco customers, Parquet → Parquet, median of "
-        f"{args.repeats}, "
-        f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f} (wall time of `valuecube "
-        "score`, start-up included)"
-    )
-    print(
-        f"  local engine:            {local_s:7.1f} s · {n / local_s:,.0f} customers/s "
-        f"(runs {', '.join(f'{t:.1f}' for t in local_runs)} s)"
-    )
-    print(
-        f"  spark engine {args.master:10s} {spark_s:7.1f} s · {n / spark_s:,.0f} customers/s "
-        f"({spark_s / local_s:.1f}× the local time; runs "
-        f"{', '.join(f'{t:.1f}' for t in spark_runs)} s)"
-    )
-    print(
-        f"  same rows: {same} · max |Δ churn_probability| on 20,000 sampled customers: {diff:.2e}"
-    )
+        remote = pd.read_parquet(tmp / "spark.parquet").set_index("customer_id")
+        sample = local.sample(min(20_000, len(local)), random_state=0).index
+        diff = float(np.abs(local.loc[sample, "churn_probability"]
+                            - remote.loc[sample, "churn_probability"]).max())  # fmt: skip
+        local_s, spark_s = float(np.median(local_runs)), float(np.median(spark_runs))
+        report["throughput"] = {
+            "rows": n, "local_s": local_s, "spark_s": spark_s,
+            "spark_over_local": spark_s / local_s, "same_rows": len(local) == len(remote),
+            "max_abs_diff_churn": diff,
+        }  # fmt: skip
+        print(f"throughput at {n:,} rows: local {local_s:.1f} s, spark {spark_s:.1f} s "
+              f"({spark_s / local_s:.2f}x the local time); max |Δp| {diff:.1e}")  # fmt: skip
+        if args.transactions:
+            log = synthetic_valid_log(tmp / "log.parquet", args.transactions)
+            agg = aggregation(args.log_model, log, args.master)
+            agg["spark_over_local"] = agg["spark_s"] / agg["local_s"]
+            report["aggregation"] = agg
+            print(f"aggregation of {agg['transactions']:,} transactions "
+                  f"({agg['customers']:,} customers): local {agg['local_s']:.1f} s, spark "
+                  f"{agg['spark_s']:.1f} s ({agg['spark_over_local']:.2f}x)")  # fmt: skip
+    report["load_average"] = os.getloadavg()
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,19 @@ import pyarrow.parquet as pq
 from valuecube.features.config import InputSpec
 from valuecube.features.records import BLOCK_BYTES, RawChunk, concat, parse_records
 
-__all__ = ["LINE", "REASON", "InputError", "RawChunk", "read_chunks", "read_raw", "text_rows"]
+__all__ = [
+    "LINE",
+    "REASON",
+    "InputError",
+    "RawChunk",
+    "header_columns",
+    "input_format",
+    "read_chunks",
+    "read_parquet_row_groups",
+    "read_raw",
+    "text_rows",
+    "text_table",
+]
 
 LINE = "line"
 REASON = "reason"
@@ -54,8 +66,13 @@ def check_input_path(path: Path) -> None:
         raise InputError(f"{path}: the file is empty (no header, no rows)")
 
 
-def read_chunks(path: str | Path, spec: InputSpec, chunk_rows: int) -> Iterator[RawChunk]:
+def read_chunks(
+    path: str | Path, spec: InputSpec, chunk_rows: int, fmt: str | None = None
+) -> Iterator[RawChunk]:
     """Stream an input file in chunks of at most ``chunk_rows`` rows (CSV/text or Parquet).
+
+    ``fmt`` (``"parquet"``, ``"csv"`` or ``"text"``) overrides the format the
+    extension says; CSV and text are both read with the config's separator.
 
     Raises
     ------
@@ -64,10 +81,19 @@ def read_chunks(path: str | Path, spec: InputSpec, chunk_rows: int) -> Iterator[
     """
     path = Path(path)
     check_input_path(path)
-    if path.suffix.lower() in PARQUET_SUFFIXES:
+    if input_format(path, fmt) == "parquet":
         yield from _parquet_chunks(path, chunk_rows)
     else:
         yield from _rechunk(_text_chunks(path, spec), chunk_rows)
+
+
+def input_format(path: str | Path, fmt: str | None = None) -> str:
+    """``"parquet"`` or ``"text"`` (CSV or whitespace text): ``fmt`` if given, else by extension."""
+    if fmt is not None:
+        if fmt not in ("parquet", "csv", "text"):
+            raise InputError(f"unknown input format {fmt!r}; use parquet, csv or text")
+        return "parquet" if fmt == "parquet" else "text"
+    return "parquet" if Path(path).suffix.lower() in PARQUET_SUFFIXES else "text"
 
 
 def read_raw(path: str | Path, spec: InputSpec) -> pd.DataFrame:
@@ -88,14 +114,22 @@ def read_whole(path: str | Path, spec: InputSpec) -> RawChunk:
 def text_rows(
     chunk: RawChunk, spec: InputSpec, positions: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """Rows of a chunk as text (``None`` for a null), index = line number.
+    """Rows of a chunk as text (``None`` for a null), index = line (see :func:`text_table`)."""
+    table = (
+        chunk.table if positions is None else chunk.table.take(pa.array(positions, type=pa.int64()))
+    )
+    frame = text_table(table, spec).to_pandas()
+    frame = frame.astype(object).where(frame.notna(), None)
+    frame.index = pd.Index(chunk.lines if positions is None else chunk.lines[positions], name=LINE)
+    return frame
+
+
+def text_table(table: pa.Table, spec: InputSpec) -> pa.Table:
+    """Every column of ``table`` as Arrow strings: the raw text a rejects file shows.
 
     A typed date column (Parquet) goes back to text in the declared format,
     like a CSV cell, so that one validator serves both formats.
     """
-    table = (
-        chunk.table if positions is None else chunk.table.take(pa.array(positions, type=pa.int64()))
-    )
     columns = []
     for name, column in zip(table.column_names, table.columns, strict=True):
         spec_col = spec.columns.get(name)
@@ -111,25 +145,47 @@ def text_rows(
         elif not pa.types.is_string(column.type):
             column = pc.cast(column, pa.string())
         columns.append(column)
-    frame = pa.table(columns, names=table.column_names).to_pandas()
-    frame = frame.astype(object).where(frame.notna(), None)
-    frame.index = pd.Index(chunk.lines if positions is None else chunk.lines[positions], name=LINE)
-    return frame
+    return pa.table(columns, names=table.column_names)
 
 
 # ------------------------------------------------------------------ Parquet
 
 
-def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[RawChunk]:
+def _parquet_chunks(
+    path: Path, chunk_rows: int, row_groups: list[int] | None = None, first_line: int = 2
+) -> Iterator[RawChunk]:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
-    line = 2
-    for batch in parquet.iter_batches(batch_size=min(chunk_rows, 1 << 30)):
+    line = first_line
+    for batch in parquet.iter_batches(batch_size=min(chunk_rows, 1 << 30), row_groups=row_groups):
         table = pa.Table.from_batches([batch])
         yield RawChunk(table, np.arange(line, line + batch.num_rows), None)
         line += batch.num_rows
+
+
+def read_parquet_row_groups(
+    path: str | Path, row_groups: list[int], first_line: int, chunk_rows: int
+) -> Iterator[RawChunk]:
+    """Some row groups of a Parquet file, numbered as in the whole file (its first row is line 2).
+
+    ``first_line`` is the line of the first row of ``row_groups[0]``: 2 plus
+    the rows of the row groups before it. Lets several workers read one file.
+    """
+    yield from _parquet_chunks(Path(path), chunk_rows, row_groups, first_line)
+
+
+def header_columns(path: str | Path, spec: InputSpec, fmt: str | None = None) -> list[str]:
+    """A file's column names, its rows unread (text: the header line; Parquet: the schema)."""
+    path = Path(path)
+    check_input_path(path)
+    if input_format(path, fmt) == "parquet":
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{path}: not a readable Parquet file: {exc}") from exc
+    return _header_names(path, spec)
 
 
 # --------------------------------------------------------------------- text

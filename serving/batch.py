@@ -149,6 +149,9 @@ RawRows = Callable[[pd.Index], pd.DataFrame]
 class BatchJob:
     """One scoring run over one input file (see the module docstring and :func:`score_file`)."""
 
+    input_format: str | None = None
+    """parquet, csv or text: overrides the input's extension (None: by extension)."""
+
     def __init__(
         self,
         loaded: LoadedModel,
@@ -210,7 +213,7 @@ class BatchJob:
     def chunks(self) -> Iterator[CheckedChunk]:
         """Read, de-duplicate and validate chunk after chunk (runs ahead in a background thread)."""
         spec, source = self.spec, str(self.input_path)
-        for chunk in read_chunks(self.input_path, spec, self.chunk_rows):
+        for chunk in read_chunks(self.input_path, spec, self.chunk_rows, self.input_format):
             n = chunk.table.num_rows
             duplicates = pd.DataFrame()
             if spec.shape == "customer_table" and spec.id_column in chunk.table.column_names:
@@ -323,6 +326,7 @@ def score_file(
     spark_master: str = "local[*]",
     reasons: int = 0,
     levers: bool = False,
+    input_format: str | None = None,
 ) -> ScoreResult:
     """Score every customer of ``input_path`` into ``output`` (see the module docstring).
 
@@ -344,10 +348,11 @@ def score_file(
         raise ValueError(f"{output}: the Spark engine writes Parquet; use a .parquet output path")
     if rejects_path is not None:
         table_format(rejects_path)
+    spark = engine == "spark"
     check_output_paths(
-        input_path,
+        None if spark else input_path,
         {"--output": output, "--rejects": rejects_path},
-        folders=("--output",) if engine == "spark" else (),
+        folders=("--output", "--rejects") if spark else (),
     )
     loaded = load_model(model) if isinstance(model, str) else model
     if as_of is not None and loaded.config.input.shape != "transaction_log":
@@ -355,13 +360,27 @@ def score_file(
             "--as-of applies to transaction-log models only; this model scores a customer table"
         )
     warnings = check_config(loaded.config, config)
-    drift = DriftMonitor(loaded.model)
-    if engine == "spark":
-        from valuecube.serving.spark import SparkSink
+    scored_at = scored_at if scored_at is not None else pd.Timestamp.now(tz="UTC").floor("ms")
+    if spark:
+        from valuecube.serving.spark_job import score_with_spark
 
-        sink: Sink = SparkSink(loaded, drift, master=spark_master, batch_rows=chunk_rows)
-    else:
-        sink = LocalSink(loaded, drift)
+        result = score_with_spark(
+            loaded,
+            input_path,
+            output,
+            rejects=rejects_path,
+            input_format=input_format,
+            chunk_rows=chunk_rows,
+            as_of=as_of,
+            scored_at=scored_at,
+            master=spark_master,
+            reasons=reasons,
+            levers=levers,
+        )
+        result.warnings += warnings
+        return result
+    drift = DriftMonitor(loaded.model)
+    sink: Sink = LocalSink(loaded, drift)
     sink.reasons = reasons  # churn_reasons (spend_reasons) columns, models/reasons.py
     sink.levers = levers  # the rule's levers, models/levers.py
     job = BatchJob(
@@ -371,11 +390,12 @@ def score_file(
         rejects=rejects_path,
         chunk_rows=chunk_rows,
         as_of=as_of,
-        scored_at=scored_at if scored_at is not None else pd.Timestamp.now(tz="UTC").floor("ms"),
+        scored_at=scored_at,
         sink=sink,
         drift=drift,
         progress=progress,
     )
+    job.input_format = input_format
     job.result.warnings += warnings
     return job.run()
 

@@ -2,9 +2,9 @@
 
 A sink receives validated customers chunk by chunk and makes its output
 appear at the destination only on :meth:`Sink.commit`; :meth:`Sink.abort`
-leaves the destination as it was. :class:`LocalSink` scores in this process;
-:class:`valuecube.serving.spark.SparkSink` stages the rows and scores them
-with Spark.
+leaves the destination as it was. :class:`LocalSink` scores in this
+process (the Spark engine has no sink: it runs the whole job in Spark,
+:mod:`valuecube.serving.spark_job`).
 """
 
 from __future__ import annotations

@@ -1,28 +1,17 @@
-"""The Spark engine: the same registered model, applied by ``mlflow.pyfunc.spark_udf``.
+"""The Spark engine's Spark side: the session, and the registered model applied by ``spark_udf``.
 
-How a job runs (``valuecube score --engine spark``):
+:mod:`valuecube.serving.spark_job` runs a whole ``valuecube score --engine
+spark`` job in Spark (reading, validation, duplicates, log aggregation);
+this module holds what it shares: :func:`spark_session`, and
+:func:`score_dataframe`, which runs the model in the Python workers through
+``mlflow.pyfunc.spark_udf`` (pinned to the resolved version,
+``models:/NAME/VERSION``) and adds the risk band and provenance columns with
+Spark SQL. Results equal the local engine's (same model, same validated
+rows) to floating-point noise; the row order is Spark's.
 
-1. **Validation in the driver, with pandas**, by the very code of the local
-   engine (:class:`valuecube.serving.batch.BatchJob`): the input is streamed in
-   chunks, bad rows and duplicate ids go to the rejects file with their
-   reasons, customers whose factors cannot be computed are set aside, and
-   the valid model-input rows are staged as one Parquet file per chunk in a
-   hidden folder beside the output. Doing it there keeps one definition of
-   "valid" (and of the line numbers in the rejects file) for both engines;
-   its cost is one pass over the input in the driver (see the benchmark).
-   Transaction logs are aggregated into the per-customer table there too.
-2. **Scoring in Spark**: the staged files are read (one partition per
-   chunk file), the model runs in the Python workers through
-   ``spark_udf`` (pinned to the resolved version, ``models:/NAME/VERSION``),
-   the risk band and provenance columns are added with Spark SQL, and the
-   result is written as a Parquet *folder* (part files), first to a hidden
-   temporary folder that is then renamed to the destination.
-
-Results equal the local engine's (same model, same validated rows) to
-floating-point noise; the row order is Spark's.
-
-Workers must run the interpreter that has pandas and MLflow:
-``PYSPARK_PYTHON`` defaults to this process's Python.
+Workers must run an interpreter that has valuecube, pandas and MLflow:
+``PYSPARK_PYTHON`` defaults to this process's Python (docs/spark.md for a
+cluster).
 """
 
 from __future__ import annotations
@@ -30,20 +19,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from valuecube.features.factors import split_computable
 from valuecube.models.packaged import TEXT_OUTPUT_COLUMNS, ChurnSegmentModel
-from valuecube.serving.drift import DriftMonitor
 from valuecube.serving.loading import LoadedModel
 from valuecube.serving.output import CHURN_RISK_CUTOFFS, CHURN_RISK_LABELS, output_columns
-from valuecube.serving.sinks import Sink
 
 
 def result_type(model: ChurnSegmentModel, reasons: int = 0, levers: bool = False) -> str:
@@ -118,6 +101,7 @@ def spark_session(
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -167,64 +151,7 @@ def score_dataframe(
     )
 
 
-class SparkSink(Sink):
-    """Stage validated, scorable model-input rows as Parquet; score them with Spark on commit."""
-
-    def __init__(
-        self, loaded: LoadedModel, drift: DriftMonitor, *, master: str, batch_rows: int
-    ) -> None:
-        super().__init__(loaded, drift)
-        self.master = master
-        self.batch_rows = batch_rows
-        self.parts = 0
-        self.scored_at: pd.Timestamp | None = None
-
-    def open(self, output: Path) -> None:
-        _pyfunc_params(self.loaded, self.reasons, self.levers)  # fail before reading the input
-        self.output = output
-        output.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
-
-    def take(
-        self, customers: pd.DataFrame, rows: pd.DataFrame, scored_at: pd.Timestamp
-    ) -> pd.Series:
-        model = self.loaded.model
-        factors = model.cube.factors(customers)
-        ok, unscorable = split_computable(factors)
-        self.drift.update(factors[ok])
-        staged = rows[ok].reset_index(drop=True)
-        pq.write_table(
-            pa.Table.from_pandas(staged, preserve_index=False),
-            self.staging / f"part-{self.parts:05d}.parquet",
-        )
-        self.parts += 1
-        self.scored_at = scored_at
-        return unscorable
-
-    def commit(self) -> None:
-        """Score the staged rows with Spark into a hidden folder, then rename it into place."""
-        spark = spark_session(self.master, batch_rows=self.batch_rows)
-        tmp = self.output.parent / f".{self.output.name}.spark-{uuid.uuid4().hex[:8]}.partial"
-        try:
-            frame = spark.read.parquet(str(self.staging))
-            score_dataframe(
-                spark,
-                self.loaded,
-                frame,
-                self.scored_at or pd.Timestamp.now(tz="UTC"),
-                reasons=self.reasons,
-                levers=self.levers,
-            ).write.parquet(str(tmp))
-            _replace_dir(tmp, self.output)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(self.staging, ignore_errors=True)
-
-    def abort(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def _replace_dir(src: Path, dest: Path) -> None:
+def replace_dir(src: Path, dest: Path) -> None:
     """Put folder ``src`` at ``dest``: a previous output is moved aside first and removed after."""
     old = None
     if dest.exists() or dest.is_symlink():

@@ -92,3 +92,13 @@ def api_server(telco_uri: str) -> Iterator[str]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark session for every Spark test of the session (start-up costs ~10 s)."""
+    from valuecube.serving.spark import spark_session
+
+    session = spark_session("local[2]", shuffle_partitions=4)
+    yield session
+    session.stop()

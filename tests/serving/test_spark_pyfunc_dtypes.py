@@ -7,8 +7,6 @@ score those rows exactly as it scores ``pd.read_csv`` of the same file.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +21,6 @@ pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[2] / "data" / "telco_churn.csv"
 N_ROWS = 200
 SPARK_TYPES = {"f": "double", "i": "long", "u": "long", "b": "boolean", "O": "string"}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from valuecube.serving.spark import spark_session
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = spark_session("local[2]", shuffle_partitions=2)
-    yield session
-    session.stop()
 
 
 def test_spark_udf_equals_pandas_predict(spark, telco_uri: str, tmp_path: Path) -> None:

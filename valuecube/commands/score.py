@@ -32,6 +32,14 @@ def _stop(signum: int, frame: object) -> None:
     raise Stopped()
 
 
+class InputFormat(StrEnum):
+    """How to read the input when its extension does not say."""
+
+    parquet = "parquet"
+    csv = "csv"
+    text = "text"
+
+
 class Engine(StrEnum):
     """Where the model runs."""
 
@@ -49,7 +57,10 @@ def score(
     input: Annotated[
         Path,
         typer.Option(
-            "--input", "-i", help="Customers to score: CSV/text or Parquet (by extension)."
+            "--input",
+            "-i",
+            help="Customers to score: CSV/text or Parquet (by extension). With --engine spark "
+            "also a folder of part files or a glob (quoted), e.g. 'data/part-*.csv'.",
         ),
     ],
     output: Annotated[
@@ -94,12 +105,22 @@ def score(
     engine: Annotated[
         Engine,
         typer.Option(
-            "--engine", help="local: this process, chunk by chunk; spark: mlflow spark_udf."
+            "--engine",
+            help="local: this process, chunk by chunk; spark: the whole job in Spark (reading, "
+            "validation, duplicates, log aggregation, the model via spark_udf); see docs/spark.md.",
         ),
     ] = Engine.local,
     spark_master: Annotated[
         str, typer.Option("--spark-master", help="Spark master URL for --engine spark.")
     ] = "local[*]",
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option(
+            "--input-format",
+            help="Read the input as parquet, csv or text (whitespace or the config's separator) "
+            "whatever its extension says.",
+        ),
+    ] = None,
     reasons: Annotated[
         int,
         typer.Option(
@@ -159,6 +180,7 @@ def score(
             spark_master=spark_master,
             reasons=reasons,
             levers=levers,
+            input_format=input_format.value if input_format else None,
         )
     except Stopped:
         fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)
