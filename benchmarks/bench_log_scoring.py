@@ -186,7 +186,7 @@ def _duckdb_job(source: str, output: str, memory_limit: str, spill: str) -> None
     start = time.perf_counter()
     con.execute(DUCKDB_AGGREGATES.format(source=f"'{source}'", output=f"'{output}'"))
     seconds = time.perf_counter() - start
-    customers = con.sql(f"SELECT count(*) FROM read_parquet('{output}')").fetchone()[0]
+    customers = con.execute(f"SELECT count(*) FROM read_parquet('{output}')").fetchall()[0][0]
     print(json.dumps({"seconds": seconds, "customers": customers, "peak_rss_mb": peak_rss_mb()}))
 
 

@@ -24,7 +24,7 @@ from .helpers import ROOT
 
 CDNOW_URI = "models:/test-cdnow@challenger"
 SCORED_AT = pd.Timestamp("2026-01-01T00:00:00Z")
-TINY = "128KB"  # ~3,000 rows x 165 bytes: 5 parts
+TINY = "64KB"  # ~1,000 rows x 165 bytes: 4 parts
 runner = CliRunner()
 
 
@@ -35,13 +35,13 @@ def cdnow(cdnow_model) -> LoadedModel:
 
 @pytest.fixture(scope="module")
 def bad_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every purchase of 800 CDNOW customers (raw text) with bad rows spread through the file."""
+    """Every purchase of 300 CDNOW customers (raw text) with bad rows spread through the file."""
     log = pd.read_csv(ROOT / "data" / "cdnow_master.txt", sep=r"\s+", dtype=str)
-    first = log["customer_id"].drop_duplicates().iloc[:800]
+    first = log["customer_id"].drop_duplicates().iloc[:300]
     log = log[log["customer_id"].isin(first)].reset_index(drop=True)
     log.loc[10, "dollar_value"] = "-3"
     log.loc[700, "date"] = "19971399"
-    log.loc[1900, "number_of_cds"] = "many"
+    log.loc[400, "number_of_cds"] = "many"
     log.loc[len(log) - 5, "customer_id"] = ""
     path = tmp_path_factory.mktemp("partitioned") / "log.txt"
     log.to_csv(path, index=False, sep=" ")
