@@ -25,6 +25,10 @@ from .helpers import ROOT
 CDNOW_URI = "models:/test-cdnow@challenger"
 SCORED_AT = pd.Timestamp("2026-01-01T00:00:00Z")
 TINY = "64KB"  # ~1,000 rows x 165 bytes: 4 parts
+NETWORK = ["churn_probability", "expected_spend"]
+"""The network's float32 outputs: their last bits depend on how many customers share a batch
+(one pass with another --chunk-rows differs as much), so they are compared to float32 rounding."""
+FLOAT32 = 4e-6
 runner = CliRunner()
 
 
@@ -75,7 +79,9 @@ def test_partitioned_output_and_rejects_equal_one_pass(
     assert b["customer_id"].tolist() == a["customer_id"].tolist()  # one-pass order: by id
     assert a["customer_id"].is_monotonic_increasing
     numbers = [c for c in a.columns if pd.api.types.is_float_dtype(a[c])]
-    np.testing.assert_allclose(b[numbers], a[numbers], rtol=1e-12, atol=1e-12)
+    exact = [c for c in numbers if c not in NETWORK]
+    np.testing.assert_allclose(b[exact], a[exact], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b[NETWORK], a[NETWORK], rtol=FLOAT32, atol=0)
     text = [c for c in a.columns if c not in numbers]
     pd.testing.assert_frame_equal(b[text], a[text])
     pd.testing.assert_frame_equal(pd.read_csv(many_rej), pd.read_csv(one_rej))
@@ -98,7 +104,8 @@ def test_partitioned_csv_through_the_command_line(
     assert result.exit_code == 0, result.output
     a, b = pd.read_csv(one_out), pd.read_csv(out)
     assert b["customer_id"].tolist() == a["customer_id"].tolist()
-    np.testing.assert_allclose(b["churn_probability"], a["churn_probability"], rtol=1e-12)
+    np.testing.assert_allclose(b["cv_score"], a["cv_score"], rtol=1e-12)
+    np.testing.assert_allclose(b["churn_probability"], a["churn_probability"], rtol=FLOAT32)
     assert sorted(p.name for p in out.parent.iterdir()) == ["rejects.csv", "scores.csv"]
 
 
