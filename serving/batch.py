@@ -11,9 +11,12 @@ with the input and are kept small:
   the log is validated chunk by chunk and only the valid, typed rows are
   kept (id, date, quantity, amount); the per-customer table is then built as
   of ``--as-of`` and scored in chunks of customers. Memory grows with the
-  number of transactions (``benchmarks/bench_log_scoring.py`` measures it);
-  a larger log is split by customer and the parts scored one by one (a
-  customer's scores depend on their own purchases only).
+  number of transactions (``benchmarks/bench_log_scoring.py`` measures it).
+  A log whose rows would not fit in ``memory_limit`` is written, chunk by
+  chunk, into temporary Parquet parts by a hash of the customer id and the
+  parts are scored one after another (a customer's scores depend on their
+  own purchases only): :mod:`valuecube.serving.partitioned`. The output and
+  the rejects are the same as in one pass.
 
 The next chunk is read and validated in a background thread while the
 current one is scored (:func:`valuecube.serving.progress.prefetch`).
@@ -59,6 +62,15 @@ from valuecube.features.inputs import (
 from valuecube.features.io import check_output_paths, table_format
 from valuecube.serving.drift import DRIFT_PSI_WARN, DriftMonitor
 from valuecube.serving.loading import LoadedModel, check_config, load_model
+from valuecube.serving.partitioned import (
+    SCORED,
+    LogParts,
+    PartsProgress,
+    copy_sorted,
+    estimated_transactions,
+    parse_memory,
+    parts_needed,
+)
 from valuecube.serving.progress import Progress, prefetch
 from valuecube.serving.sinks import LocalSink, RejectsFile, Sink
 
@@ -90,6 +102,8 @@ class ScoreResult:
     drift_sample_size: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    parts: int = 1
+    """Hash parts a transaction log was scored in (1: in one pass)."""
 
     @property
     def drifted(self) -> list[str]:
@@ -165,6 +179,8 @@ class BatchJob:
         sink: Sink,
         drift: DriftMonitor,
         progress: bool,
+        parts: int = 1,
+        memory_limit: int = 0,
     ) -> None:
         self.loaded, self.spec = loaded, scoring_spec(loaded.config.input)  # label not checked
         self.input_path, self.output, self.rejects_path = input_path, output, rejects
@@ -177,15 +193,34 @@ class BatchJob:
         self.raw_columns: list[str] = []
         self.seen = SeenIds()
         self.transactions: list[pd.DataFrame] = []
+        self.partitions, self.memory_limit = parts, memory_limit
+        self.parts: LogParts | None = None  # a log larger than memory_limit (see run)
+        self.held: list[pd.DataFrame] = []  # its customers' rejects, written in id order
+        self.show_progress = progress
+        self.result.parts = parts
         total = _input_rows(input_path) if self.spec.shape == "customer_table" else None
         self.progress = Progress(total, enabled=progress)
 
     # ------------------------------------------------------------ the run
 
     def run(self) -> ScoreResult:
-        """Score the whole input; the output (and rejects) appear only if it succeeds."""
+        """Score the whole input; the output (and rejects) appear only if it succeeds.
+
+        A log scored in parts keeps them in a hidden folder beside the output,
+        removed however the run ends.
+        """
+        if self.partitions > 1:
+            spec = self.spec
+            self.parts = LogParts(self.output, self.partitions, spec.id_column, spec.date_column)
+        try:
+            return self._run()
+        finally:
+            if self.parts is not None:
+                self.parts.remove()
+
+    def _run(self) -> ScoreResult:
         started = time.perf_counter()
-        self.sink.open(self.output)
+        self.sink.open(self.output if self.parts is None else self.parts.folder / SCORED)
         try:
             for number, chunk in enumerate(prefetch(self.chunks()), start=1):
                 self.take(chunk)
@@ -239,7 +274,9 @@ class BatchJob:
             if len(chunk.duplicates)
             else validated.rejects
         )
-        if self.spec.shape == "transaction_log":
+        if self.spec.shape == "transaction_log" and self.parts is not None:
+            self.parts.add(validated.data)
+        elif self.spec.shape == "transaction_log":
             self.transactions.append(validated.data)
         elif len(validated.data):
             customers = build_customer_table(validated, self.spec, with_labels=False).table
@@ -255,7 +292,9 @@ class BatchJob:
         """Score a log's customers, check the accounting and commit the output."""
         if self.result.rows_read == 0:
             raise NothingScoredError(f"{self.input_path}: the file has a header but no rows")
-        if self.spec.shape == "transaction_log" and any(len(t) for t in self.transactions):
+        if self.parts is not None and self.parts.rows:
+            self.score_parts()
+        elif self.spec.shape == "transaction_log" and any(len(t) for t in self.transactions):
             self.score_log()
         self.result.check()
         if self.result.customers_scored == 0:
@@ -265,6 +304,15 @@ class BatchJob:
                 + (f"; see {self.rejects_path} for the reasons" if self.rejects_path else "")
             )
         self.sink.commit()
+        if self.parts is not None:  # the parts' scores into the output, in one-pass (id) order
+            copy_sorted(
+                self.parts.folder / SCORED,
+                self.output,
+                self.sink.writer.schema,
+                self.memory_limit,
+                self.parts.folder,
+                self.chunk_rows,
+            )
 
     # ---------------------------------------------------------- the parts
 
@@ -289,21 +337,58 @@ class BatchJob:
                 else pd.DataFrame({self.spec.id_column: unscorable.index})
             )
             frame[REASON] = unscorable.to_numpy()
-            self.reject(frame)
+            if self.parts is not None and self.rejects is not None:
+                self.held.append(frame)  # one pass writes them in id order: so do the parts
+            else:
+                self.reject(frame)
 
     def score_log(self) -> None:
         """Build a log's per-customer table as of ``as_of``; score it in chunks of customers."""
         data = pd.concat(self.transactions)
         self.transactions.clear()  # the chunks' frames go now: the log is held once
+        self.score_transactions(data, self.spec, self.as_of)
+
+    def score_parts(self) -> None:
+        """Score a partitioned log part after part, with the whole log's window and ``as_of``."""
+        parts = self.parts
+        assert parts is not None and parts.first_date is not None and parts.last_date is not None
+        parts.close()
+        spec = self.spec
+        if spec.window_start is None:  # one pass starts the window at the log's first date
+            spec = spec.model_copy(update={"window_start": parts.first_date.normalize().date()})
+        as_of = self.as_of or spec.as_of or parts.last_date.normalize().date()
+        progress = PartsProgress(len(parts.filled), enabled=self.show_progress)
+        try:
+            for number, data in enumerate(parts.frames(), start=1):
+                self.score_transactions(data, spec, as_of)
+                del data
+                progress.update(number, self.result.summary())
+        finally:
+            progress.close()
+        if self.held:
+            self.reject(
+                pd.concat(self.held, ignore_index=True).sort_values(
+                    self.spec.id_column, kind="stable"
+                )
+            )
+            self.held.clear()
+
+    def score_transactions(
+        self, data: pd.DataFrame, spec: InputSpec, as_of: dt.date | str | None
+    ) -> None:
+        """Build the per-customer table of valid log rows ``data``; score it in chunks."""
         validated = ValidatedInput(
             data=data,
             rejects=pd.DataFrame({LINE: [], REASON: []}),
             rows_read=len(data),
             source=str(self.input_path),
         )
-        built = build_customer_table(validated, self.spec, as_of=self.as_of, with_labels=False)
-        self.result.as_of, self.result.customers_excluded = built.as_of, built.excluded
-        self.result.rows_used, self.result.rows_unused = built.rows_used, built.rows_unused
+        built = build_customer_table(validated, spec, as_of=as_of, with_labels=False)
+        del validated, data
+        self.result.as_of = built.as_of
+        self.result.customers_excluded += built.excluded
+        self.result.rows_used += built.rows_used
+        self.result.rows_unused += built.rows_unused
         columns = self.loaded.model.metadata["customer_columns"]
         table = built.table[columns].astype("float64")
         for start in range(0, len(table), self.chunk_rows):
@@ -327,6 +412,7 @@ def score_file(
     reasons: int = 0,
     levers: bool = False,
     input_format: str | None = None,
+    memory_limit: int | str | None = None,
 ) -> ScoreResult:
     """Score every customer of ``input_path`` into ``output`` (see the module docstring).
 
@@ -337,9 +423,13 @@ def score_file(
     :class:`valuecube.features.io.OutputPathError` for an output that is the
     input, equals the rejects path or cannot be written. ``engine="spark"``
     validates the same way, then scores with Spark (:mod:`valuecube.serving.spark`).
+    ``memory_limit`` (bytes, or ``"2GB"``; default a share of the machine's
+    memory): a transaction log whose valid rows would not fit is scored in
+    hash parts by the local engine (:mod:`valuecube.serving.partitioned`).
     """
     input_path, output = Path(input_path), Path(output)
     rejects_path = None if rejects is None else Path(rejects)
+    limit = parse_memory(memory_limit)
     if chunk_rows < 1:
         raise ValueError(f"--chunk-rows must be at least 1, got {chunk_rows}")
     if engine not in ("local", "spark"):
@@ -379,6 +469,11 @@ def score_file(
         )
         result.warnings += warnings
         return result
+    parts = (
+        parts_needed(estimated_transactions(input_path), limit)
+        if loaded.config.input.shape == "transaction_log"
+        else 1
+    )
     drift = DriftMonitor(loaded.model)
     sink: Sink = LocalSink(loaded, drift)
     sink.reasons = reasons  # churn_reasons (spend_reasons) columns, models/reasons.py
@@ -394,6 +489,8 @@ def score_file(
         sink=sink,
         drift=drift,
         progress=progress,
+        parts=parts,
+        memory_limit=limit,
     )
     job.input_format = input_format
     job.result.warnings += warnings

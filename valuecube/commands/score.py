@@ -140,6 +140,15 @@ def score(
             "dimension, and the one factor change that crosses it (both engines).",
         ),
     ] = False,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            help="Transaction logs, local engine: memory the log's rows may take, e.g. 2GB or "
+            "500MB (default: a quarter of the machine's memory). A larger log is split by "
+            "customer into temporary Parquet parts beside the output and scored part by part.",
+        ),
+    ] = None,
     monitor_experiment: MonitorExperiment = None,
     drift_threshold: DriftThreshold = 0.2,
     fail_on_drift: FailOnDrift = False,
@@ -181,6 +190,7 @@ def score(
             reasons=reasons,
             levers=levers,
             input_format=input_format.value if input_format else None,
+            memory_limit=memory_limit,
         )
     except Stopped:
         fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)
