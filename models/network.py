@@ -348,7 +348,8 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         self.has_churn_head_ = data.has_churn_head
         self.has_spend_head_ = data.has_spend_head
         self.module_ = trained.module
-        self.__dict__.pop("_weights", None)  # the arrays of a previous fit
+        # the arrays the NumPy forward pass reads, made now so that predicting changes no state
+        self.__dict__["_weights"] = network_arrays.snapshot_arrays(self.module_)
         self.history_ = trained.history
         self.best_segment_epoch_ = trained.best_segment_epoch
         self.best_churn_epoch_ = trained.best_churn_epoch

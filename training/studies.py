@@ -53,7 +53,7 @@ def open_study(
     sampler_seed = worker_seed(name, worker) if shared else seed + worker
     study = optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=_storage(storage),
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=10),
@@ -67,6 +67,24 @@ def open_study(
             f"study {name!r} tunes on the split of seed {first}, not {seed}: pass --seed {first}"
         )
     return study
+
+
+def _storage(url: str | None) -> str | optuna.storages.BaseStorage | None:
+    """The study's storage; a SQLite file is created under a file lock.
+
+    Optuna writes a new database's schema version on first open: two workers
+    opening the same new SQLite file at once both write it, and one fails
+    (``UNIQUE constraint failed: alembic_version``). The lock lets the first
+    create it; the others then open an existing database.
+    """
+    if url is None or not url.startswith("sqlite:///"):
+        return url
+    from filelock import FileLock
+
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=120):
+        return optuna.storages.RDBStorage(url)
 
 
 def finished_study(name: str, storage: str | None) -> optuna.Study:
