@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,7 @@ from valuecube.features.inputs import (
     validate_chunk,
 )
 from valuecube.features.io import check_output_paths, table_format
-from valuecube.serving.drift import DRIFT_PSI_WARN, DriftMonitor
+from valuecube.serving.drift import DriftMonitor
 from valuecube.serving.loading import LoadedModel, check_config, load_model
 from valuecube.serving.partitioned import (
     SCORED,
@@ -72,78 +72,10 @@ from valuecube.serving.partitioned import (
     parts_needed,
 )
 from valuecube.serving.progress import Progress, prefetch
+from valuecube.serving.result import NothingScoredError, ScoreResult
 from valuecube.serving.sinks import LocalSink, RejectsFile, Sink
 
 DEFAULT_CHUNK_ROWS = 100_000
-
-
-class NothingScoredError(InputError):
-    """No input row could be scored (all rejected, or none read)."""
-
-
-@dataclass
-class ScoreResult:
-    """How a scoring job went; the counts always add up (checked)."""
-
-    model_name: str
-    model_version: str
-    output: Path | None
-    rejects: Path | None
-    rows_read: int = 0
-    rows_rejected: int = 0
-    customers_scored: int = 0
-    customers_unscorable: int = 0
-    customers_excluded: int = 0
-    rows_used: int = 0
-    rows_unused: int = 0
-    shape: str = "customer_table"
-    as_of: pd.Timestamp | None = None
-    drift: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
-    drift_sample_size: int = 0
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    parts: int = 1
-    """Hash parts a transaction log was scored in (1: in one pass)."""
-
-    @property
-    def drifted(self) -> list[str]:
-        """Factors whose PSI exceeds :data:`DRIFT_PSI_WARN`."""
-        return list(self.drift[self.drift > DRIFT_PSI_WARN].index)
-
-    def summary(self) -> str:
-        """One line of counts for the terminal or a log."""
-        if self.shape == "customer_table":
-            unscorable = (
-                f" (of which {self.customers_unscorable:,} with non-computable factors)"
-                if self.customers_unscorable
-                else ""
-            )
-            return (
-                f"rows read {self.rows_read:,} · scored {self.customers_scored:,} · "
-                f"rejected {self.rows_rejected:,}{unscorable}"
-            )
-        as_of = f" at {self.as_of.date()}" if self.as_of is not None else ""
-        return (
-            f"rows read {self.rows_read:,} · "
-            f"rows rejected {self.rows_rejected - self.customers_unscorable:,} · "
-            f"customers scored {self.customers_scored:,} · customers rejected (factors not "
-            f"computable) {self.customers_unscorable:,} · "
-            f"customers not yet active{as_of} {self.customers_excluded:,} · "
-            f"rows not used (dated after as_of, or of those customers) {self.rows_unused:,}"
-        )
-
-    def check(self) -> None:
-        """Raise if the row accounting does not add up (a bug, never an input problem)."""
-        if (
-            self.shape == "customer_table"
-            and self.rows_read != self.customers_scored + self.rows_rejected
-        ):
-            raise AssertionError(f"row accounting broken: {self.summary()}")
-        rejected_rows = self.rows_rejected - self.customers_unscorable
-        if self.shape == "transaction_log" and (
-            self.rows_used + self.rows_unused + rejected_rows != self.rows_read
-        ):
-            raise AssertionError(f"row accounting broken: {self.summary()}")
 
 
 @dataclass

@@ -58,8 +58,8 @@ from valuecube.features.inputs import (
     scoring_spec,
 )
 from valuecube.features.io import table_format
-from valuecube.serving.batch import NothingScoredError, ScoreResult
 from valuecube.serving.loading import LoadedModel
+from valuecube.serving.result import NothingScoredError, ScoreResult
 from valuecube.serving.spark import replace_dir, score_dataframe, spark_session
 from valuecube.serving.spark_read import (
     FILE,
