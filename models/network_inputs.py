@@ -259,7 +259,3 @@ def require_head(estimator: Any, head: str) -> None:
     check_is_fitted(estimator, "classes_")
     if not getattr(estimator, f"has_{head}_head_", False):
         raise ValueError(f"This {type(estimator).__name__} has no {head} head: {_HEAD_HINTS[head]}")
-
-
-def _take(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
-    return None if values is None else values[rows]

@@ -384,9 +384,9 @@ def score_file(
     warnings = check_config(loaded.config, config)
     scored_at = scored_at if scored_at is not None else pd.Timestamp.now(tz="UTC").floor("ms")
     if spark:
-        from valuecube.serving.spark_job import score_with_spark
+        from valuecube.serving.spark_job import SparkJob
 
-        result = score_with_spark(
+        result = SparkJob(
             loaded,
             input_path,
             output,
@@ -398,7 +398,7 @@ def score_file(
             master=spark_master,
             reasons=reasons,
             levers=levers,
-        )
+        ).run()
         result.warnings += warnings
         return result
     parts = (

@@ -1,6 +1,6 @@
 """The Spark engine's job: reading, validation, duplicates, log aggregation, scoring, in Spark.
 
-``valuecube score --engine spark`` runs here (:func:`score_with_spark`). The
+``valuecube score --engine spark`` runs here (:class:`SparkJob`). The
 driver lists the input's files and reads their headers
 (:mod:`valuecube.serving.spark_read`); everything that touches rows runs in
 Spark's workers, and the driver only ever collects counts, the first few
@@ -178,7 +178,7 @@ class LogAggregator:
 
 
 class SparkJob:
-    """One ``--engine spark`` run (see the module docstring and :func:`score_with_spark`)."""
+    """One ``--engine spark`` run (see the module docstring); ``SparkJob(...).run()``."""
 
     def __init__(
         self,
@@ -433,33 +433,3 @@ def _worker_error(exc: Exception) -> Exception:
             "the Spark logs; docs/spark.md)"
         )
     return exc
-
-
-def score_with_spark(
-    loaded: LoadedModel,
-    source: str | Path,
-    output: Path,
-    *,
-    rejects: Path | None,
-    input_format: str | None,
-    chunk_rows: int,
-    as_of: dt.date | str | None,
-    scored_at: pd.Timestamp,
-    master: str,
-    reasons: int = 0,
-    levers: bool = False,
-) -> ScoreResult:
-    """Run :class:`SparkJob` (see the module docstring)."""
-    return SparkJob(
-        loaded,
-        source,
-        output,
-        rejects=rejects,
-        input_format=input_format,
-        chunk_rows=chunk_rows,
-        as_of=as_of,
-        scored_at=scored_at,
-        master=master,
-        reasons=reasons,
-        levers=levers,
-    ).run()
