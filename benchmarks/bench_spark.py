@@ -45,26 +45,75 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_batch_scoring import synthetic_parquet
 
+NMT_CATEGORIES = ("Java Heap", "Class", "Thread", "Code", "GC", "Internal", "Other", "Symbol")
+"""The JVM's Native Memory Tracking categories reported (``Other`` holds direct/Arrow buffers)."""
 
-def run(uri: str, source: Path, output: Path, *extra: str) -> tuple[float, float]:
-    """``valuecube score`` in a fresh process: (wall seconds, peak RSS MB of it and its JVM)."""
+
+def native_memory(pid: int) -> dict[str, float]:
+    """Committed MB per Native Memory Tracking category of JVM ``pid`` (``jcmd``), or {}."""
+    try:
+        text = subprocess.run(
+            ["jcmd", str(pid), "VM.native_memory", "summary"],
+            capture_output=True, text=True, timeout=20,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        line = line.strip().lstrip("-").strip()
+        for name in ("Total", *NMT_CATEGORIES):
+            if line.startswith(f"{name} (") or line.startswith(f"{name}:"):
+                committed = line.split("committed=")[1].split("KB")[0]
+                out[name] = int(committed) / 1024
+    return out
+
+
+def run(uri: str, source: Path, output: Path, *extra: str, env: dict | None = None) -> dict:
+    """``valuecube score`` in a fresh process: wall seconds and peak RSS (MB) of each part.
+
+    Sampled every 0.2 s with psutil: the Python driver, the JVM it starts (on
+    ``local[N]`` it also hosts the executor) and the JVM's Python workers
+    (``pyspark.daemon``: executor-side on a cluster); ``total`` is the largest
+    sum. With Native Memory Tracking on (``-XX:NativeMemoryTracking=summary``
+    in ``env``'s ``PYSPARK_SUBMIT_ARGS``), the JVM's committed memory by
+    category is read with ``jcmd`` every few seconds, keeping the snapshot
+    taken at the JVM's largest RSS.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "valuecube", "score", "-m", uri, "-i", str(source), "-o",
          str(output), *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )  # fmt: skip
-    peak = [0.0]
+    peak = {"python_driver": 0.0, "jvm": 0.0, "python_workers": 0.0, "total": 0.0}
+    nmt: dict[str, float] = {}
+    tracking = "NativeMemoryTracking" in (env or {}).get("PYSPARK_SUBMIT_ARGS", "")
 
     def sample() -> None:
         driver = psutil.Process(proc.pid)
+        last_nmt, jvm_at_nmt = 0.0, 0.0
         while proc.poll() is None:
             try:
-                procs = [driver] + [
-                    c for c in driver.children(recursive=True) if "java" in c.name().lower()
-                ]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs) / 2**20)
+                children = driver.children(recursive=True)
+                jvms = [c for c in children if "java" in c.name().lower()]
+                workers = [c for c in children if c not in jvms and "python" in c.name().lower()]
+                mb = {
+                    "python_driver": driver.memory_info().rss / 2**20,
+                    "jvm": sum(p.memory_info().rss for p in jvms) / 2**20,
+                    "python_workers": sum(p.memory_info().rss for p in workers) / 2**20,
+                }
+                mb["total"] = sum(mb.values())
+                for k, v in mb.items():
+                    peak[k] = max(peak[k], v)
+                due = time.monotonic() - last_nmt > 3 and mb["jvm"] >= jvm_at_nmt
+                if tracking and jvms and due:
+                    snapshot = native_memory(jvms[0].pid)
+                    if snapshot:
+                        nmt.clear()
+                        nmt.update(snapshot)
+                        jvm_at_nmt = mb["jvm"]
+                    last_nmt = time.monotonic()
             except psutil.Error:
                 pass
             time.sleep(0.2)
@@ -75,7 +124,7 @@ def run(uri: str, source: Path, output: Path, *extra: str) -> tuple[float, float
     watcher.join()
     if proc.returncode != 0:
         raise RuntimeError(out[-2000:] + err[-3000:])
-    return time.perf_counter() - start, peak[0]
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak, "jvm_native_mb": nmt}
 
 
 def synthetic_valid_log(path: Path, n: int, seed: int = 0) -> Path:
@@ -160,25 +209,48 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=10_000_000)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each engine, interleaved")
+    parser.add_argument(
+        "--driver-memory", default="1g",
+        help="the driver JVM's heap (spark-submit --driver-memory; Spark's default is 1g)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--native-memory", action="store_true",
+        help="JVM Native Memory Tracking: committed memory by category at the JVM's peak",
+    )  # fmt: skip
     args = parser.parse_args()
     spark_flags = ["--engine", "spark", "--spark-master", args.master]
-    report: dict = {"master": args.master, "cpus": os.cpu_count()}
+    java = "-XX:NativeMemoryTracking=summary" if args.native_memory else ""
+    submit = f"--driver-memory {args.driver_memory}"
+    submit += f' --driver-java-options "{java}"' if java else ""
+    spark_env = {"PYSPARK_SUBMIT_ARGS": f"{submit} pyspark-shell"}
+    report: dict = {"master": args.master, "cpus": os.cpu_count(),
+                    "driver_memory": args.driver_memory}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-spark-", dir=ROOT / "out") as tmp:
         tmp = Path(tmp)
         memory = []
         for n in args.sizes:
             source = synthetic_parquet(tmp / f"customers-{n}.parquet", n)
-            seconds, rss = run(args.model, source, tmp / f"spark-{n}.parquet", *spark_flags)
-            memory.append({"rows": n, "seconds": seconds, "driver_peak_rss_mb": rss})
-            print(f"spark {n:>10,} rows: {seconds:7.1f} s, driver peak RSS {rss:,.0f} MB "
+            got = run(args.model, source, tmp / f"spark-{n}.parquet", *spark_flags, env=spark_env)
+            memory.append({"rows": n, **got})
+            rss = got["peak_rss_mb"]
+            print(f"spark {n:>10,} rows: {got['seconds']:7.1f} s, peak RSS MB: Python driver "
+                  f"{rss['python_driver']:,.0f}, JVM {rss['jvm']:,.0f}, Python workers "
+                  f"{rss['python_workers']:,.0f}, total {rss['total']:,.0f} "
                   f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
-        report["driver_memory"] = memory
+            if got["jvm_native_mb"]:
+                parts = ", ".join(f"{k} {v:,.0f}" for k, v in got["jvm_native_mb"].items())
+                print(f"    JVM committed MB at its peak: {parts}", flush=True)
+        report["driver_memory_by_size"] = memory
         n = args.sizes[0]
         source = tmp / f"customers-{n}.parquet"
         local_runs, spark_runs = [], []
         for _ in range(args.repeats):  # interleaved: the machine's load hits both engines
-            local_runs.append(run(args.model, source, tmp / "local.parquet")[0])
-            spark_runs.append(run(args.model, source, tmp / "spark.parquet", *spark_flags)[0])
+            local_runs.append(run(args.model, source, tmp / "local.parquet")["seconds"])
+            spark_runs.append(
+                run(args.model, source, tmp / "spark.parquet", *spark_flags, env=spark_env)[
+                    "seconds"
+                ]
+            )
         local = pd.read_parquet(tmp / "local.parquet").set_index("customer_id")
         remote = pd.read_parquet(tmp / "spark.parquet").set_index("customer_id")
         sample = local.sample(min(20_000, len(local)), random_state=0).index

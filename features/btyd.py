@@ -10,7 +10,9 @@ otherwise).
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -33,6 +35,23 @@ _RFM_COLUMNS = ("repeat_frequency", "first_to_last_days", "tenure_days", "repeat
 # PyMC-Marketing's `time_unit` names the unit that recency and T are measured in.
 _TIME_UNITS = {1: "D", 7: "W", 30: "M"}
 OUTPUT_COLUMNS = ("expected_purchases", "p_alive", "expected_spend", "clv", "clv_low", "clv_high")
+PARALLEL_MIN_CUSTOMERS = 8192
+"""Customers from which the draws are evaluated in blocks on threads (:func:`scoring_threads`)."""
+
+
+def scoring_threads() -> int:
+    """Threads for evaluating the closed forms over many draws: the cores, or ``OMP_NUM_THREADS``.
+
+    SciPy's special functions (the hypergeometric function of the purchase
+    models) release the GIL, so blocks of customers evaluate in parallel with
+    identical results. ``OMP_NUM_THREADS`` caps it, as it does NumPy's and
+    torch's threads: Spark's workers and the tests set it to 1.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        return max(1, min(cores, int(os.environ.get("OMP_NUM_THREADS", cores))))
+    except ValueError:
+        return cores
 
 
 def _library_class(name: str):
@@ -358,6 +377,25 @@ class BtydValue(TransformerMixin, BaseEstimator):
         )  # fmt: skip
         return purchases, spend, h
 
+    def _evaluate(self, purchases, spend, h: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """The library's closed forms for customers ``h``: arrays of shape (draws, customers).
+
+        Expected purchases over the horizon, P(alive), expected spend per
+        purchase and the discounted expected purchases of the CLV sum.
+        """
+        from pymc_marketing.clv.utils import customer_lifetime_value
+
+        horizon = self.horizon_days / self.time_unit_days
+        expected = purchases.expected_purchases(h, future_t=horizon).values[0]
+        alive = purchases.expected_probability_alive(h).values[0]
+        spend_draws = spend.expected_customer_spend(h).values[0]
+        discounted = customer_lifetime_value(
+            purchases, h.assign(future_spend=1.0), future_t=self.clv_months,
+            discount_rate=self.monthly_discount_rate,
+            time_unit=_TIME_UNITS[self.time_unit_days],
+        ).values[0]  # fmt: skip
+        return tuple(np.atleast_2d(a) for a in (expected, alive, spend_draws, discounted))
+
     def transform(self, X: pd.DataFrame, *, interval: bool = True) -> pd.DataFrame:
         """Score purchase histories.
 
@@ -376,25 +414,26 @@ class BtydValue(TransformerMixin, BaseEstimator):
         DataFrame
             Indexed like ``X``, columns :data:`OUTPUT_COLUMNS`.
         """
-        from pymc_marketing.clv.utils import customer_lifetime_value
-
         point_only = not interval and self.method == "map"
         purchases, spend, h = self.predictors(X, point_only=point_only)
+        threads = scoring_threads() if len(h) >= PARALLEL_MIN_CUSTOMERS and not point_only else 1
+        blocks = np.array_split(np.arange(len(h)), threads)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            horizon = self.horizon_days / self.time_unit_days
-            expected = purchases.expected_purchases(h, future_t=horizon)
-            alive = purchases.expected_probability_alive(h)
-            spend_draws = spend.expected_customer_spend(h).values[0]
-            discounted_purchases = customer_lifetime_value(
-                purchases, h.assign(future_spend=1.0), future_t=self.clv_months,
-                discount_rate=self.monthly_discount_rate,
-                time_unit=_TIME_UNITS[self.time_unit_days],
-            ).values[0]  # fmt: skip
+            if threads == 1:
+                parts = [self._evaluate(purchases, spend, h)]
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    parts = list(
+                        pool.map(lambda b: self._evaluate(purchases, spend, h.iloc[b]), blocks)
+                    )
+        expected, alive, spend_draws, discounted_purchases = (
+            np.concatenate([part[i] for part in parts], axis=1) for i in range(4)
+        )
         clv_draws = discounted_purchases * spend_draws  # (1 + n_draws, n_customers)
         outputs = {
-            "expected_purchases": expected.values[0],
-            "p_alive": alive.values[0],
+            "expected_purchases": expected,
+            "p_alive": alive,
             "expected_spend": spend_draws,
             "clv": clv_draws,
         }

@@ -6,6 +6,7 @@ directly, which needs no compilation.
 """
 
 import copy
+import os
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,22 @@ def test_point_only_transform_gives_the_same_point_columns(fitted, cdnow, scores
     assert point[["clv_low", "clv_high"]].isna().all().all()
     columns = ["expected_purchases", "p_alive", "expected_spend", "clv"]
     pd.testing.assert_frame_equal(point[columns], scores[columns], rtol=1e-12)
+
+
+def test_blocks_of_customers_on_threads_give_the_same_bits(fitted, cdnow, scores, monkeypatch):
+    """Many customers are evaluated in blocks on ``OMP_NUM_THREADS`` threads: identical output."""
+    from valuecube.features import btyd
+
+    assert len(cdnow) >= btyd.PARALLEL_MIN_CUSTOMERS  # large enough to be split into blocks
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert btyd.scoring_threads() == min(3, os.cpu_count())
+    threaded = fitted.transform(cdnow)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert btyd.scoring_threads() == 1
+    pd.testing.assert_frame_equal(threaded, fitted.transform(cdnow), rtol=0, atol=0)
+    pd.testing.assert_frame_equal(threaded, scores, rtol=0, atol=0)
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    assert btyd.scoring_threads() == os.cpu_count()
 
 
 # --- known answers on made data --------------------------------------------------------------
