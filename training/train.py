@@ -401,6 +401,11 @@ def _tune(
     if not any(isinstance(f, QuietLostServer) for f in trial_log.filters):
         trial_log.addFilter(QuietLostServer())
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # optuna-integration 4.9 deprecates MLflowCallback (removal in 6.0, pinned below it) ahead of
+    # a move to OptunaHub that has no published successor yet; the warning is not the user's.
+    warnings.filterwarnings(
+        "ignore", message="MLflowCallback has been deprecated", category=FutureWarning
+    )
     name = study_name or studies.new_study_name(cfg.name)
     study = studies.open_study(
         name, storage=storage, worker=worker, seed=seed, shared=study_name is not None
