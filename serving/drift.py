@@ -19,6 +19,8 @@ from valuecube.models.packaged import (
 
 DRIFT_PSI_WARN = 0.2
 """PSI above this (a rule of thumb: > 0.2 is a significant shift) triggers a drift warning."""
+DRIFT_MIN_SAMPLE = 100
+"""Fewest customers drift is judged on: ten per bin of a 10-bin histogram (fewer are noise)."""
 DRIFT_SAMPLE_ROWS = 10_000
 """Customers per chunk whose factors feed the drift histograms (all of them in smaller chunks)."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from valuecube.features.inputs import InputError
-from valuecube.serving.drift import DRIFT_PSI_WARN
+from valuecube.serving.drift import DRIFT_MIN_SAMPLE, DRIFT_PSI_WARN
 
 
 class NothingScoredError(InputError):
@@ -47,7 +47,18 @@ class ScoreResult:
     @property
     def drifted(self) -> list[str]:
         """Factors whose PSI exceeds :data:`DRIFT_PSI_WARN`."""
-        return list(self.drift[self.drift > DRIFT_PSI_WARN].index)
+        return self.drifted_over(DRIFT_PSI_WARN)
+
+    @property
+    def drift_judged(self) -> bool:
+        """Whether enough customers were counted to judge drift (:data:`DRIFT_MIN_SAMPLE`)."""
+        return self.drift_sample_size >= DRIFT_MIN_SAMPLE
+
+    def drifted_over(self, threshold: float) -> list[str]:
+        """Factors whose PSI exceeds ``threshold``; none when too few customers were counted."""
+        if not self.drift_judged:
+            return []
+        return list(self.drift[self.drift > threshold].index)
 
     def summary(self) -> str:
         """One line of counts for the terminal or a log."""

@@ -199,6 +199,32 @@ def test_strict_without_rejects_names_the_line(loaded: LoadedModel, tmp_path: Pa
     assert not (tmp_path / "o.parquet").exists() and not list(tmp_path.glob(".*partial"))
 
 
+def test_a_few_customers_are_too_few_to_judge_drift(loaded: LoadedModel, tmp_path: Path) -> None:
+    """PSI over 10 bins of a handful of customers is noise: no drift warning, a note instead."""
+    rows = telco_rows(400, seed=6)
+    rows["monthlycharges"] = (rows["monthlycharges"].astype(float) * 3 + 50).round(2).astype(str)
+    few = tmp_path / "few.csv"
+    rows.head(5).to_csv(few, index=False)
+    result = score_file(loaded, few, tmp_path / "few.parquet", progress=False)
+    assert result.drift_sample_size == 5 and not result.drift_judged
+    assert result.drift["monthly_charges"] > 0.2  # the shift is there, but not judged
+    assert result.drifted == [] and result.drifted_over(0.0) == []
+    args = ["score", "-m", loaded.uri, "-i", str(few), "-o", str(tmp_path / "f.parquet")]
+    cli = runner.invoke(app, [*args, "--monitor-experiment", "", "--fail-on-drift"])
+    assert cli.exit_code == 0, cli.output
+    assert "input drift not judged: 5 customers scored, at least 100 needed" in cli.output
+    assert "warning: input drift" not in cli.output
+    many = score_file(
+        loaded, _write(rows, tmp_path / "many.csv"), tmp_path / "m.parquet", progress=False
+    )
+    assert many.drift_judged and "monthly_charges" in many.drifted
+
+
+def _write(rows: pd.DataFrame, path: Path) -> Path:
+    rows.to_csv(path, index=False)
+    return path
+
+
 def test_cli_score_drift_warning_and_config_check(loaded: LoadedModel, tmp_path: Path) -> None:
     rows = telco_rows(400, seed=6)
     rows["monthlycharges"] = (rows["monthlycharges"].astype(float) * 3 + 50).round(2).astype(str)

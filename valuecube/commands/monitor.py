@@ -101,7 +101,7 @@ def after_scoring(
     """
     from valuecube.console import err
 
-    drifted = list(result.drift[result.drift > drift_threshold].index)
+    drifted = result.drifted_over(drift_threshold)
     if monitor_experiment != "":  # MLflow loads only to log the run
         from mlflow.exceptions import MlflowException
 

@@ -173,6 +173,7 @@ def score(
     from valuecube.features.config import ConfigError
     from valuecube.features.inputs import InputError
     from valuecube.serving.batch import score_file
+    from valuecube.serving.drift import DRIFT_MIN_SAMPLE
     from valuecube.serving.loading import ModelLoadError
 
     previous = signal.signal(signal.SIGTERM, _stop)
@@ -208,13 +209,18 @@ def score(
         signal.signal(signal.SIGTERM, previous)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
-    drifted = list(result.drift[result.drift > drift_threshold].index)
+    drifted = result.drifted_over(drift_threshold)
     if drifted:
         listed = ", ".join(f"{name} (PSI {result.drift[name]:.2f})" for name in drifted)
         err.print(
             f"[yellow]warning:[/] input drift: {listed} differ from the training data "
             f"(PSI > {drift_threshold}); "
             "check the input or retrain"
+        )
+    elif result.drift_sample_size and not result.drift_judged:
+        err.print(
+            f"[dim]input drift not judged: {result.drift_sample_size:,} customers scored, "
+            f"at least {DRIFT_MIN_SAMPLE} needed[/]"
         )
     console.print(result.summary())
     console.print(
