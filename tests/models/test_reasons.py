@@ -20,6 +20,7 @@ from valuecube.models.reasons import (
     attribute,
     group_names,
     pick_reasons,
+    reason_lists,
     top_reasons,
 )
 from valuecube.training.data import load_training_data
@@ -100,8 +101,31 @@ def test_top_reasons_text_is_the_json_of_the_picked_effects() -> None:
         {"factor": "a", "value": 2.5, "effect": -0.1},
     ]
     assert got[2] == []  # no effect: no reason
+    assert reason_lists(effects, values, 2) == got
     picked, _, keep = pick_reasons(effects.to_numpy(), 9)  # n above the names
     assert picked.shape == (3, 8) and keep.sum() == 7
+
+
+def test_reason_lists_equal_the_parsed_text_on_many_customers() -> None:
+    """The API's lists, built directly, are json.loads of the files' text, value for value."""
+    rng = np.random.default_rng(7)
+    m, names = 3000, [f"f{i}" for i in range(12)]
+    effects = pd.DataFrame(rng.normal(0, 0.05, (m, len(names))), columns=names)
+    effects.iloc[::17] = 0.0
+    values = {name: rng.normal(50, 30, m) for name in names}
+    values["f0"][::5] = np.nan
+    values["f1"] = rng.integers(0, 72, m)
+    values["f2"] = np.where(rng.random(m) < 0.1, None, rng.choice(["DSL", "No", 'a "b"'], m))
+    values["f3"] = np.round(rng.normal(0, 1e6, m))
+    values["f4"][::7] = np.inf
+    for n in (1, 3, 20):
+        text = [json.loads(t) for t in top_reasons(effects, values, n).to_pylist()]
+        lists = reason_lists(effects, values, n)
+        assert lists == text
+        pairs = [
+            (a, b) for x, y in zip(lists, text, strict=True) for a, b in zip(x, y, strict=True)
+        ]
+        assert all(type(a["value"]) is type(b["value"]) for a, b in pairs)  # int, float, None
 
 
 def test_spend_reasons_add_up_to_expected_spend_minus_baseline(cdnow_model) -> None:
