@@ -182,6 +182,7 @@ def _duckdb_job(source: str, output: str, memory_limit: str, spill: str) -> None
 
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET preserve_insertion_order = false")  # ORDER BY still orders; lets it spill
     con.execute(f"SET temp_directory = '{spill}'")
     start = time.perf_counter()
     con.execute(DUCKDB_AGGREGATES.format(source=f"'{source}'", output=f"'{output}'"))
@@ -207,7 +208,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, nargs="+", default=[1_000_000, 4_000_000])
     parser.add_argument("--model", help="a registered CDNOW model (default: train a small one)")
-    parser.add_argument("--memory-limit", default="2GB", help="valuecube's and DuckDB's limit")
+    parser.add_argument("--memory-limit", default="2GB", help="valuecube's --memory-limit")
+    parser.add_argument(
+        "--duckdb-memory-limit", help="DuckDB's memory_limit (default: --memory-limit)"
+    )
     parser.add_argument(
         "--folder", type=Path, help="where the logs go (default: a temporary folder)"
     )
@@ -235,7 +239,11 @@ def main() -> None:
             generated = time.perf_counter() - started
             load_before = _load()
             ours = _child("--job", uri, str(source), str(tmp / "scores.parquet"), limit)
-            duck = _child("--duckdb-job", str(source), str(tmp / "duck.parquet"), limit, str(tmp))
+            print(f"  valuecube: {json.dumps(ours)} (load avg {_load()})", flush=True)
+            duck_limit = args.duckdb_memory_limit or limit
+            duck = _child(
+                "--duckdb-job", str(source), str(tmp / "duck.parquet"), duck_limit, str(tmp)
+            )
             load_after = _load()
             run = {
                 "transactions": n,
@@ -248,6 +256,7 @@ def main() -> None:
                 "duckdb_s": round(duck["seconds"], 1),
                 "duckdb_tx_per_s": round(n / duck["seconds"]),
                 "duckdb_peak_rss_mb": round(duck["peak_rss_mb"]),
+                "duckdb_memory_limit": duck_limit,
                 "ratio_valuecube_over_duckdb": round(ours["seconds"] / duck["seconds"], 2),
                 "generate_s": round(generated, 1),
                 "load_avg_before": load_before,
