@@ -295,9 +295,8 @@ class ChurnSegmentModel:
         fuzzy = self.cube.fuzzy_
         u = fuzzy.normalize(factors)  # one normalisation serves the network input and the scores
         survival = self._survival(customers, factors)  # once: network input and output columns
-        X = self.design.transform(
-            customers.drop(columns=enriched), factors, u, survival
-        )  # enriches itself
+        design_input = customers.drop(columns=enriched) if enriched else customers
+        X = self.design.transform(design_input, factors, u, survival)  # enriches itself
         scores = fuzzy.score_normalized(u) if fuzzy.operator == "weighted_average" else None
         scores = fuzzy.transform(factors) if scores is None else scores
         columns: dict[str, Any] = {

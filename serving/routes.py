@@ -6,7 +6,9 @@ Each check is a FastAPI dependency written once, raising ``HTTPException``:
 reads and validates a scoring body. The body is read here rather than by
 FastAPI so that its size is bounded while it streams in and malformed JSON
 (however deeply nested) is a 422; its OpenAPI schema comes from the same
-record type that validates it.
+record type that validates it. The checks are ``async def``: FastAPI runs a
+plain ``def`` dependency in its thread pool, and a thread that needs the GIL
+while the scoring thread holds it waits up to a switch interval (5 ms) per hop.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from valuecube.serving.settings import ENV_MAX_CUSTOMERS, Settings
 probes = APIRouter(tags=["probes"])
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
 
 
-def check_token(request: Request, config: Annotated[Settings, Depends(settings)]) -> None:
+async def check_token(request: Request, config: Annotated[Settings, Depends(settings)]) -> None:
     """401 unless the request carries ``Authorization: Bearer <VALUECUBE_API_TOKEN>`` (when set)."""
     if config.token is None:
         return
@@ -46,7 +48,7 @@ def check_token(request: Request, config: Annotated[Settings, Depends(settings)]
         )
 
 
-def ready(request: Request) -> Scorer:
+async def ready(request: Request) -> Scorer:
     """The scorer, or 503 while the model is not loaded (with the load error once it failed)."""
     scorer: Scorer | None = request.app.state.scorer
     if scorer is None:
@@ -69,7 +71,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: 200 once the model is loaded, 503 after a failed load."""
     try:
-        scorer = ready(request)
+        scorer = await ready(request)
     except HTTPException as exc:
         status = "failed" if request.app.state.load_error else "loading"
         return JSONResponse(

@@ -1,7 +1,7 @@
 """The API's scoring engine: request records → output records, with requests batched together.
 
 Requests that arrive together are scored together (micro-batching: while
-one batch is scored in a thread, the next one gathers), which spreads the
+one batch is scored, the next one gathers), which spreads the
 fixed cost of a model call over many customers. A batch that fails is
 scored again request by request, so a failure stays with the request that
 caused it and never reaches its neighbours.
@@ -28,6 +28,14 @@ from valuecube.serving.output import churn_risk, predict_scorable
 
 MAX_BATCH_ROWS = 4096
 """Most customers scored in one model call when requests are batched together."""
+INLINE_ROWS = 256
+"""Batches up to this many customers (about 20 ms of scoring) are scored on the event loop.
+
+A scoring thread holds the GIL for most of a call, so the loop, which reads
+and validates the next requests, would get it only once per switch interval
+(5 ms): on the loop a small batch finishes sooner, and the requests that came
+meanwhile are read at full speed afterwards (docs/benchmarks.md §2.3). Larger
+batches go to a thread, so that probes and request reading never wait long."""
 
 log = logging.getLogger("valuecube.api")
 
@@ -141,11 +149,13 @@ class Scorer:
     async def worker(self) -> None:
         """Score queued requests in batches: all that wait (up to :data:`MAX_BATCH_ROWS`) at once.
 
-        Scoring runs in a thread, so the event loop keeps accepting and
-        validating requests meanwhile: they form the next batch.
+        A batch of at most :data:`INLINE_ROWS` customers is scored on the event
+        loop, a larger one in a thread; the requests that arrive meanwhile form
+        the next batch.
         """
         while True:
             batch = [await self.queue.get()]
+            await asyncio.sleep(0)  # requests already read finish validating and join this batch
             rows = len(batch[0].customers)
             while not self.queue.empty() and rows < MAX_BATCH_ROWS:
                 batch.append(self.queue.get_nowait())
@@ -153,7 +163,10 @@ class Scorer:
             levers = any(p.levers for p in batch)  # a batch computes them if one request asks
             try:
                 everyone = list(chain.from_iterable(p.customers for p in batch))
-                records, unscorable = await asyncio.to_thread(self.score, everyone, levers)
+                if len(everyone) <= INLINE_ROWS:
+                    records, unscorable = self.score(everyone, levers)
+                else:
+                    records, unscorable = await asyncio.to_thread(self.score, everyone, levers)
             except Exception:
                 if len(batch) == 1:
                     _fail(batch[0])

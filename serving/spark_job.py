@@ -399,7 +399,11 @@ class SparkJob:
         self.result.check()
         output_tmp = self.hidden(self.output)
         score_dataframe(
-            frame.sparkSession, self.loaded, frame, self.scored_at, reasons=self.reasons,
+            frame.sparkSession,
+            self.loaded,
+            frame,
+            self.scored_at,
+            reasons=self.reasons,
             levers=self.levers,
         ).write.parquet(str(output_tmp))
         if rejects_tmp is not None:
