@@ -16,16 +16,20 @@ import pyarrow.compute as pc
 from valuecube.features.config import FactorSpec
 from valuecube.features.expressions import parse_expression
 
+SMALL_ROWS = 64
+"""Up to this many values, :func:`category_codes` looks text up in a dict (the API's batches)."""
+
 
 def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
     """Position of each value in ``categories`` as int64, −1 where it is absent or missing.
 
     Values are compared as text (so ``1`` matches ``"1"``). A ``Categorical``
     (what validation makes of a category column) costs a lookup of its few
-    categories; other values one hash lookup each (Arrow's ``index_in``),
-    however many categories there are. The factors (``map``, ``count_of``) and
-    the network's one-hot columns compare every categorical column with its
-    values, on the scoring path.
+    categories; other values one hash lookup each (Arrow's ``index_in``, or a
+    dict for at most :data:`SMALL_ROWS` values, where the kernel call's fixed
+    cost is most of the work), however many categories there are. The
+    factors (``map``, ``count_of``) and the network's one-hot columns compare
+    every categorical column with its values, on the scoring path.
     """
     if isinstance(
         values.dtype, pd.CategoricalDtype
@@ -39,6 +43,9 @@ def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
             codes
         ]  # code −1 (missing) stays −1
     text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    if len(text) <= SMALL_ROWS:  # a request's few customers: dict lookups beat a kernel call
+        position = {c: i for i, c in enumerate(categories)}
+        return np.array([position.get(v, -1) for v in text.tolist()], dtype=np.int64)
     array = pa.array(
         text.array
     )  # the array itself: a Series would be probed attribute by attribute

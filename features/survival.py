@@ -42,6 +42,8 @@ SURVIVAL_COLUMNS = ("survival_12m", "expected_remaining_months")
 """The columns a value cube with a survival model adds after its others."""
 # Months at the end of the observed range the tail hazard is averaged over.
 _TAIL_MONTHS = 12
+SMALL_ROWS = 64
+"""Up to this many customers, S(t | τ) is computed for all months at once (API batches)."""
 
 
 def monthly_rate(yearly_rate: float) -> float:
@@ -408,7 +410,9 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         an (n, H + 1) matrix again and again. With the Weibull baseline and
         whole tenures the baseline power is looked up per whole month (as
         :meth:`_weibull_h0` does). Each row is yielded in a buffer that the
-        next month overwrites: use it before asking for the next.
+        next month overwrites: use it before asking for the next. Up to
+        :data:`SMALL_ROWS` customers (an API request) the same operations run
+        on one matrix of all months, with the same bits.
         """
         steps = self.horizon_months
         whole = (
@@ -426,6 +430,17 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         scale = np.exp(self.weibull_log_scale_)
         grid = scale * np.arange(int(tenure.max()) + steps + 1, dtype=float) ** self.weibull_shape_
         at, ratio = tenure.astype(np.intp), np.exp(risk)
+        if len(tenure) <= SMALL_ROWS:  # the same steps on one (H + 1, n) matrix: fewer calls
+            with np.errstate(divide="ignore", invalid="ignore"):
+                matrix = grid[np.arange(steps + 1)[:, np.newaxis] + at]  # H0(τ + t)
+                np.negative(matrix, out=matrix)
+                matrix *= ratio
+                np.exp(matrix, out=matrix)  # S(τ + t)
+                np.divide(matrix, matrix[0].copy(), out=matrix)
+                np.clip(matrix, 0.0, 1.0, out=matrix)
+                matrix[np.isnan(matrix)] = 0.0
+            yield from matrix
+            return
         row, first = np.empty(len(tenure)), None
         with np.errstate(divide="ignore", invalid="ignore"):
             for t in range(steps + 1):

@@ -50,6 +50,25 @@ def test_category_codes_any_string_dtype(dtype) -> None:
     assert category_codes(values.iloc[:0], ["Yes"]).tolist() == []
 
 
+@pytest.mark.parametrize("dtype", [object, "string", "str"])
+def test_category_codes_small_and_large_inputs_agree(dtype, monkeypatch) -> None:
+    """The dict lookup for a few values and Arrow's index_in give the same codes."""
+    from valuecube.features import factors
+
+    rng = np.random.default_rng(3)
+    words = np.array(["Yes", "No", "No internet service", "yes", " No", "", "Maybe"], dtype=object)
+    raw = words[rng.integers(0, len(words), 500)]
+    raw[rng.random(500) < 0.1] = None
+    values = pd.Series(raw, dtype=dtype)
+    categories = ["Yes", "No", "No internet service"]
+    large = category_codes(values, categories)  # 500 values: Arrow
+    monkeypatch.setattr(factors, "SMALL_ROWS", 1000)
+    small = category_codes(values, categories)  # the same values through the dict
+    assert small.dtype == large.dtype == np.int64
+    np.testing.assert_array_equal(small, large)
+    assert set(np.unique(large)) == {-1, 0, 1, 2}
+
+
 def test_category_codes_compares_as_text() -> None:
     """A numeric column matches the text of its values (as count_of always did)."""
     assert category_codes(pd.Series([1, 0, 1]), ["1"]).tolist() == [0, -1, 0]

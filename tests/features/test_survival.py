@@ -9,6 +9,7 @@ import yaml
 from sklearn.base import clone
 from sksurv.metrics import concordance_index_censored
 
+from valuecube.features import survival as survival_module
 from valuecube.features.config import ConfigError, load_config
 from valuecube.features.factors import compute_factors
 from valuecube.features.survival import (
@@ -150,6 +151,9 @@ def test_transform_month_by_month_equals_the_matrix_formulas(baseline, whole):
     )
     alone = model.transform(X.iloc[[3]])  # a customer alone: the same bits
     np.testing.assert_array_equal(alone.to_numpy(), out.iloc[[3]].to_numpy())
+    few = X.iloc[: survival_module.SMALL_ROWS]  # all months in one matrix: the same bits
+    np.testing.assert_array_equal(model.transform(few).to_numpy(), out.iloc[: len(few)].to_numpy())
+    np.testing.assert_array_equal(model.conditional_survival(few), conditional[: len(few)])
 
 
 def test_estimator_contract_and_bad_input():
