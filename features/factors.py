@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from valuecube.features.columns import Table, floats, like
 from valuecube.features.config import FactorSpec
 from valuecube.features.expressions import parse_expression
 
@@ -20,10 +21,11 @@ SMALL_ROWS = 64
 """Up to this many values, :func:`category_codes` looks text up in a dict (the API's batches)."""
 
 
-def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+def category_codes(values: pd.Series | np.ndarray, categories: Sequence[str]) -> np.ndarray:
     """Position of each value in ``categories`` as int64, −1 where it is absent or missing.
 
-    Values are compared as text (so ``1`` matches ``"1"``). A ``Categorical``
+    Values are compared as text (so ``1`` matches ``"1"``); a NumPy array of
+    text (an API request's column, None where missing) goes to Arrow as it is. A ``Categorical``
     (what validation makes of a category column) costs a lookup of its few
     categories; other values one hash lookup each (Arrow's ``index_in``, or a
     dict for at most :data:`SMALL_ROWS` values, where the kernel call's fixed
@@ -42,13 +44,16 @@ def category_codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
         return np.array([position.get(c, -1) for c in known] + [-1])[
             codes
         ]  # code −1 (missing) stays −1
-    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
-    if len(text) <= SMALL_ROWS:  # a request's few customers: dict lookups beat a kernel call
-        position = {c: i for i, c in enumerate(categories)}
-        return np.array([position.get(v, -1) for v in text.tolist()], dtype=np.int64)
-    array = pa.array(
-        text.array
-    )  # the array itself: a Series would be probed attribute by attribute
+    if isinstance(values, np.ndarray) and values.dtype.kind in "OUT":
+        array = pa.array(values, type=pa.string())
+    else:
+        text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+        if len(text) <= SMALL_ROWS:  # a request's few customers: dict lookups beat a kernel call
+            position = {c: i for i, c in enumerate(categories)}
+            return np.array([position.get(v, -1) for v in text.tolist()], dtype=np.int64)
+        array = pa.array(
+            text.array
+        )  # the array itself: a Series would be probed attribute by attribute
     codes = pc.index_in(array, value_set=pa.array(list(categories), type=array.type))
     return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -65,9 +70,9 @@ def compute_factor(
 
 
 def _factor_values(
-    table: pd.DataFrame, name: str, spec: FactorSpec, computed: dict[str, np.ndarray]
+    table: Table, name: str, spec: FactorSpec, computed: dict[str, np.ndarray]
 ) -> np.ndarray:
-    """One factor as a float64 array.
+    """One factor as a float64 array, from a frame or :class:`~features.columns.Columns`.
 
     NumPy throughout: the API scores a handful of customers at a time, where a
     pandas object per step would cost more than the arithmetic.
@@ -87,15 +92,13 @@ def _factor_values(
         column = table[spec.column]
         if not pd.api.types.is_numeric_dtype(column.dtype):
             column = pd.to_numeric(column, errors="coerce")
-        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        values = floats(column)
     if spec.fill is not None:
         values = np.where(np.isfinite(values), values, spec.fill)
     return values
 
 
-def _evaluate(
-    table: pd.DataFrame, name: str, expr: str, computed: dict[str, np.ndarray]
-) -> np.ndarray:
+def _evaluate(table: Table, name: str, expr: str, computed: dict[str, np.ndarray]) -> np.ndarray:
     """An ``expr`` factor: earlier factors first, then the table's numeric columns, by name."""
     expression = parse_expression(expr)
     values = {}
@@ -103,7 +106,7 @@ def _evaluate(
         if ref in computed:
             values[ref] = computed[ref]
         elif ref in table.columns and pd.api.types.is_numeric_dtype(table[ref].dtype):
-            values[ref] = table[ref].to_numpy(dtype="float64", na_value=np.nan)
+            values[ref] = floats(table[ref])
         elif ref in table.columns:
             raise ValueError(
                 f"factor {name!r}: expr {expr!r} uses {ref!r}, which is not numeric "
@@ -117,18 +120,21 @@ def _evaluate(
     return expression.evaluate(values, len(table))
 
 
-def compute_factors(table: pd.DataFrame, specs: dict[str, FactorSpec]) -> pd.DataFrame:
-    """Evaluate every configured factor, in config order: a column per factor, ``table``'s index."""
+def compute_factors(table: Table, specs: dict[str, FactorSpec]) -> Table:
+    """Evaluate every configured factor, in config order: a column per factor, ``table``'s index.
+
+    A frame gives a frame, :class:`~features.columns.Columns` gives ``Columns``.
+    """
     # one column-major matrix filled factor by factor: a frame of one block, no stacking copy
     matrix = np.empty((len(table), len(specs)), order="F")
     computed: dict[str, np.ndarray] = {}
     for j, (name, spec) in enumerate(specs.items()):
         matrix[:, j] = _factor_values(table, name, spec, computed)
         computed[name] = matrix[:, j]
-    return pd.DataFrame(matrix, index=table.index, columns=list(specs), copy=False)
+    return like(table, matrix, specs)
 
 
-def split_computable(factors: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+def split_computable(factors: Table) -> tuple[np.ndarray, pd.Series]:
     """The customers whose factors are all finite (a mask), and the reason for each of the others.
 
     :func:`factor_problems` for scoring paths: the reasons (index = customer)
@@ -138,7 +144,7 @@ def split_computable(factors: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
     return ok, factor_problems(factors[~ok])
 
 
-def factor_problems(factors: pd.DataFrame) -> pd.Series:
+def factor_problems(factors: Table) -> pd.Series:
     """Per customer, the factors that are not finite ('' when all are), as a reject reason."""
     bad = ~np.isfinite(factors.to_numpy(dtype="float64", na_value=np.nan))
     reason = pd.Series("", index=factors.index, dtype=object)

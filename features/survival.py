@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from valuecube.features.columns import Columns, Table, floats, like, like_columns
 from valuecube.features.config import DatasetConfig
 from valuecube.features.factors import category_codes
 
@@ -113,14 +114,13 @@ def kaplan_meier_by_group(tenure: ArrayLike, churn: ArrayLike, group: ArrayLike)
     return pd.concat(curves, ignore_index=True)[["group", "tenure", "survival", "n"]]
 
 
-def lifetime_design(
-    customers: pd.DataFrame, factors: pd.DataFrame, config: DatasetConfig
-) -> pd.DataFrame:
+def lifetime_design(customers: Table, factors: Table, config: DatasetConfig) -> Table:
     """The survival model's input per customer from the config's ``lifetime`` block.
 
     Columns: ``tenure``, the covariate factors, ``monthly_revenue`` and a
     one-hot ``<column>=<value>`` for each declared value of each category
-    column (so the columns never depend on the batch).
+    column (so the columns never depend on the batch). Frames give a frame,
+    :class:`~features.columns.Columns` give ``Columns``.
     """
     spec = config.lifetime
     if spec is None:
@@ -134,17 +134,17 @@ def lifetime_design(
     ]
     # one column-major matrix filled column by column: a frame of one block, no stacking copy
     design = np.empty((len(customers), len(names)), order="F")
-    design[:, 0] = customers[spec.tenure].to_numpy(dtype=float)
+    design[:, 0] = floats(customers[spec.tenure])
     for j, f in enumerate(spec.covariates, start=1):
-        design[:, j] = factors[f].to_numpy(dtype=float)
+        design[:, j] = floats(factors[f])
     at = len(spec.covariates) + 1
-    design[:, at] = factors[spec.monthly_revenue].to_numpy(dtype=float)
+    design[:, at] = floats(factors[spec.monthly_revenue])
     for column, values in categories.items():
         codes = category_codes(customers[column], values)
         for i in range(len(values)):  # one contiguous column each
             design[:, at + 1 + i] = codes == i
         at += len(values)
-    return pd.DataFrame(design, index=customers.index, columns=names, copy=False)
+    return like(customers, design, names)
 
 
 def lifetime_columns(config: DatasetConfig) -> list[str]:
@@ -276,13 +276,13 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         self.monthly_discount_rate = monthly_discount_rate
         self.random_state = random_state
 
-    def _columns(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(X, pd.DataFrame):
+    def _columns(self, X: Table) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(X, pd.DataFrame | Columns):
             raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
         missing = [c for c in (self.tenure, *self.covariates) if c not in X.columns]
         if missing:
             raise ValueError(f"X is missing columns {missing}")
-        tenure = X[self.tenure].to_numpy(dtype=float)
+        tenure = floats(X[self.tenure])
         covariates = X[self.covariates].to_numpy(dtype=float)
         bad = ~np.isfinite(covariates).all(axis=1) | ~np.isfinite(tenure) | (tenure < 0)
         if bad.any():
@@ -468,7 +468,7 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         tenure, covariates = self._columns(X)
         n = len(tenure)
-        margin = None if self.monthly_revenue is None else X[self.monthly_revenue].to_numpy(float)
+        margin = None if self.monthly_revenue is None else floats(X[self.monthly_revenue])
         discount = (1.0 + self.monthly_discount_rate) ** -np.arange(
             1, self.horizon_months + 1, dtype=float
         )
@@ -485,7 +485,6 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
                 clv += term
         if margin is None:
             clv = np.full(n, np.nan)
-        return pd.DataFrame(
-            {"survival_12m": survival_12m, "expected_remaining_months": remaining, "clv": clv},
-            index=X.index,
+        return like_columns(
+            X, {"survival_12m": survival_12m, "expected_remaining_months": remaining, "clv": clv}
         )

@@ -42,6 +42,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from valuecube.features.columns import Columns, Table, floats, like
 from valuecube.features.factors import category_codes, split_computable
 from valuecube.features.snapshots import idle_projection
 from valuecube.features.survival import SURVIVAL_COLUMNS, lifetime_design
@@ -94,11 +95,12 @@ class NetworkDesign(
 
     def _frame(
         self,
-        customers: pd.DataFrame,
-        factors: pd.DataFrame | None = None,
-        normalized: pd.DataFrame | None = None,
-        survival: pd.DataFrame | None = None,
-    ) -> pd.DataFrame:
+        customers: Table,
+        factors: Table | None = None,
+        normalized: Table | None = None,
+        survival: Table | None = None,
+    ) -> Table:
+        """The matrix with its column names: a frame for frames, ``Columns`` for ``Columns``."""
         cfg = self.cube.config
         factors = self.cube.factors(customers) if factors is None else factors
         ok, problems = split_computable(factors)
@@ -128,9 +130,7 @@ class NetworkDesign(
                 if name in labels:
                     continue
                 if spec.type in ("int", "float"):
-                    blocks.append(
-                        ([f"x:{name}"], customers[name].to_numpy(dtype="float64")[:, None])
-                    )
+                    blocks.append(([f"x:{name}"], floats(customers[name])[:, None]))
                 elif spec.type == "category":
                     codes = category_codes(customers[name], spec.values)
                     onehot = (
@@ -148,7 +148,7 @@ class NetworkDesign(
         for block_names, values in blocks:
             matrix[:, at : at + len(block_names)] = values
             at += len(block_names)
-        return pd.DataFrame(matrix, index=customers.index, columns=names, copy=False)
+        return like(customers, matrix, names)
 
     def _lifetime_block(
         self,
@@ -213,6 +213,9 @@ class NetworkDesign(
     ) -> pd.DataFrame:
         """The input matrix as a float64 DataFrame with :attr:`columns_`.
 
+        :class:`~features.columns.Columns` (the API's few customers) give
+        ``Columns`` over the same matrix.
+
         ``factors``: the customers' factors when the caller has computed them
         already (``cube.factors(customers)``), so they are not computed twice;
         ``normalized``: likewise ``cube.fuzzy_.normalize(factors)``;
@@ -220,9 +223,13 @@ class NetworkDesign(
         """
         check_is_fitted(self, "columns_")
         frame = self._frame(customers, factors, normalized, survival)
-        return (
-            frame if list(frame.columns) == self.columns_ else frame.reindex(columns=self.columns_)
-        )
+        if list(frame.columns) == self.columns_:
+            return frame
+        if isinstance(frame, Columns):  # as reindex does: a column not made here is NaN
+            missing = np.full(len(frame), np.nan)
+            kept = {c: frame[c] if c in frame else missing for c in self.columns_}
+            return Columns(kept, frame.index)
+        return frame.reindex(columns=self.columns_)
 
     def segment_now(self, X: pd.DataFrame) -> np.ndarray:
         """The rule's segment code now, read from the ``g:`` block of a forecast input matrix."""

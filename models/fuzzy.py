@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from valuecube.features.columns import Columns, like
 from valuecube.features.config import TreeSpec
 from valuecube.features.experts import membership_columns
 from valuecube.models.ahp import node_weights
@@ -217,7 +218,7 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _expert_goodness(self, X: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per expert factor: (rated mask, memberships R (n, 5)) of the customers experts rated."""
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if not isinstance(X, pd.DataFrame):
+        if not isinstance(X, pd.DataFrame | Columns):
             return out
         for name in self.expert_factors:
             columns = membership_columns(name)
@@ -236,9 +237,9 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         }
 
     @staticmethod
-    def _factor_matrix(X: pd.DataFrame | np.ndarray, names: list[str]) -> np.ndarray:
-        """The factors as float64 (n, len(names)): a frame by column name, an array by position."""
-        if not isinstance(X, pd.DataFrame):
+    def _factor_matrix(X: pd.DataFrame | Columns | np.ndarray, names: list[str]) -> np.ndarray:
+        """The factors as float64 (n, len(names)): a table by column name, an array by position."""
+        if not isinstance(X, pd.DataFrame | Columns):
             values = check_array(X, dtype="float64")
             if values.shape[1] != len(names):
                 raise ValueError(
@@ -261,7 +262,10 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return values
 
     def normalize(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Factors mapped to [0, 1] with the frozen statistics (before direction)."""
+        """Factors mapped to [0, 1] with the frozen statistics (before direction).
+
+        A frame (or an array) gives a frame; :class:`~features.columns.Columns` gives ``Columns``.
+        """
         check_is_fitted(self, "knots_")
         names = list(self.feature_names_in_)
         measured = [n for n in names if n in self.knots_]
@@ -278,6 +282,8 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 u[:, j] = np.nan
         if getattr(self, "expert_factors", ()):
             self._rated_values(X, names, u)
+        if isinstance(X, Columns):
+            return like(X, u, names)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(u, index=index, columns=names, copy=False)
 
@@ -318,7 +324,7 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _memberships(self, u: pd.DataFrame, factor: str, direction: str, rated: dict) -> np.ndarray:
         """R of one factor: the experts' where they rated, else the data memberships."""
-        col = u[factor].to_numpy()
+        col = np.asarray(u[factor])
         m = data_memberships(col if direction == "benefit" else 1.0 - col)
         if factor in rated:
             mask, r = rated[factor]
@@ -380,7 +386,7 @@ class FuzzyValueClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         if self.operator != "weighted_average":
             return self._evaluate_normalized(u).scores
-        u = u.to_numpy()
+        u = u.to_numpy() if hasattr(u, "to_numpy") else np.asarray(u)
         if not hasattr(self, "linear_weights_"):  # models pickled before this attribute existed
             self.linear_weights_ = self._linear_weights(list(self.feature_names_in_))
         weights, offset = self.linear_weights_

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from valuecube.features.columns import Table, floats
 from valuecube.models.fuzzy import FuzzyValueClassifier
 
 DIMENSIONS = ("CV", "PV", "RA")
@@ -41,6 +42,11 @@ TEXT_LEVER_COLUMNS = ("nearest_dimension", "lever_factor", "lever_units")
 
 def levers(fuzzy: FuzzyValueClassifier, factors: pd.DataFrame) -> pd.DataFrame:
     """Per customer: the three margins, the nearest dimension, its lever and the change needed."""
+    return pd.DataFrame(lever_columns(fuzzy, factors), index=factors.index)
+
+
+def lever_columns(fuzzy: FuzzyValueClassifier, factors: Table) -> dict[str, np.ndarray]:
+    """:func:`levers`' columns as arrays, from a frame or :class:`~features.columns.Columns`."""
     if fuzzy.operator != "weighted_average":
         raise ValueError("levers need the weighted-average operator (Zadeh's is not linear)")
     u_frame = fuzzy.normalize(factors)
@@ -70,24 +76,21 @@ def levers(fuzzy: FuzzyValueClassifier, factors: pd.DataFrame) -> pd.DataFrame:
         xp, fp = fuzzy.knots_[name]
         if not np.all(np.diff(fp) > 0):
             continue  # a flat normalisation has no inverse: keep normalised units
-        now = factors[name].to_numpy(dtype=float)[pick]
+        now = floats(factors[name])[pick]
         reached = np.interp(np.clip(target[pick, j], 0.0, 1.0), fp, xp)
         raw_change[pick] = reached - now
         units[pick] = "raw"
     lever_change = np.where(units == "raw", raw_change, change)
-    return pd.DataFrame(
-        {
-            "cv_margin": margins[:, 0],
-            "pv_margin": margins[:, 1],
-            "ra_margin": margins[:, 2],
-            "nearest_dimension": np.asarray(DIMENSIONS, dtype=object)[nearest],
-            "margin": margin,
-            "lever_factor": np.where(found, np.asarray(names, dtype=object)[best], None),
-            "lever_change": np.where(found, lever_change, np.nan),
-            "lever_units": np.where(found, units, None),
-        },
-        index=factors.index,
-    )
+    return {
+        "cv_margin": margins[:, 0],
+        "pv_margin": margins[:, 1],
+        "ra_margin": margins[:, 2],
+        "nearest_dimension": np.asarray(DIMENSIONS, dtype=object)[nearest],
+        "margin": margin,
+        "lever_factor": np.where(found, np.asarray(names, dtype=object)[best], None),
+        "lever_change": np.where(found, lever_change, np.nan),
+        "lever_units": np.where(found, units, None),
+    }
 
 
 def lever_sentence(row: pd.Series, threshold: float) -> str:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from valuecube.features.btyd import OUTPUT_COLUMNS as BTYD_OUTPUTS
+from valuecube.features.columns import Table, floats
 from valuecube.features.config import DatasetConfig, InputSpec
 from valuecube.features.customers import CUSTOMER_ID, build_customer_table
 from valuecube.features.factors import split_computable
@@ -285,6 +286,24 @@ class ChurnSegmentModel:
             )
         if factors is None:
             customers, factors = self.prepare(customers)
+        columns = self.predict_columns(customers, factors, reasons, levers, reasons_as_text)
+        return pd.DataFrame(columns)
+
+    def predict_columns(
+        self,
+        customers: Table,
+        factors: Table,
+        reasons: int = 0,
+        levers: bool = False,
+        reasons_as_text: bool = False,
+    ) -> dict[str, Any]:
+        """:meth:`predict_customers`' columns as arrays, from frames or :class:`Columns`.
+
+        ``customers, factors = prepare(customers)`` of at least one customer.
+        The one implementation of scoring: a batch passes frames, the API
+        passes :class:`~features.columns.Columns` of its few customers (no
+        frame is built on that path). ``customer_id`` holds ``factors.index``.
+        """
         ok, problems = split_computable(factors)
         if not ok.all():
             raise InputError(
@@ -317,21 +336,20 @@ class ChurnSegmentModel:
         columns.update(segment_model=segment_model, churn_probability=churn_probability)
         columns.update(forecast)
         columns.update(self._lifetimes(customers, factors, survival))
-        frame = pd.DataFrame(columns)[list(self.output_columns)]
+        columns = {c: columns[c] for c in self.output_columns}
         if reasons > 0:
             from valuecube.models.reasons import reason_columns
 
-            made = reason_columns(self, X, customers, factors, reasons, as_text=reasons_as_text)
-            for name, values in made.items():
-                frame[name] = values.to_numpy()
+            columns.update(
+                reason_columns(self, X, customers, factors, reasons, as_text=reasons_as_text)
+            )
         if levers:
-            from valuecube.models.levers import levers as rule_levers
+            from valuecube.models.levers import lever_columns
 
-            for name, values in rule_levers(self.cube.fuzzy_, factors).items():
-                frame[name] = values.to_numpy()
-        return frame
+            columns.update(lever_columns(self.cube.fuzzy_, factors))
+        return columns
 
-    def _survival(self, customers: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame | None:
+    def _survival(self, customers: Table, factors: Table) -> Table | None:
         """The cube's survival outputs (:data:`SURVIVAL_COLUMNS`), None without a survival model."""
         if getattr(self.cube, "survival_", None) is None:
             return None
@@ -339,9 +357,9 @@ class ChurnSegmentModel:
 
     def _lifetimes(
         self,
-        customers: pd.DataFrame,
-        factors: pd.DataFrame,
-        survival: pd.DataFrame | None = None,
+        customers: Table,
+        factors: Table,
+        survival: Table | None = None,
     ) -> dict[str, np.ndarray]:
         """The cube's BTYD or survival outputs per customer (as ``cube.segment`` computes them)."""
         which = self.lifetime_columns
@@ -350,7 +368,7 @@ class ChurnSegmentModel:
             return {c: btyd[c].to_numpy(dtype=float) for c in which}
         if which == SURVIVAL_COLUMNS:
             survival = self._survival(customers, factors) if survival is None else survival
-            return {c: survival[c].to_numpy(dtype=float) for c in which}
+            return {c: floats(survival[c]) for c in which}
         return {}
 
     def predict(

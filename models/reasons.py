@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from valuecube.features.columns import Table, like
 from valuecube.models.segments import SEGMENT_CODES
 from valuecube.models.spend_loss import expected_spend
 
@@ -128,14 +129,16 @@ def _targets(network: Any) -> dict[str, Any]:
 
 
 def attribute(
-    model: Any, X: pd.DataFrame, n_steps: int | None = None
-) -> dict[str, tuple[pd.DataFrame, float, np.ndarray]]:
+    model: Any, X: Table, n_steps: int | None = None
+) -> dict[str, tuple[Table, float, np.ndarray]]:
     """Per output (``churn``, and ``spend`` for a forecasting model): grouped attributions.
 
     Returns, per output, ``(effects, baseline, delta)``: a customers × reported
     names frame of signed effects that add up to ``f(x) − baseline`` per row
     (up to ``delta``, the per-row gap between the effects' sum and
     ``f(x) − baseline``), the output at the training-mean input, and ``delta``.
+    The effects are a frame for a frame ``X``, :class:`~features.columns.Columns`
+    for ``Columns``.
 
     The batch goes to Captum as *one* example of shape ``(1, n, F)`` whose
     output is the sum of the customers' outputs. Each customer's output
@@ -189,31 +192,31 @@ def attribute(
             if n_steps or steps >= MAX_STEPS or np.abs(delta).max(initial=0.0) <= tolerance:
                 break
             steps = min(4 * steps, MAX_STEPS)
-        out[name] = (pd.DataFrame(raw @ G, index=X.index, columns=groups), baseline, delta)
+        out[name] = (like(X, raw @ G, groups), baseline, delta)
     return out
 
 
 def reported_values(
-    effects: pd.DataFrame, X: pd.DataFrame, customers: pd.DataFrame, factors: pd.DataFrame
+    effects: Table, X: Table, customers: Table, factors: Table
 ) -> dict[str, np.ndarray]:
     """The customer's value of each reported name: the factor, the raw column, or the score."""
     values: dict[str, np.ndarray] = {}
     for group in effects.columns:
         if group in factors.columns:
-            values[group] = factors[group].to_numpy()
+            values[group] = np.asarray(factors[group])
         elif group in customers.columns:
-            values[group] = customers[group].to_numpy()
+            values[group] = np.asarray(customers[group])
         elif group in ("segment_now", "segment_idle"):
             prefix = "g" if group == "segment_now" else "gi"
             onehot = X[[f"{prefix}:segment={c}" for c in SEGMENT_CODES]].to_numpy()
             values[group] = np.asarray(SEGMENT_CODES, dtype=object)[onehot.argmax(axis=1)]
         elif f"l:{group}" in X.columns:  # a survival output used as an input
-            values[group] = X[f"l:{group}"].to_numpy()
+            values[group] = np.asarray(X[f"l:{group}"])
         else:
             score = group.removesuffix("_idle")
             column = f"si:{score}" if group.endswith("_idle") else f"s:{score}"
             values[group] = (
-                X[column].to_numpy() if column in X.columns else np.full(len(effects), np.nan)
+                np.asarray(X[column]) if column in X.columns else np.full(len(effects), np.nan)
             )
     return values
 
@@ -253,7 +256,7 @@ def _json_values(values: np.ndarray) -> pa.Array:
     return texts.take(pa.array(np.where(codes < 0, len(uniques), codes)))
 
 
-def top_reasons(effects: pd.DataFrame, values: dict[str, np.ndarray], n: int) -> pa.Array:
+def top_reasons(effects: Table, values: dict[str, np.ndarray], n: int) -> pa.Array:
     """Per customer, the JSON list of up to ``n`` raising then ``n`` lowering reasons (by |effect|).
 
     Each reason is ``{"factor": name, "value": the customer's value, "effect":
@@ -302,7 +305,7 @@ def top_reasons(effects: pd.DataFrame, values: dict[str, np.ndarray], n: int) ->
 
 
 def reason_lists(
-    effects: pd.DataFrame, values: dict[str, np.ndarray], n: int
+    effects: Table, values: dict[str, np.ndarray], n: int
 ) -> list[list[dict[str, Any]]]:
     """Per customer the reasons of :func:`top_reasons` as lists of dicts, built directly.
 
@@ -344,16 +347,17 @@ def _python_values(values: np.ndarray) -> list[Any]:
 
 def reason_columns(
     model: Any,
-    X: pd.DataFrame,
-    customers: pd.DataFrame,
-    factors: pd.DataFrame,
+    X: Table,
+    customers: Table,
+    factors: Table,
     n: int,
     as_text: bool = False,
-) -> dict[str, pd.Series]:
+) -> dict[str, Any]:
     """``churn_reasons`` (and ``spend_reasons`` for a forecasting model), one entry per customer.
 
-    ``as_text`` gives the JSON strings (files, Spark); otherwise the lists of
-    ``{factor, value, effect}`` (the API, the pyfunc's default).
+    ``as_text`` gives the JSON strings as an Arrow-backed string array (files,
+    Spark); otherwise a 1-D object array of lists of ``{factor, value,
+    effect}`` (the API, the pyfunc's default).
     """
     if n <= 0:
         return {}
@@ -362,10 +366,10 @@ def reason_columns(
         values = reported_values(effects, X, customers, factors)
         if as_text:
             text = top_reasons(effects, values, n).to_numpy(zero_copy_only=False)
-            out[f"{name}_reasons"] = pd.Series(pd.array(text, dtype="str"), index=X.index)
-        else:  # a Series of lists (a list of equal-length lists would make numpy 2-D)
+            out[f"{name}_reasons"] = pd.array(text, dtype="str")
+        else:  # fromiter: np.array of equal-length lists would make them a 2-D array
             lists = reason_lists(effects, values, n)
-            out[f"{name}_reasons"] = pd.Series(lists, index=X.index, dtype=object)
+            out[f"{name}_reasons"] = np.fromiter(lists, dtype=object, count=len(lists))
     return out
 
 

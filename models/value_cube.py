@@ -25,6 +25,7 @@ from valuecube.features.clv import (
     clv_revenue,
     customer_spend_share_clv,
 )
+from valuecube.features.columns import floats
 from valuecube.features.config import DatasetConfig
 from valuecube.features.experts import membership_columns, read_memberships, read_panel
 from valuecube.features.factors import compute_factors, factor_problems
@@ -144,9 +145,8 @@ class ValueCube(BaseEstimator):
         factors = compute_factors(enriched, specs)
         for name in expert_factors(self.config):
             for column in membership_columns(name):
-                factors[column] = (
-                    enriched[column].to_numpy(dtype=float) if column in enriched else np.nan
-                )
+                rated = floats(enriched[column]) if column in enriched else None
+                factors[column] = np.full(len(factors), np.nan) if rated is None else rated
         return factors
 
     def _problems(self, factors: pd.DataFrame) -> pd.Series:
