@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from valuecube.features.columns import Table
 from valuecube.features.customers import CUSTOMER_ID
 from valuecube.features.factors import split_computable
 from valuecube.models.packaged import (
@@ -120,10 +121,7 @@ def predict_scorable(
     customers, the reason per unscorable customer (index = customer id), and
     the scored customers' factors (for the drift check).
     """
-    customers, factors = model.prepare(customers)
-    ok, unscorable = split_computable(factors)
-    if not ok.all():
-        customers, factors = customers[ok], factors[ok]
+    customers, factors, unscorable = scorable(model, customers)
     return (
         model.predict_customers(
             customers, factors, reasons=reasons, levers=levers, reasons_as_text=reasons_as_text
@@ -131,3 +129,18 @@ def predict_scorable(
         unscorable,
         factors,
     )
+
+
+def scorable(model: ChurnSegmentModel, customers: Table) -> tuple[Table, Table, pd.Series]:
+    """``(customers, factors, unscorable)``: the customers that can be scored, prepared.
+
+    ``customers, factors = model.prepare(customers)`` restricted to the
+    customers whose factors are all finite, and the reason for each of the
+    others (index = customer id). Frames give frames, :class:`~valuecube.features.columns.Columns`
+    give ``Columns``.
+    """
+    customers, factors = model.prepare(customers)
+    ok, unscorable = split_computable(factors)
+    if not ok.all():
+        customers, factors = customers[ok], factors[ok]
+    return customers, factors, unscorable

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Annotated, Any
@@ -19,12 +20,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, TypeAdapter
 
-from valuecube.features.customers import CUSTOMER_ID, build_customer_table
-from valuecube.features.inputs import LINE, REASON, ValidatedInput
+from valuecube.features.columns import Columns, Table
+from valuecube.features.customers import CUSTOMER_ID
 from valuecube.features.record_schema import customer_record
 from valuecube.models.packaged import PREDICTION_COLUMNS
 from valuecube.serving.loading import LoadedModel
-from valuecube.serving.output import churn_risk, predict_scorable
+from valuecube.serving.output import churn_risk, scorable
 
 MAX_BATCH_ROWS = 4096
 """Most customers scored in one model call when requests are batched together."""
@@ -76,41 +77,43 @@ class Scorer:
         spec = self.loaded.config.input
         return spec.id_column if spec.shape == "customer_table" else CUSTOMER_ID
 
-    def frame(self, customers: Records) -> tuple[pd.DataFrame, np.ndarray]:
+    def frame(self, customers: Records) -> tuple[Table, np.ndarray]:
         """Validated records → the model's per-customer table (positional index) and the ids.
 
-        Columns are typed straight from the records (pydantic has checked
-        them): numbers as float64, text and categories as Arrow strings, an
-        omitted optional value as the config's ``missing``.
+        A customer-table model gets :class:`~valuecube.features.columns.Columns`
+        built straight from the records (pydantic has checked them): numbers
+        as float64, text and categories as object arrays of ``str``, an
+        omitted optional value as the config's ``missing``; the label column
+        is not read. No frame: for a few customers its fixed cost is most of
+        the scoring. A transaction-log model's per-customer table is a frame
+        (its cube's BG/NBD transform takes one).
         """
         model = self.loaded.model
         spec = model.config.input
+        n = len(customers)
         if spec.shape == "customer_table":
-            typed = {}
+            typed: dict[str, np.ndarray] = {}
+            ids = None
             for name, col in spec.columns.items():
                 if name == spec.label_column:
                     continue
                 values = [c.get(name) for c in customers]
-                if col.type in ("int", "float"):
+                if name == spec.id_column:
+                    ids = np.array([str(v) for v in values], dtype=object)
+                elif col.type in ("int", "float"):
                     array = np.array(values, dtype="float64")  # None → NaN
                     if col.missing is not None:
                         array[np.isnan(array)] = float(col.missing)
                     typed[name] = array
-                else:  # Arrow strings, also for categories: cheaper than a Categorical here
+                else:
                     fill = None if col.missing is None else str(col.missing)
-                    typed[name] = pd.array([fill if v is None else v for v in values], dtype="str")
-            empty = pd.DataFrame({LINE: [], REASON: []})
-            table = build_customer_table(
-                ValidatedInput(pd.DataFrame(typed), empty, len(customers), "request"),
-                spec,
-                with_labels=False,
-            ).table
-        else:
-            rows = pd.DataFrame.from_records(customers, columns=model.input_columns)
-            columns = model.metadata["customer_columns"]
-            table = rows.set_index(CUSTOMER_ID)[columns].astype("float64")
+                    typed[name] = np.array([fill if v is None else v for v in values], dtype=object)
+            return Columns(typed, np.arange(n)), ids
+        rows = pd.DataFrame.from_records(customers, columns=model.input_columns)
+        columns = model.metadata["customer_columns"]
+        table = rows.set_index(CUSTOMER_ID)[columns].astype("float64")
         ids = table.index.to_numpy()
-        table.index = pd.Index(np.arange(len(table)).astype(str), name=CUSTOMER_ID)
+        table.index = pd.Index(np.arange(len(table)), name=CUSTOMER_ID)
         return table, ids
 
     def score(self, customers: Records, levers: bool = False) -> tuple[Records, dict[int, str]]:
@@ -121,17 +124,18 @@ class Scorer:
         ``levers`` adds the rule's lever columns (:mod:`models.levers`).
         """
         table, ids = self.frame(customers)
-        predictions, unscorable, _ = predict_scorable(
-            self.loaded.model, table, self.reasons, levers
-        )
-        positions = predictions[CUSTOMER_ID].astype(int).to_numpy()
-        predictions[CUSTOMER_ID] = ids[positions]
-        now = pd.Timestamp.now(tz="UTC").floor("ms").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        out = response_columns(predictions, self.loaded.name, self.loaded.version, now)
-        records = [dict(zip(out, row, strict=True)) for row in zip(*out.values(), strict=True)]
-        full: Records = [{}] * len(table)
-        for p, record in zip(positions, records, strict=True):
-            full[p] = record
+        model = self.loaded.model
+        table, factors, unscorable = scorable(model, table)
+        full: Records = [{}] * len(customers)
+        if len(factors):
+            predictions = model.predict_columns(table, factors, self.reasons, levers)
+            positions = np.asarray(predictions[CUSTOMER_ID], dtype=np.int64)
+            predictions[CUSTOMER_ID] = ids[positions]
+            now = pd.Timestamp.now(tz="UTC").floor("ms").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            out = response_columns(predictions, self.loaded.name, self.loaded.version, now)
+            records = [dict(zip(out, row, strict=True)) for row in zip(*out.values(), strict=True)]
+            for p, record in zip(positions.tolist(), records, strict=True):
+                full[p] = record
         return full, {int(k): v for k, v in unscorable.items()}
 
     async def submit(
@@ -196,36 +200,38 @@ class Scorer:
 
 
 def response_columns(
-    predictions: pd.DataFrame, name: str, version: str, scored_at: str
+    predictions: Mapping[str, Any], name: str, version: str, scored_at: str
 ) -> dict[str, list[Any]]:
     """The response fields as Python lists, in :func:`~valuecube.serving.output.output_rows`' order.
 
-    The same values as the batch output's rows, built straight from the
-    prediction arrays (a request is a few customers: a frame per response
-    costs more than the scoring). JSON has no NaN: a missing number is null.
+    ``predictions``: :meth:`~valuecube.models.packaged.ChurnSegmentModel.predict_columns`'
+    arrays (or a frame of them). The same values as the batch output's rows,
+    built straight from the prediction arrays (a request is a few customers:
+    a frame per response costs more than the scoring). JSON has no NaN: a
+    missing number is null.
     """
     fields: dict[str, list[Any]] = {}
     for column in PREDICTION_COLUMNS:
         fields[column] = _as_list(predictions[column])
     fields[CUSTOMER_ID] = [str(v) for v in fields[CUSTOMER_ID]]
-    fields["churn_risk"] = churn_risk(predictions["churn_probability"].to_numpy()).tolist()
-    n = len(predictions)
+    fields["churn_risk"] = churn_risk(np.asarray(predictions["churn_probability"])).tolist()
+    n = len(fields[CUSTOMER_ID])
     fields.update(model_name=[name] * n, model_version=[version] * n, scored_at=[scored_at] * n)
-    for column in predictions.columns:
+    for column in predictions:
         if column not in PREDICTION_COLUMNS:
             fields[column] = _as_list(predictions[column])
     return fields
 
 
-def _as_list(values: pd.Series) -> list[Any]:
+def _as_list(values: Any) -> list[Any]:
     """A column as Python values: floats with NaN as None, text as str, objects as they are."""
     if pd.api.types.is_float_dtype(values.dtype):
-        array = values.to_numpy(dtype=np.float64)
+        array = np.asarray(values, dtype=np.float64)
         out = array.tolist()
         if np.isnan(array).any():
             out = [None if v != v else v for v in out]
         return out
-    out = values.tolist()
+    out = np.asarray(values).tolist()
     if out and isinstance(out[0], list):  # reasons: {factor, value, effect} lists
         return [[_json_safe(reason) for reason in reasons] for reasons in out]
     return out
