@@ -80,8 +80,9 @@ def _shown(node: ast.AST) -> str:
     return ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__
 
 
+@lru_cache(maxsize=1024)
 def parse_expression(text: str) -> Expression:
-    """Check and compile ``text``.
+    """Check and compile ``text`` (once per text: factors are evaluated on every scoring call).
 
     Raises
     ------

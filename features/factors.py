@@ -7,6 +7,7 @@ module evaluates them over a per-customer table, vectorised over customers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -18,20 +19,22 @@ from valuecube.features.config import FactorSpec
 from valuecube.features.expressions import parse_expression
 
 SMALL_ROWS = 64
-"""Up to this many values, :func:`category_codes` looks text up in a dict (the API's batches)."""
+"""Up to this many values in a Series, :func:`category_codes` takes the binary search of
+NumPy input (the API's batches) rather than Arrow's kernel."""
 
 
 def category_codes(values: pd.Series | np.ndarray, categories: Sequence[str]) -> np.ndarray:
     """Position of each value in ``categories`` as int64, −1 where it is absent or missing.
 
-    Values are compared as text (so ``1`` matches ``"1"``); a NumPy array of
-    text (an API request's column, None where missing) goes to Arrow as it is. A ``Categorical``
+    Values are compared as text (so ``1`` matches ``"1"``). A ``Categorical``
     (what validation makes of a category column) costs a lookup of its few
-    categories; other values one hash lookup each (Arrow's ``index_in``, or a
-    dict for at most :data:`SMALL_ROWS` values, where the kernel call's fixed
-    cost is most of the work), however many categories there are. The
-    factors (``map``, ``count_of``) and the network's one-hot columns compare
-    every categorical column with its values, on the scoring path.
+    categories; other values one hash lookup each (Arrow's ``index_in``),
+    however many categories there are, except a NumPy array (an API request's
+    column, None where missing) or at most :data:`SMALL_ROWS` values, where
+    the kernel call's fixed cost is most of the work: a binary search in the
+    sorted categories (:func:`_text_codes`). The factors (``map``,
+    ``count_of``) and the network's one-hot columns compare every categorical
+    column with its values, on the scoring path.
     """
     if isinstance(
         values.dtype, pd.CategoricalDtype
@@ -44,18 +47,39 @@ def category_codes(values: pd.Series | np.ndarray, categories: Sequence[str]) ->
         return np.array([position.get(c, -1) for c in known] + [-1])[
             codes
         ]  # code −1 (missing) stays −1
-    if isinstance(values, np.ndarray) and values.dtype.kind in "OUT":
-        array = pa.array(values, type=pa.string())
-    else:
-        text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
-        if len(text) <= SMALL_ROWS:  # a request's few customers: dict lookups beat a kernel call
-            position = {c: i for i, c in enumerate(categories)}
-            return np.array([position.get(v, -1) for v in text.tolist()], dtype=np.int64)
-        array = pa.array(
-            text.array
-        )  # the array itself: a Series would be probed attribute by attribute
+    if isinstance(values, np.ndarray):
+        return _text_codes(values, tuple(categories))
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    if len(text) <= SMALL_ROWS:  # a request's few customers: a kernel call costs more
+        return _text_codes(text.to_numpy(dtype=object), tuple(categories))
+    array = pa.array(text.array)  # the array itself: a Series is probed attribute by attribute
     codes = pc.index_in(array, value_set=pa.array(list(categories), type=array.type))
     return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _text_codes(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
+    """:func:`category_codes` of a NumPy array: a binary search per value in the sorted categories.
+
+    For the few customers of an API request (an Arrow call's fixed cost is
+    most of a lookup there). Values are compared as their text (``str``), as
+    Arrow compares them; None and NaN are missing (−1).
+    """
+    ordered, order = _sorted_categories(categories)
+    if not len(ordered):
+        return np.full(len(values), -1, dtype=np.int64)
+    missing = pd.isna(values)
+    text = np.where(missing, "", values).astype(str)
+    at = np.minimum(np.searchsorted(ordered, text), len(ordered) - 1)
+    found = (ordered[at] == text) & ~missing
+    return np.where(found, order[at], -1).astype(np.int64)
+
+
+@lru_cache(maxsize=1024)
+def _sorted_categories(categories: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The categories as sorted text, and each sorted one's position in ``categories``."""
+    text = np.asarray([str(c) for c in categories], dtype=str)
+    order = np.argsort(text, kind="stable")
+    return text[order], order
 
 
 def compute_factor(
@@ -140,8 +164,13 @@ def split_computable(factors: Table) -> tuple[np.ndarray, pd.Series]:
     :func:`factor_problems` for scoring paths: the reasons (index = customer)
     are worded only for the customers that have a problem, usually none.
     """
-    ok = np.isfinite(factors.to_numpy(dtype="float64", na_value=np.nan)).all(axis=1)
+    ok = computable(factors)
     return ok, factor_problems(factors[~ok])
+
+
+def computable(factors: Table) -> np.ndarray:
+    """The customers whose factors are all finite (a mask)."""
+    return np.isfinite(factors.to_numpy(dtype="float64", na_value=np.nan)).all(axis=1)
 
 
 def factor_problems(factors: Table) -> pd.Series:

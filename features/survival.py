@@ -463,7 +463,9 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
 
         Sums over months run month by month in a fixed order (as
         :func:`_row_sums` and :func:`survival_clv` do), so a customer's
-        outputs have the same bits alone or in any batch.
+        outputs have the same bits alone or in any batch. Up to
+        :data:`SMALL_ROWS` customers take every month at once:
+        ``np.add.accumulate`` over months adds in the same order.
         """
         check_is_fitted(self, "estimator_")
         tenure, covariates = self._columns(X)
@@ -472,6 +474,19 @@ class SurvivalValue(TransformerMixin, BaseEstimator):
         discount = (1.0 + self.monthly_discount_rate) ** -np.arange(
             1, self.horizon_months + 1, dtype=float
         )
+        if 0 < n <= SMALL_ROWS and self.horizon_months >= 12:
+            months = np.asarray(list(self._months(tenure, self._risk(covariates))))
+            remaining = np.add.accumulate(months[1:], axis=0)[-1]
+            if margin is None:
+                clv = np.full(n, np.nan)
+            else:
+                terms = months[1:] * margin
+                terms *= discount[:, np.newaxis]
+                clv = np.add.accumulate(terms, axis=0)[-1]
+            return like_columns(
+                X,
+                {"survival_12m": months[12], "expected_remaining_months": remaining, "clv": clv},
+            )
         remaining, clv, term = np.zeros(n), np.zeros(n), np.empty(n)
         for t, month in enumerate(self._months(tenure, self._risk(covariates))):
             if t == 12:

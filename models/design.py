@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from valuecube.features.columns import Columns, Table, floats, like
-from valuecube.features.factors import category_codes, split_computable
+from valuecube.features.factors import category_codes, computable, split_computable
 from valuecube.features.snapshots import idle_projection
 from valuecube.features.survival import SURVIVAL_COLUMNS, lifetime_design
 from valuecube.features.transactions import HISTORY_COLUMNS
@@ -103,8 +103,8 @@ class NetworkDesign(
         """The matrix with its column names: a frame for frames, ``Columns`` for ``Columns``."""
         cfg = self.cube.config
         factors = self.cube.factors(customers) if factors is None else factors
-        ok, problems = split_computable(factors)
-        if not ok.all():
+        if not computable(factors).all():
+            _, problems = split_computable(factors)
             raise ValueError(
                 f"{len(problems)} customer(s) have non-computable factors, "
                 f"e.g. {problems.index[0]}: {problems.iloc[0]}"

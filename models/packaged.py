@@ -38,7 +38,7 @@ from valuecube.features.btyd import OUTPUT_COLUMNS as BTYD_OUTPUTS
 from valuecube.features.columns import Table, floats
 from valuecube.features.config import DatasetConfig, InputSpec
 from valuecube.features.customers import CUSTOMER_ID, build_customer_table
-from valuecube.features.factors import split_computable
+from valuecube.features.factors import computable, split_computable
 from valuecube.features.inputs import LINE, REASON, InputError, ValidatedInput, validate
 from valuecube.features.survival import SURVIVAL_COLUMNS, lifetime_design
 from valuecube.models.design import NetworkDesign
@@ -304,8 +304,8 @@ class ChurnSegmentModel:
         passes :class:`~features.columns.Columns` of its few customers (no
         frame is built on that path). ``customer_id`` holds ``factors.index``.
         """
-        ok, problems = split_computable(factors)
-        if not ok.all():
+        if not computable(factors).all():
+            _, problems = split_computable(factors)
             raise InputError(
                 f"{len(problems)} customer(s) have non-computable factors, "
                 f"e.g. {problems.index[0]}: {problems.iloc[0]}"
