@@ -1,9 +1,11 @@
 """The API's scoring path and the fast model load give the batch path's results.
 
-* :meth:`Scorer.score` (request records → response fields, built from the
-  prediction arrays) equals the batch (DataFrame) path — the packaged model's
-  ``predict`` on the raw rows plus the batch output rows — on 2,000 synthetic
-  Telco customers, to 1e-12, and rejects the same customers;
+* :meth:`Scorer.score` (request records → response fields, built from
+  :class:`~valuecube.features.columns.Columns` without a frame) equals the
+  batch (DataFrame) path — the packaged model's ``predict`` on the raw rows
+  plus the batch output rows — on 3,000 synthetic Telco customers with
+  reasons and levers, every output field to 1e-12, and rejects the same
+  customers;
 * :func:`load_model` reads a local SQLite registry and the model's pickle
   without MLflow, and scores without importing torch, with the same numbers as
   the MLflow pyfunc.
@@ -42,7 +44,7 @@ def loaded(telco_model):
 
 
 def test_api_scorer_equals_the_batch_path_and_rejects_the_same_rows(loaded):
-    rows = telco_rows(2000, seed=13)
+    rows = telco_rows(3000, seed=13)
     bad_rows = rows.copy()
     for i, (column, value) in BAD.items():
         bad_rows.loc[i, column] = value
@@ -55,7 +57,7 @@ def test_api_scorer_equals_the_batch_path_and_rejects_the_same_rows(loaded):
     records = customers_json(bad_rows)
     for i, (column, value) in BAD.items():  # JSON types: numbers stay numbers
         records[i][column] = value if column in ("gender", "contract") else float(value)
-    scorer = Scorer(loaded, max_customers=5000, reasons=0)
+    scorer = Scorer(loaded, max_customers=5000, reasons=3)
     with pytest.raises(ValidationError) as refused:
         scorer.adapter.validate_json(json.dumps(records))
     api_rejected = sorted({e["loc"][0] for e in refused.value.errors()})
@@ -63,26 +65,48 @@ def test_api_scorer_equals_the_batch_path_and_rejects_the_same_rows(loaded):
 
     good = [i for i in range(len(rows)) if i not in BAD]
     customers = scorer.adapter.validate_json(json.dumps([records[i] for i in good]))
-    answers, unscorable = scorer.score(customers)
+    answers, unscorable = scorer.score(customers, levers=True)
     assert unscorable == {}
     api = pd.DataFrame(answers)
 
-    predictions = model.predict(rows.iloc[good].reset_index(drop=True))
+    predictions = model.predict(rows.iloc[good].reset_index(drop=True), reasons=3, levers=True)
     now = pd.Timestamp("2026-01-01", tz="UTC")
     batch = output_rows(predictions, loaded.name, loaded.version, now)
+    assert "churn_reasons" in batch.columns and "lever_factor" in batch.columns
     assert list(api.columns) == list(batch.columns)
     assert api["customer_id"].tolist() == rows["customerid"].iloc[good].tolist()
     assert api["customer_id"].tolist() == batch["customer_id"].astype(str).tolist()
     for column in batch.columns:
         if column == "scored_at":
             continue
-        if pd.api.types.is_float_dtype(batch[column].dtype):
+        if column.endswith("_reasons"):
+            _assert_same_reasons(api[column].tolist(), batch[column].tolist())
+        elif pd.api.types.is_float_dtype(batch[column].dtype):
             np.testing.assert_allclose(
-                api[column].to_numpy(float), batch[column].to_numpy(float), rtol=0, atol=1e-12
+                api[column].to_numpy(float),
+                batch[column].to_numpy(float),
+                rtol=0,
+                atol=1e-12,
+                err_msg=column,
             )
         else:
             assert api[column].astype(str).tolist() == batch[column].astype(str).tolist(), column
     assert (api["model_version"] == loaded.version).all()
+
+
+def _assert_same_reasons(api: list, batch: list) -> None:
+    """Per customer the same reasons: factors and text values equal, numbers to 1e-12."""
+    assert len(api) == len(batch)
+    for mine, theirs in zip(api, batch, strict=True):
+        assert [r["factor"] for r in mine] == [r["factor"] for r in theirs]
+        for a, b in zip(mine, theirs, strict=True):
+            assert abs(a["effect"] - b["effect"]) <= 1e-12
+            if isinstance(b["value"], float):
+                assert b["value"] != b["value"] and a["value"] is None or (
+                    abs(a["value"] - b["value"]) <= 1e-12
+                )
+            else:
+                assert a["value"] == b["value"]
 
 
 def test_fast_load_needs_neither_mlflow_nor_torch_and_matches_the_pyfunc(loaded, telco_pyfunc):
