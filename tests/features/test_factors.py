@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import TELCO_CONFIG, TELCO_CSV
 
+from valuecube.features.columns import Columns
 from valuecube.features.config import FactorSpec, load_config
 from valuecube.features.customers import build_customer_table
 from valuecube.features.factors import (
@@ -147,3 +148,33 @@ def test_telco_factors_real() -> None:
     assert f["charge_trend"].iloc[0] == pytest.approx(
         row["monthlycharges"] * row["tenure"] / row["totalcharges"] - 1
     )
+
+
+def test_category_codes_of_a_numpy_array_equal_the_series_path() -> None:
+    """An API request's text column (an object array, None where missing) codes like a Series."""
+    values = np.array(["No", "Yes", None, "Maybe", "Yes", "", "yes"], dtype=object)
+    for categories in (["Yes", "No"], ["Yes", "No", "Maybe"], ["Maybe"], ["", "No"], []):
+        expected = category_codes(pd.Series(values, dtype="str"), categories)
+        assert category_codes(values, categories).tolist() == expected.tolist(), categories
+    assert category_codes(np.array([1, 0, 1], dtype=object), ["1"]).tolist() == [0, -1, 0]
+    assert category_codes(values[:0], ["Yes"]).tolist() == []
+
+
+def test_factors_of_columns_equal_the_frame_path() -> None:
+    """compute_factors over Columns (the API's path) gives the frame path's numbers as Columns."""
+    cfg = load_config(TELCO_CONFIG)
+    table = build_customer_table(load_input(TELCO_CSV, cfg.input, strict=True), cfg.input).table
+    table = table.iloc[:500]
+    frame = compute_factors(table, cfg.factors)
+    as_text = {  # as the API types a request: floats, and text as objects
+        c: table[c].to_numpy(dtype="float64")
+        if pd.api.types.is_numeric_dtype(table[c].dtype)
+        else np.asarray(table[c].astype(str), dtype=object)
+        for c in table.columns
+    }
+    columns = compute_factors(Columns(as_text, table.index.to_numpy()), cfg.factors)
+    assert isinstance(columns, Columns) and columns.columns == list(frame.columns)
+    np.testing.assert_array_equal(columns.to_numpy(), frame.to_numpy())
+    assert columns.index.tolist() == frame.index.tolist()
+    ok, problems = split_computable(columns)
+    assert ok.all() and problems.empty

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sksurv.metrics import concordance_index_censored
 
 from valuecube.features import survival as survival_module
+from valuecube.features.columns import Columns
 from valuecube.features.config import ConfigError, load_config
 from valuecube.features.factors import compute_factors
 from valuecube.features.survival import (
@@ -200,3 +201,25 @@ def test_lifetime_block_is_checked(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="not category columns"):
         load_config(path)
+
+
+@pytest.mark.parametrize("baseline", ["weibull", "breslow"])
+def test_a_few_customers_at_once_give_the_month_by_month_bits(baseline):
+    """Up to SMALL_ROWS customers take every month at once: the bits of the long path."""
+    X, churn = made_table(600)
+    X["tenure"] = np.floor(X["tenure"])
+    model = SurvivalValue(
+        "tenure", ["risky", "noise"], "revenue", model="cox", baseline=baseline,
+        monthly_discount_rate=0.0072,
+    ).fit(X, churn)  # fmt: skip
+    few = survival_module.SMALL_ROWS
+    assert len(X) > few
+    whole = model.transform(X)
+    for start in range(0, 600, few):
+        part = X.iloc[start : start + few]
+        expected = whole.iloc[start : start + few].to_numpy()
+        np.testing.assert_array_equal(model.transform(part).to_numpy(), expected)
+        table = Columns({c: part[c].to_numpy() for c in part.columns}, part.index.to_numpy())
+        got = model.transform(table)
+        assert isinstance(got, Columns)
+        np.testing.assert_array_equal(got.to_numpy(), expected)

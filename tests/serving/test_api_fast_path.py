@@ -102,7 +102,7 @@ def _assert_same_reasons(api: list, batch: list) -> None:
         for a, b in zip(mine, theirs, strict=True):
             assert abs(a["effect"] - b["effect"]) <= 1e-12
             if isinstance(b["value"], float):
-                assert b["value"] != b["value"] and a["value"] is None or (
+                assert (b["value"] != b["value"] and a["value"] is None) or (
                     abs(a["value"] - b["value"]) <= 1e-12
                 )
             else:
