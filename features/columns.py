@@ -101,9 +101,7 @@ def floats(values: Any) -> np.ndarray:
     return values.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def like(
-    table: Table, matrix: np.ndarray, names: Iterable[str], index: Any = None
-) -> Table:
+def like(table: Table, matrix: np.ndarray, names: Iterable[str], index: Any = None) -> Table:
     """``matrix`` with column ``names`` as the same kind of table as ``table`` (and its index)."""
     index = table.index if index is None else index
     if isinstance(table, Columns):
