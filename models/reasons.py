@@ -316,7 +316,10 @@ def reason_lists(
     e = effects.to_numpy(dtype="float64")
     picked, picked_effects, keep = pick_reasons(e, n)
     names = [str(c) for c in effects.columns]
-    reported = [_python_values(np.asarray(values[name])) for name in effects.columns]
+    columns = list(effects.columns)
+    reported = {  # only the names some customer reports (a few, for a few customers)
+        g: _python_values(np.asarray(values[columns[g]])) for g in np.unique(picked[keep]).tolist()
+    }
     rounded = np.round(picked_effects, 6).tolist()
     return [
         [
