@@ -18,6 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+SMALL_ROWS = 64
+"""Up to this many customers (an API request's batch) the scoring steps take their small-batch
+paths: fewer, larger NumPy calls instead of a per-call-costly kernel or a loop over months."""
+
 
 class Columns:
     """Columns of equal length by name, with the rows' ids (``index``).

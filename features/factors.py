@@ -14,13 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from valuecube.features.columns import Table, floats, like
+from valuecube.features.columns import SMALL_ROWS, Table, floats, like
 from valuecube.features.config import FactorSpec
 from valuecube.features.expressions import parse_expression
-
-SMALL_ROWS = 64
-"""Up to this many values in a Series, :func:`category_codes` takes the binary search of
-NumPy input (the API's batches) rather than Arrow's kernel."""
 
 
 def category_codes(values: pd.Series | np.ndarray, categories: Sequence[str]) -> np.ndarray:

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from valuecube.features.columns import Columns, Table, floats, like, like_columns
+from valuecube.features.columns import SMALL_ROWS, Columns, Table, floats, like, like_columns
 from valuecube.features.config import DatasetConfig
 from valuecube.features.factors import category_codes
 
@@ -43,8 +43,6 @@ SURVIVAL_COLUMNS = ("survival_12m", "expected_remaining_months")
 """The columns a value cube with a survival model adds after its others."""
 # Months at the end of the observed range the tail hazard is averaged over.
 _TAIL_MONTHS = 12
-SMALL_ROWS = 64
-"""Up to this many customers, S(t | τ) is computed for all months at once (API batches)."""
 
 
 def monthly_rate(yearly_rate: float) -> float:
