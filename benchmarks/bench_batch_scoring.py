@@ -151,8 +151,8 @@ def _job(uri: str, source: str, output: str, chunk_rows: int | None, reasons: in
     from valuecube.serving.loading import load_model
 
     loaded = load_model(uri)
-    if reasons:  # the one-off Captum import (~1.7 s) is start-up, not scoring
-        import captum.attr  # noqa: F401
+    if reasons:  # the one-off torch import is start-up, not scoring
+        import valuecube.models.reasons  # noqa: F401
     start = time.perf_counter()
     result = score_file(
         loaded,

@@ -60,7 +60,7 @@ def main() -> None:
         source = synthetic_parquet(store / "in.parquet", args.customers)
         loaded = load_model(uri)
         seconds: dict[int, list[float]] = {0: [], args.reasons: []}
-        for n in seconds:  # warm-up: imports (Captum ~1.7 s), first-call costs
+        for n in seconds:  # warm-up: imports (torch), first-call costs
             score_file(loaded, source, store / f"out{n}.parquet", progress=False, reasons=n)
         for _ in range(args.repeats):
             for n in seconds:

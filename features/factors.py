@@ -63,6 +63,9 @@ def _text_codes(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
     ordered, order = _sorted_categories(categories)
     if not len(ordered):
         return np.full(len(values), -1, dtype=np.int64)
+    if values.dtype.kind == "U":  # text without missing values (an API request's column)
+        at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+        return np.where(ordered[at] == values, order[at], -1)
     missing = pd.isna(values)
     text = np.where(missing, "", values).astype(str)
     at = np.minimum(np.searchsorted(ordered, text), len(ordered) - 1)

@@ -6,7 +6,7 @@ snapshots (:class:`~models.network_heads.HeadSnapshots`) as these arrays, pickle
 them instead of the torch module, and runs its forward pass with
 :func:`forward` — so loading a model for scoring never imports torch (about
 4–6 s of start-up on this project's machines). Training and the reasons'
-attributions (Captum) use the torch module, which :func:`build_snapshots`
+attributions (Integrated Gradients) use the torch module, which :func:`build_snapshots`
 rebuilds from the arrays on first use.
 
 The arrays of one snapshot (:class:`~models.network_heads.TwoHeadMLP`), each

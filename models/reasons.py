@@ -1,10 +1,12 @@
 """Reasons on every score: which factors raise and which lower a customer's churn probability.
 
-Attribution method: **Integrated Gradients** (Sundararajan et al. 2017) from
-Captum (``captum.attr.IntegratedGradients``, PyTorch's maintained
-interpretability library). Its guarantee is *completeness*: for each customer
-the attributions of all network inputs add up to ``f(x) − f(baseline)``, up to
-the integral's numerical error, which Captum reports as the convergence delta.
+Attribution method: **Integrated Gradients** (Sundararajan et al. 2017), by
+the arithmetic of Captum's ``captum.attr.IntegratedGradients`` (PyTorch's
+maintained interpretability library) with Gauss-Legendre steps; a test pins
+the two equal bit for bit (:func:`integrated_gradients`). Its guarantee is
+*completeness*: for each customer the attributions of all network inputs add
+up to ``f(x) − f(baseline)``, up to the integral's numerical error (the
+convergence delta).
 
 * ``f`` is the churn **probability** (``sigmoid`` of the churn head; effects are
   in probability points) and, for a forecasting model, the expected spend
@@ -28,8 +30,8 @@ its copy are reported once under the factor's name; ``h:col`` → ``col``;
 ``s:``/``si:`` → the score (``_idle`` for the idle projection); ``g:``/``gi:`` →
 ``segment_now``/``segment_idle``.
 
-The attributions are computed for all customers of a batch at once (Captum
-expands the batch over the integration steps; ``internal_batch_size`` bounds
+The attributions are computed for all customers of a batch at once (the
+batch is expanded over the integration steps; :data:`INTERNAL_BATCH` bounds
 memory). The top-N choice is an ``argpartition`` over the customers × names
 matrix and the JSON text is built column-wise with Arrow string kernels
 (:func:`top_reasons`): no Python code runs per customer, except parsing the
@@ -39,6 +41,7 @@ text back into lists where a caller wants lists (the API, the pyfunc).
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -70,7 +73,7 @@ expected spend (at least 1 currency unit)."""
 MAX_STEPS = 128
 """Steps are quadrupled, up to this, while a batch's completeness error exceeds its tolerance."""
 INTERNAL_BATCH = 65_536
-"""Customers × steps evaluated per forward pass inside Captum (bounds memory)."""
+"""Customers × steps evaluated per forward pass (bounds memory)."""
 
 
 def _copied_columns(config: Any) -> dict[str, str]:
@@ -128,6 +131,42 @@ def _targets(network: Any) -> dict[str, Any]:
     return targets
 
 
+@lru_cache(maxsize=16)
+def _gauss_legendre(steps: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(step_sizes, alphas)``: Gauss-Legendre weights and nodes on [0, 1], as Captum's
+    ``gausslegendre`` method takes them (``0.5·w`` and ``0.5·(1 + x)`` of ``leggauss``)."""
+    nodes, weights = np.polynomial.legendre.leggauss(steps)
+    return tuple((0.5 * weights).tolist()), tuple((0.5 * (1 + nodes)).tolist())
+
+
+def integrated_gradients(
+    summed: Any, x: torch.Tensor, steps: int, steps_per_pass: int
+) -> torch.Tensor:
+    """Integrated Gradients of ``summed`` from a zero baseline to ``x`` (``n × F``).
+
+    ``summed`` maps a ``(k, n, F)`` stack of scaled inputs to the ``k`` sums
+    of the customers' outputs. This is the arithmetic of Captum's
+    ``IntegratedGradients.attribute(x[None], baselines=0, n_steps=steps,
+    method="gausslegendre", internal_batch_size=steps_per_pass)`` — the same
+    operations in the same order, so the same bits (a test compares the two)
+    — without its per-call set-up, which at one customer is most of the call,
+    and without importing Captum (and matplotlib through it) when a process
+    starts to serve.
+    """
+    step_sizes, alphas = _gauss_legendre(steps)
+    total = None
+    for start in range(0, steps, steps_per_pass):
+        chunk = slice(start, min(start + steps_per_pass, steps))
+        scaled = torch.cat([alpha * x for alpha in alphas[chunk]], dim=0).requires_grad_()
+        k = len(alphas[chunk])
+        with torch.enable_grad():
+            (grads,) = torch.autograd.grad(summed(scaled.view(k, *x.shape)).sum(), scaled)
+        weights = torch.tensor(step_sizes[chunk], dtype=torch.float32).view(k, 1)
+        part = (grads.contiguous().view(k, -1) * weights).reshape(k, *x.shape).sum(dim=0) * x
+        total = part if total is None else total + part
+    return total
+
+
 def attribute(
     model: Any, X: Table, n_steps: int | None = None
 ) -> dict[str, tuple[Table, float, np.ndarray]]:
@@ -140,25 +179,23 @@ def attribute(
     The effects are a frame for a frame ``X``, :class:`~features.columns.Columns`
     for ``Columns``.
 
-    The batch goes to Captum as *one* example of shape ``(1, n, F)`` whose
-    output is the sum of the customers' outputs. Each customer's output
-    depends on its own row only, so the gradient of the sum with respect to
-    row i is the gradient of output i, and Integrated Gradients of the sum
-    are exactly every customer's own attributions; Captum then takes one
-    gradient per integration step instead of one per customer and step.
+    The batch is integrated as *one* example whose output is the sum of the
+    customers' outputs. Each customer's output depends on its own row only,
+    so the gradient of the sum with respect to row i is the gradient of
+    output i, and Integrated Gradients of the sum are exactly every
+    customer's own attributions, from one gradient per integration step
+    instead of one per customer and step (:func:`integrated_gradients`).
 
     Steps: :data:`N_STEPS` for churn, :data:`SPEND_STEPS` for spend, quadrupled
     (up to :data:`MAX_STEPS`) while the batch's largest ``|delta|`` is above
     :data:`CHURN_TOLERANCE` / :data:`SPEND_TOLERANCE`; ``n_steps`` fixes the
     count for every output instead (benchmarks).
     """
-    from captum.attr import IntegratedGradients  # imported when needed: ~1.7 s (matplotlib)
-
     network = model.network
-    groups, G = _grouping(list(X.columns), model.config)
-    x = network.standardise(X).contiguous()  # row-major: Captum scales and stacks it per step
+    groups, G = _grouping(tuple(X.columns), model.config)
+    x = network.standardise(X).contiguous()
     n, width = x.shape
-    zero = torch.zeros_like(x)
+    zero = torch.zeros((1, width), dtype=x.dtype)
     steps_per_pass = max(1, INTERNAL_BATCH // max(n, 1))
     out = {}
     for name, forward in _targets(network).items():
@@ -167,7 +204,7 @@ def attribute(
             return forward(z.reshape(-1, width)).reshape(z.shape[0], -1).sum(dim=1)
 
         with torch.no_grad():
-            baseline = float(forward(zero[:1])[0])
+            baseline = float(forward(zero)[0])
             value = forward(x).reshape(-1).double().numpy()
         gap = value - baseline
         if name == "churn":
@@ -176,18 +213,7 @@ def attribute(
             tolerance = SPEND_TOLERANCE * max(1.0, float(np.abs(value).max(initial=0.0)))
         steps = n_steps or (N_STEPS if name == "churn" else SPEND_STEPS)
         while True:
-            raw = (
-                IntegratedGradients(summed)
-                .attribute(
-                    x.unsqueeze(0),
-                    baselines=zero.unsqueeze(0),
-                    n_steps=steps,
-                    internal_batch_size=steps_per_pass,
-                )[0]
-                .detach()
-                .double()
-                .numpy()
-            )
+            raw = integrated_gradients(summed, x, steps, steps_per_pass).double().numpy()
             delta = raw.sum(axis=1) - gap
             if n_steps or steps >= MAX_STEPS or np.abs(delta).max(initial=0.0) <= tolerance:
                 break

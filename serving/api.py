@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -48,8 +49,8 @@ log = logging.getLogger("valuecube.api")
 def _load(settings: Settings) -> Scorer:
     """Load the model and build its scorer (runs in a thread).
 
-    Scoring runs in NumPy (:mod:`valuecube.models.network_arrays`); torch and
-    Captum load here only when the answers carry reasons, so that the first
+    Scoring runs in NumPy (:mod:`valuecube.models.network_arrays`); torch
+    loads here only when the answers carry reasons, so that the first
     request does not pay for them. Torch then runs single-threaded by
     default: a request batch is a few rows, where intra-op threads only add
     synchronisation latency; scale out with uvicorn workers instead.
@@ -58,7 +59,7 @@ def _load(settings: Settings) -> Scorer:
     if settings.reasons > 0:
         import torch
 
-        import valuecube.models.reasons  # noqa: F401  (Captum, imported once here)
+        import valuecube.models.reasons  # noqa: F401  (torch, imported once here)
 
         torch.set_num_threads(settings.torch_threads)
         loaded.model.network.module_  # noqa: B018  (the torch module, rebuilt once here)
@@ -79,6 +80,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         return
     app.state.scorer = scorer
     app.include_router(model_router(settings, scorer.record_schema))
+    gc.collect()
+    gc.freeze()  # the model's and the libraries' objects: out of every later collection
     log.info("model %s version %s loaded", scorer.loaded.name, scorer.loaded.version)
     worker = asyncio.create_task(scorer.worker())
     try:

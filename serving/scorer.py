@@ -82,7 +82,8 @@ class Scorer:
 
         A customer-table model gets :class:`~valuecube.features.columns.Columns`
         built straight from the records (pydantic has checked them): numbers
-        as float64, text and categories as object arrays of ``str``, an
+        as float64, text and categories as NumPy text (an object array of
+        ``str`` and None where a value is missing), an
         omitted optional value as the config's ``missing``; the label column
         is not read. No frame: for a few customers its fixed cost is most of
         the scoring. A transaction-log model's per-customer table is a frame
@@ -107,7 +108,9 @@ class Scorer:
                     typed[name] = array
                 else:
                     fill = None if col.missing is None else str(col.missing)
-                    typed[name] = np.array([fill if v is None else v for v in values], dtype=object)
+                    text = [fill if v is None else v for v in values]
+                    # NumPy text where nothing is missing: category lookups skip the missing test
+                    typed[name] = np.array(text, dtype=object if None in text else str)
             return Columns(typed, np.arange(n)), ids
         rows = pd.DataFrame.from_records(customers, columns=model.input_columns)
         columns = model.metadata["customer_columns"]

@@ -39,7 +39,7 @@ _PINNED = (
 
 def requirements() -> list[str]:
     """The pip requirements of a saved model, pinned to the versions installed now."""
-    return [f"{n}=={version(n)}" for n in _PINNED] + ["torch==2.13.0", "captum==0.9.0"]
+    return [f"{n}=={version(n)}" for n in _PINNED] + ["torch==2.13.0"]
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import CDNOW_TXT, TELCO_CONFIG
 
 from valuecube.features.btyd import OUTPUT_COLUMNS as BTYD_OUTPUTS
@@ -16,9 +17,11 @@ from valuecube.features.inputs import load_input
 from valuecube.models.packaged import unwrap
 from valuecube.models.reasons import (
     SPEND_TOLERANCE,
+    _targets,
     as_json,
     attribute,
     group_names,
+    integrated_gradients,
     pick_reasons,
     reason_lists,
     top_reasons,
@@ -54,6 +57,34 @@ def test_effects_add_up_to_probability_minus_baseline(telco_pyfunc, telco_rows) 
     assert np.abs(delta).max() < ADDITIVITY_TOL
     assert "tenure" not in effects.columns and "tenure_months" in effects.columns
     assert not any(c.startswith(("c:", "x:", "u:")) for c in effects.columns)
+
+
+def _captum_ig(summed, x, steps, steps_per_pass):
+    from captum.attr import IntegratedGradients
+
+    zero = torch.zeros_like(x).unsqueeze(0)
+    return IntegratedGradients(summed).attribute(
+        x.unsqueeze(0), baselines=zero, n_steps=steps, internal_batch_size=steps_per_pass
+    )[0]
+
+
+@pytest.mark.parametrize(("steps", "steps_per_pass"), [(8, 65_536), (8, 3), (32, 5), (2, 1)])
+def test_integrated_gradients_are_captums_bit_for_bit(
+    telco_pyfunc, telco_rows, steps, steps_per_pass
+):
+    """Our Integrated Gradients are Captum's ``IntegratedGradients`` (Gauss-Legendre), to the bit,
+    with all steps in one pass and with the steps split over passes (``internal_batch_size``)."""
+    model = unwrap(telco_pyfunc)
+    customers, factors = model.prepare(model.customers(telco_rows))
+    x = model.network.standardise(model.design.transform(customers, factors)).contiguous()
+    forward, width = _targets(model.network)["churn"], x.shape[1]
+
+    def summed(z):
+        return forward(z.reshape(-1, width)).reshape(z.shape[0], -1).sum(dim=1)
+
+    ours = integrated_gradients(summed, x, steps, steps_per_pass)
+    assert torch.equal(ours, _captum_ig(summed, x, steps, steps_per_pass))
+    assert float(ours.abs().max()) > 1e-3  # not all zero
 
 
 def test_pyfunc_reasons_param_format(telco_pyfunc, telco_rows) -> None:

@@ -126,13 +126,17 @@ def test_fast_load_needs_neither_mlflow_nor_torch_and_matches_the_pyfunc(loaded,
         f"scores = load_model({TELCO_URI!r}).model.predict(rows)\n"
         "print(sorted(m for m in ('torch', 'mlflow', 'captum') if m in sys.modules))\n"
         "print(scores['churn_probability'].round(12).tolist())\n"
+        f"explained = load_model({TELCO_URI!r}).model.predict(rows, reasons=3)\n"
+        "assert explained['churn_reasons'].map(len).min() > 0\n"
+        "print(sorted(m for m in ('captum', 'matplotlib') if m in sys.modules))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=os.environ, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    imported, probabilities = done.stdout.strip().splitlines()
+    imported, probabilities, imported_for_reasons = done.stdout.strip().splitlines()
     assert imported == "[]"
+    assert imported_for_reasons == "[]"  # reasons need torch, not Captum (nor matplotlib)
     five = pd.read_csv(ROOT / "data" / "telco_churn.csv", dtype=str, keep_default_na=False, nrows=5)
     reference = telco_pyfunc.predict(five.drop(columns="churn"))["churn_probability"]
     assert json.loads(probabilities) == reference.round(12).tolist()
