@@ -33,10 +33,9 @@ import pandas as pd
 import mlflow
 from valuecube.features.customers import CUSTOMER_ID
 from valuecube.training.evaluation_split import EVALUATION_FRACTION
+from valuecube.training.sources import PROJECT_ROOT, relative_source, resolve_source
 
 SPLIT_ARTIFACT = "lineage/split.csv"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-"""The source checkout this package runs from (the folder holding ``pyproject.toml``)."""
 
 
 def file_digest(path: str | Path) -> str:
@@ -51,38 +50,6 @@ def file_digest(path: str | Path) -> str:
 def hashed_ids(ids: pd.Index | np.ndarray) -> np.ndarray:
     """SHA-256 (hex) of each customer id: comparable across runs without storing the ids."""
     return np.array([hashlib.sha256(str(i).encode("utf-8")).hexdigest() for i in ids], dtype=object)
-
-
-def relative_source(path: str | Path) -> str:
-    """``path`` relative to the project root when it lies under it, else its ``file://`` URI."""
-    resolved = Path(path).resolve()
-    try:
-        return resolved.relative_to(PROJECT_ROOT).as_posix()
-    except ValueError:
-        return resolved.as_uri()
-
-
-def resolve_source(source: str) -> Path:
-    """The local file a logged source names: a ``file://`` URI, or a path under cwd or project.
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming every place looked at.
-    """
-    if source.startswith("file://"):
-        candidates = [Path(source.removeprefix("file://"))]
-    elif "://" in source:
-        raise FileNotFoundError(f"the training data {source} is not a local file; pass --eval-data")
-    else:
-        candidates = [Path.cwd() / source, PROJECT_ROOT / source]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"the training data {source} was not found (looked in {', '.join(map(str, candidates))}); "
-        "pass --eval-data with a labelled file"
-    )
 
 
 def git_commit() -> str:

@@ -1,11 +1,8 @@
-"""Monitoring a registered model in use: drift at scoring time, realised quality once labels arrive.
+"""Monitoring a registered model in use: realised quality once the churn labels arrive.
 
-* :func:`log_scoring_run` records one scoring job as an MLflow run linked to
-  the model version (tags ``model_name``, ``model_version``, ``model_run_id``):
-  the PSI of each tree factor against the training distribution, the number
-  of customers the PSI was computed on, and the row accounting. A batch job
-  uses its return value to fail on drift.
-* :func:`realised_quality` scores a labelled file (customers whose churn is
+Drift at scoring time is each scoring job's own monitoring run
+(:mod:`~valuecube.training.scoring_runs`).
+:func:`realised_quality` scores a labelled file (customers whose churn is
   now known) and compares the churn ROC-AUC, Brier score and calibration with
   what the model promised at training (its test metrics), saying whether to
   retrain. Customers the model trained or early-stopped on are left out (its
@@ -16,96 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 import mlflow
 from mlflow import MlflowClient
 from valuecube.training import lineage
 from valuecube.training.evaluate import churn_metrics
 from valuecube.training.promotion import expected_calibration_error
+from valuecube.training.scoring_runs import MONITOR_EXPERIMENT, model_tags
 from valuecube.training.tracking import ensure_experiment
-
-MONITOR_EXPERIMENT = "valuecube-monitoring"
-DRIFT_THRESHOLD = 0.2
-"""PSI above this is a significant shift (a common rule of thumb)."""
-
-
-@dataclass(frozen=True)
-class DriftLog:
-    """What :func:`log_scoring_run` recorded."""
-
-    run_id: str
-    drifted: list[str]
-    max_psi: float
-
-    @property
-    def has_drift(self) -> bool:
-        """At least one factor's PSI is above the threshold."""
-        return bool(self.drifted)
-
-
-def _model_tags(name: str, version: str) -> dict[str, str]:
-    tags = {"model_name": name, "model_version": str(version)}
-    try:
-        tags["model_run_id"] = str(MlflowClient().get_model_version(name, version).run_id)
-    except MlflowException:  # a model outside the registry (e.g. a runs:/ URI)
-        pass
-    return tags
-
-
-def log_scoring_run(
-    result: Any,
-    *,
-    input_path: str | Path | None = None,
-    experiment: str = MONITOR_EXPERIMENT,
-    drift_threshold: float = DRIFT_THRESHOLD,
-) -> DriftLog:
-    """Log a finished scoring job (a ``serving.batch.ScoreResult``) as a monitoring run.
-
-    Metrics: ``psi_<factor>`` per tree factor, ``psi_max``, ``drift_sample_size``
-    (customers the PSI was computed on), ``drifted_factors``, and the row
-    accounting (``rows_read``, ``rows_rejected``, ``customers_scored``,
-    ``customers_unscorable``, ``customers_excluded``), ``seconds``.
-    """
-    drift = pd.Series(result.drift, dtype=float)
-    drifted = sorted(drift.index[drift > drift_threshold])
-    ensure_experiment(experiment)
-    tags = {**_model_tags(result.model_name, result.model_version), "job": "score"}
-    with mlflow.start_run(run_name=f"score-{result.model_name}-v{result.model_version}") as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params(
-            {
-                "input": "" if input_path is None else lineage.relative_source(input_path),
-                "drift_threshold": drift_threshold,
-                "shape": result.shape,
-            }
-        )
-        counts = (
-            "rows_read",
-            "rows_rejected",
-            "customers_scored",
-            "customers_unscorable",
-            "customers_excluded",
-        )
-        mlflow.log_metrics(
-            {
-                **{f"psi_{name}": float(v) for name, v in drift.items()},
-                "psi_max": float(drift.max()) if len(drift) else 0.0,
-                "drift_sample_size": float(
-                    getattr(result, "drift_sample_size", result.customers_scored)
-                ),
-                "drifted_factors": float(len(drifted)),
-                **{c: float(getattr(result, c)) for c in counts},
-                "seconds": float(result.seconds),
-            }
-        )
-        if drifted:
-            mlflow.set_tag("drifted", ", ".join(drifted))
-    return DriftLog(run.info.run_id, drifted, float(drift.max()) if len(drift) else 0.0)
 
 
 @dataclass(frozen=True)
@@ -194,7 +112,7 @@ def realised_quality(
     ensure_experiment(experiment)
     name, version = _registered(model_uri)
     with mlflow.start_run(run_name=f"monitor-{name}-v{version}") as run:
-        mlflow.set_tags({**_model_tags(name, version), "job": "monitor"})
+        mlflow.set_tags({**model_tags(name, version), "job": "monitor"})
         mlflow.log_param("input", lineage.relative_source(labelled))
         mlflow.log_metrics(
             {

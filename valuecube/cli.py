@@ -17,6 +17,7 @@ from valuecube.commands.score import score
 from valuecube.commands.segment import segment
 from valuecube.commands.serve import serve
 from valuecube.commands.train import train
+from valuecube.process import collect_less
 
 app = typer.Typer(
     name="valuecube",
@@ -35,6 +36,7 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Customer-value segmentation (AHP + fuzzy value cube) and churn prediction."""
+    collect_less()
 
 
 for command in (segment, train, promote, compare, score, serve, monitor):

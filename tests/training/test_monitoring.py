@@ -15,7 +15,8 @@ import mlflow
 from mlflow import MlflowClient
 from valuecube.cli import app
 from valuecube.serving.batch import score_file
-from valuecube.training.monitoring import log_scoring_run, realised_quality
+from valuecube.training.monitoring import realised_quality
+from valuecube.training.scoring_runs import log_scoring_run
 
 runner = CliRunner()
 
@@ -153,3 +154,62 @@ def test_score_cli_logs_a_monitoring_run_and_exits_3_on_drift(telco_model, tmp_p
     assert loose.returncode == 0, loose.stderr  # nothing above a PSI of 50; nothing logged
     assert "monitoring run" not in loose.stdout
     assert len(mlflow.search_runs(experiment_names=["tests-cli-drift"])) == 2
+
+
+def test_the_monitoring_process_logs_the_run_log_scoring_run_logs(telco_model, tmp_path) -> None:
+    """The job's run logged by `python -m valuecube.training.scoring_runs` has what an in-process
+    :func:`log_scoring_run` records: the same metrics, params and model tags."""
+    from valuecube.commands.monitor import MonitoringProcess
+    from valuecube.training.scoring_runs import scoring_request
+
+    plain = _telco(tmp_path, "plain.csv")
+    result = score_file(telco_model.model_uri, plain, tmp_path / "s.csv", progress=False)
+    here = MlflowClient().get_run(
+        log_scoring_run(result, input_path=plain, experiment="tests-process").run_id
+    )
+    process = MonitoringProcess("tests-process")
+    run_id, problem = process.log(scoring_request(result, input_path=plain, drift_threshold=0.2))
+    assert problem is None and process.process.returncode == 0
+    there = MlflowClient().get_run(run_id)
+    assert there.data.metrics == here.data.metrics
+    assert there.data.params == here.data.params
+    for tag in ("model_name", "model_version", "model_run_id", "job"):
+        assert there.data.tags[tag] == here.data.tags[tag]
+
+
+def test_too_few_customers_log_psi_but_no_drifted_factor(telco_model, tmp_path) -> None:
+    """Below the drift sample's minimum the PSI is logged, but no factor counts as drifted."""
+    few = tmp_path / "few.csv"
+    pd.read_csv(TELCO_CSV, nrows=5).assign(tenure=1).to_csv(few, index=False)
+    result = score_file(telco_model.model_uri, few, tmp_path / "s.csv", progress=False)
+    assert not result.drift_judged and (result.drift > 0.2).any()
+    logged = log_scoring_run(result, experiment="tests-few")
+    metrics = MlflowClient().get_run(logged.run_id).data.metrics
+    assert logged.drifted == [] and metrics["drifted_factors"] == 0
+    assert metrics["drift_judged"] == 0 and metrics["psi_max"] > 0.2
+
+
+def test_a_job_that_fails_leaves_no_monitoring_run(telco_model, tmp_path) -> None:
+    """The process started with the job is stopped, logging nothing, when the job fails."""
+    from valuecube.commands.monitor import monitoring_process
+
+    with pytest.raises(RuntimeError), monitoring_process("tests-failed-job") as process:
+        raise RuntimeError("the job failed")
+    assert process.process.returncode is not None  # stopped, not left behind
+    assert mlflow.get_experiment_by_name("tests-failed-job") is None
+
+
+def test_a_store_that_refuses_the_run_is_a_warning(telco_model, tmp_path) -> None:
+    """The scores are complete when the store refuses the run (here: a deleted experiment):
+    a warning names the experiment and the store's reason; exit code 0."""
+    client = MlflowClient()
+    client.delete_experiment(client.create_experiment("tests-refused"))
+    plain = _telco(tmp_path, "plain.csv")
+    out = tmp_path / "s.csv"
+    done = _cli("score", "-m", telco_model.model_uri, "-i", str(plain), "-o", str(out),
+                "--monitor-experiment", "tests-refused")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.exists() and "monitoring run" not in done.stdout
+    warning = " ".join(done.stderr.split())
+    assert "warning: monitoring run not logged to 'tests-refused'" in warning
+    assert "deleted" in warning and "Traceback" not in done.stderr

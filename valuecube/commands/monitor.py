@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -75,6 +80,9 @@ def monitor(
     console.print(report.advice)
 
 
+LOG_TIMEOUT_S = 300.0
+"""How long `valuecube score` waits for the store to take its monitoring run."""
+
 # Options and the hook for `valuecube score` (the score command adds these three parameters and
 # calls `after_scoring` once the job has finished; see docs/engineering.md).
 MonitorExperiment = Annotated[
@@ -92,29 +100,90 @@ FailOnDrift = Annotated[
 ]
 
 
+class MonitoringProcess:
+    """The process that logs a scoring job's monitoring run, started with the job.
+
+    MLflow's imports and its store's set-up take about 1.5 s, longer than
+    scoring a few customers. Started when the job starts
+    (``python -m valuecube.training.scoring_runs``), they run on another core
+    while the job scores; the job's figures are sent on its stdin when the
+    job has finished. A process that is never sent a job (the job failed)
+    is stopped without logging anything.
+    """
+
+    def __init__(self, experiment: str) -> None:
+        from valuecube.store import tracking_uri
+
+        self.experiment = experiment
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "valuecube.training.scoring_runs", tracking_uri(), experiment],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def log(self, request: dict, timeout: float = LOG_TIMEOUT_S) -> tuple[str | None, str | None]:
+        """Send the job's request; ``(run_id, None)`` once logged, else ``(None, why)``."""
+        try:
+            out, errors = self.process.communicate(json.dumps(request) + "\n", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            return None, f"the MLflow store did not answer within {timeout:.0f} s"
+        answers = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        if self.process.returncode == 0 and answers:
+            return answers[-1].get("run_id"), answers[-1].get("error")
+        tail = errors.strip().splitlines()[-1:] or [f"exit code {self.process.returncode}"]
+        return None, tail[0]
+
+    def close(self) -> None:
+        """Stop the process if it is still waiting (nothing is logged)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+@contextlib.contextmanager
+def monitoring_process(experiment: str | None) -> Iterator[MonitoringProcess | None]:
+    """The job's :class:`MonitoringProcess` while it runs (None when ``experiment`` is '')."""
+    from valuecube.training.scoring_runs import MONITOR_EXPERIMENT
+
+    process = MonitoringProcess(experiment or MONITOR_EXPERIMENT) if experiment != "" else None
+    try:
+        yield process
+    finally:
+        if process is not None:
+            process.close()
+
+
 def after_scoring(
-    result, input: Path, monitor_experiment: str | None, drift_threshold: float, fail_on_drift: bool
+    result,
+    input: Path,
+    monitor_experiment: str | None,
+    drift_threshold: float,
+    fail_on_drift: bool,
+    process: MonitoringProcess | None = None,
 ) -> None:
     """Log the finished job to MLflow (unless the experiment is ''); exit 3 on drift if asked.
 
-    The output is complete by then: a store that refuses the run is a warning, not a failure.
+    ``process`` is the job's :class:`MonitoringProcess` (one is started here
+    when not given). The output is complete by then: a store that refuses
+    the run is a warning, not a failure.
     """
     from valuecube.console import err
+    from valuecube.training.scoring_runs import MONITOR_EXPERIMENT, scoring_request
 
     drifted = result.drifted_over(drift_threshold)
-    if monitor_experiment != "":  # MLflow loads only to log the run
-        from mlflow.exceptions import MlflowException
-
-        from valuecube.training.monitoring import MONITOR_EXPERIMENT, log_scoring_run
-
-        experiment = monitor_experiment or MONITOR_EXPERIMENT
-        try:
-            logged = log_scoring_run(
-                result, input_path=input, experiment=experiment, drift_threshold=drift_threshold
+    if monitor_experiment != "":
+        process = process or MonitoringProcess(monitor_experiment or MONITOR_EXPERIMENT)
+        request = scoring_request(result, input_path=input, drift_threshold=drift_threshold)
+        run_id, problem = process.log(request)
+        if run_id is None:
+            err.print(
+                f"[yellow]warning:[/] monitoring run not logged to {process.experiment!r}: "
+                f"{problem}"
             )
-        except (MlflowException, OSError) as exc:
-            err.print(f"[yellow]warning:[/] monitoring run not logged to {experiment!r}: {exc}")
         else:
-            console.print(f"monitoring run {logged.run_id} (drift, row counts) logged")
+            console.print(f"monitoring run {run_id} (drift, row counts) logged")
     if fail_on_drift and drifted:
         fail(f"input drift in {', '.join(drifted)} (PSI > {drift_threshold})", code=3)

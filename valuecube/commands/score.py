@@ -15,7 +15,13 @@ from typing import Annotated
 
 import typer
 
-from valuecube.commands.monitor import DriftThreshold, FailOnDrift, MonitorExperiment, after_scoring
+from valuecube.commands.monitor import (
+    DriftThreshold,
+    FailOnDrift,
+    MonitorExperiment,
+    after_scoring,
+    monitoring_process,
+)
 from valuecube.console import console, err, fail
 
 DEFAULT_CHUNK_ROWS = (
@@ -170,61 +176,62 @@ def score(
     Example: valuecube score -m models:/valuecube-telco@champion -i data/telco_churn.csv
     -o out/scores.parquet --rejects out/rejects.csv
     """
-    from valuecube.features.config import ConfigError
-    from valuecube.features.inputs import InputError
-    from valuecube.serving.batch import score_file
-    from valuecube.serving.drift import DRIFT_MIN_SAMPLE
-    from valuecube.serving.loading import ModelLoadError
+    with monitoring_process(monitor_experiment) as monitoring:  # MLflow loads beside the job
+        from valuecube.features.config import ConfigError
+        from valuecube.features.inputs import InputError
+        from valuecube.serving.batch import score_file
+        from valuecube.serving.drift import DRIFT_MIN_SAMPLE
+        from valuecube.serving.loading import ModelLoadError
 
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        result = score_file(
-            model,
-            input,
-            output,
-            rejects=rejects,
-            config=config,
-            chunk_rows=chunk_rows,
-            as_of=as_of.date() if as_of else None,
-            engine=engine.value,
-            spark_master=spark_master,
-            reasons=reasons,
-            levers=levers,
-            input_format=input_format.value if input_format else None,
-            memory_limit=memory_limit,
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            result = score_file(
+                model,
+                input,
+                output,
+                rejects=rejects,
+                config=config,
+                chunk_rows=chunk_rows,
+                as_of=as_of.date() if as_of else None,
+                engine=engine.value,
+                spark_master=spark_master,
+                reasons=reasons,
+                levers=levers,
+                input_format=input_format.value if input_format else None,
+                memory_limit=memory_limit,
+            )
+        except Stopped:
+            fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)
+        except OSError as exc:  # the machine, not the data: disk full, permissions, I/O
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+            fail(
+                f"no space left on the device while writing {output}; nothing was written. "
+                "Free some space or choose another --output"
+                if full
+                else f"{exc.strerror or exc}: {exc.filename or output}"
+            )
+        except (ConfigError, InputError, ModelLoadError, ValueError) as exc:
+            fail(str(exc))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        for warning in result.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+        drifted = result.drifted_over(drift_threshold)
+        if drifted:
+            listed = ", ".join(f"{name} (PSI {result.drift[name]:.2f})" for name in drifted)
+            err.print(
+                f"[yellow]warning:[/] input drift: {listed} differ from the training data "
+                f"(PSI > {drift_threshold}); "
+                "check the input or retrain"
+            )
+        elif result.drift_sample_size and not result.drift_judged:
+            err.print(
+                f"[dim]input drift not judged: {result.drift_sample_size:,} customers scored, "
+                f"at least {DRIFT_MIN_SAMPLE} needed[/]"
+            )
+        console.print(result.summary())
+        console.print(
+            f"model {result.model_name} version {result.model_version} · {result.seconds:.1f} s · "
+            f"wrote {output}" + (f" and {rejects}" if rejects else "")
         )
-    except Stopped:
-        fail(f"stopped by SIGTERM; nothing was written to {output}", code=128 + signal.SIGTERM)
-    except OSError as exc:  # the machine, not the data: disk full, permissions, I/O
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
-        fail(
-            f"no space left on the device while writing {output}; nothing was written. "
-            "Free some space or choose another --output"
-            if full
-            else f"{exc.strerror or exc}: {exc.filename or output}"
-        )
-    except (ConfigError, InputError, ModelLoadError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
-    drifted = result.drifted_over(drift_threshold)
-    if drifted:
-        listed = ", ".join(f"{name} (PSI {result.drift[name]:.2f})" for name in drifted)
-        err.print(
-            f"[yellow]warning:[/] input drift: {listed} differ from the training data "
-            f"(PSI > {drift_threshold}); "
-            "check the input or retrain"
-        )
-    elif result.drift_sample_size and not result.drift_judged:
-        err.print(
-            f"[dim]input drift not judged: {result.drift_sample_size:,} customers scored, "
-            f"at least {DRIFT_MIN_SAMPLE} needed[/]"
-        )
-    console.print(result.summary())
-    console.print(
-        f"model {result.model_name} version {result.model_version} · {result.seconds:.1f} s · "
-        f"wrote {output}" + (f" and {rejects}" if rejects else "")
-    )
-    after_scoring(result, input, monitor_experiment, drift_threshold, fail_on_drift)
+        after_scoring(result, input, monitor_experiment, drift_threshold, fail_on_drift, monitoring)
