@@ -108,13 +108,37 @@ def _churn_logit(net: Snapshot, x: np.ndarray) -> np.ndarray | None:
     return None if net["churn_wide"] is None else _linear(x, net["churn_wide"])[:, 0]
 
 
+FORWARD_ROWS = 4096
+"""Rows per block of the forward pass: the hidden layers' float64 temporaries of a block
+(4096 × 128 × 8 bytes = 4 MB for the demo's widest layer) are reused from the allocator
+instead of a chunk's 100 MB, which the kernel maps and zeroes afresh each time."""
+
+
 def forward(
     arrays: dict[str, Any], x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Segment logits, churn logit and spend outputs of standardised float32 ``x``, per snapshot.
 
-    The NumPy twin of :meth:`models.network_heads.HeadSnapshots.forward`.
+    The NumPy twin of :meth:`models.network_heads.HeadSnapshots.forward`,
+    :data:`FORWARD_ROWS` rows at a time: each row's outputs depend on that row
+    only, and the blocks change them only at float64 rounding (BLAS orders a
+    block's sums by its row count; a test pins 1e-12).
     """
+    if len(x) <= FORWARD_ROWS:
+        return _forward_block(arrays, x)
+    blocks = [
+        _forward_block(arrays, x[s : s + FORWARD_ROWS]) for s in range(0, len(x), FORWARD_ROWS)
+    ]
+    return tuple(  # type: ignore[return-value]
+        None if blocks[0][i] is None else np.concatenate([block[i] for block in blocks])
+        for i in range(3)
+    )
+
+
+def _forward_block(
+    arrays: dict[str, Any], x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    x = x.astype(np.float64)  # once for every layer that reads the input
     segment, churn, spend = _heads(arrays["segment"], x)
     if isinstance(arrays["churn"], dict):
         churn = _churn_logit(arrays["churn"], x)
