@@ -8,7 +8,8 @@ jitter, unique ids, typed Parquet columns, blank totalcharges at tenure 0 as
 in the real file), then measures in the same run:
 
 * the job: ``serving.batch.score_file`` with the default chunk size, in a
-  fresh subprocess (throughput, and its peak RSS);
+  fresh subprocess set up as ``valuecube score`` sets its own
+  (``valuecube.process.keep_freed_memory``): throughput, and its peak RSS;
 * the floor: reading the input with pyarrow, the bare network's forward pass
   on the same rows (its input matrix built beforehand, untimed), and writing
   the output with pyarrow;
@@ -147,9 +148,11 @@ def peak_rss_mb() -> float:
 
 
 def _job(uri: str, source: str, output: str, chunk_rows: int | None, reasons: int = 0) -> None:
+    from valuecube.process import keep_freed_memory
     from valuecube.serving.batch import DEFAULT_CHUNK_ROWS, score_file
     from valuecube.serving.loading import load_model
 
+    keep_freed_memory()  # as `valuecube score` sets its process
     loaded = load_model(uri)
     if reasons:  # the one-off torch import is start-up, not scoring
         import valuecube.models.reasons  # noqa: F401

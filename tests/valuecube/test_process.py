@@ -26,3 +26,29 @@ def test_a_command_collects_less_and_still_collects_cycles() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", str(GEN0_THRESHOLD), "True"]
+
+
+def test_a_batch_job_reuses_freed_memory_instead_of_mapping_it_again() -> None:
+    """With ``keep_freed_memory`` a block of 64 MB allocated, written and freed twenty times is
+    mapped by the kernel once (about 16,000 page faults), not twenty times (about 330,000)."""
+    script = (
+        "import resource, sys\n"
+        "from valuecube.process import keep_freed_memory\n"
+        "applied = keep_freed_memory() if sys.argv[1] == 'keep' else None\n"
+        "size = 64 << 20\n"
+        "start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(20):\n"
+        "    block = bytearray(size)\n"
+        "    view = memoryview(block)\n"
+        "    view[::4096] = bytes([1]) * len(range(0, size, 4096))\n"
+        "    del view, block\n"
+        "print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)\n"
+    )
+    runs = {}
+    for mode in ("default", "keep"):
+        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        applied, faults = done.stdout.split()
+        runs[mode] = (applied, int(faults))
+    assert runs["keep"][0] == "True"  # glibc, as on every machine this project runs on
+    assert runs["keep"][1] < runs["default"][1] / 5

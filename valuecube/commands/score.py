@@ -23,6 +23,7 @@ from valuecube.commands.monitor import (
     monitoring_process,
 )
 from valuecube.console import console, err, fail
+from valuecube.process import keep_freed_memory
 
 DEFAULT_CHUNK_ROWS = (
     100_000  # = valuecube.serving.batch.DEFAULT_CHUNK_ROWS (not imported: keeps --help fast)
@@ -183,6 +184,7 @@ def score(
         from valuecube.serving.drift import DRIFT_MIN_SAMPLE
         from valuecube.serving.loading import ModelLoadError
 
+        keep_freed_memory()  # chunks reuse each other's memory (glibc; elsewhere a no-op)
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
             result = score_file(
