@@ -41,6 +41,7 @@ text back into lists where a caller wants lists (the API, the pyfunc).
 from __future__ import annotations
 
 import json
+import weakref
 from functools import lru_cache
 from typing import Any
 
@@ -122,6 +123,24 @@ def _grouping(columns: list[str], config: Any) -> tuple[list[str], np.ndarray]:
     return groups, matrix
 
 
+_BASELINES: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, float]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _baseline(module: torch.nn.Module, name: str, forward: Any, like_x: torch.Tensor) -> float:
+    """Output ``name`` at the training-mean input (the standardised zero), once per fitted module.
+
+    Every call of :func:`attribute` integrates from that input; a fit makes a
+    new module, so a refitted network gets its own value.
+    """
+    values = _BASELINES.setdefault(module, {})
+    if name not in values:
+        with torch.no_grad():
+            values[name] = float(forward(like_x.new_zeros((1, like_x.shape[1])))[0])
+    return values[name]
+
+
 def _targets(network: Any) -> dict[str, Any]:
     """Output name → a function of the standardised input giving one value per row."""
     module = network.module_
@@ -195,7 +214,6 @@ def attribute(
     groups, G = _grouping(tuple(X.columns), model.config)
     x = network.standardise(X).contiguous()
     n, width = x.shape
-    zero = torch.zeros((1, width), dtype=x.dtype)
     steps_per_pass = max(1, INTERNAL_BATCH // max(n, 1))
     out = {}
     for name, forward in _targets(network).items():
@@ -203,8 +221,8 @@ def attribute(
         def summed(z: torch.Tensor, forward=forward) -> torch.Tensor:
             return forward(z.reshape(-1, width)).reshape(z.shape[0], -1).sum(dim=1)
 
+        baseline = _baseline(network.module_, name, forward, x)
         with torch.no_grad():
-            baseline = float(forward(zero)[0])
             value = forward(x).reshape(-1).double().numpy()
         gap = value - baseline
         if name == "churn":

@@ -188,6 +188,21 @@ def test_telco_config_and_a_held_out_c_index():
     assert concordance_index_censored(event, design.loc[test, "tenure"], risk)[0] > 0.8
 
 
+def test_a_few_customers_get_the_design_rows_of_a_large_batch():
+    """lifetime_design's one-hot columns for a request's few rows (one comparison per category
+    column) equal those of a large batch (one column at a time)."""
+    cfg = load_config(TELCO_CONFIG)
+    table = load_training_data(cfg, seed=0).customers.table.iloc[:400]
+    factors = compute_factors(table, cfg.factors)
+    whole = lifetime_design(table, factors, cfg)
+    few = survival_module.SMALL_ROWS
+    assert len(table) > few and whole.filter(like="=").to_numpy().sum() > 0
+    for start in (0, 37, 400 - few):
+        rows = slice(start, start + few)
+        part = lifetime_design(table.iloc[rows], factors.iloc[rows], cfg)
+        pd.testing.assert_frame_equal(part, whole.iloc[rows])
+
+
 def test_lifetime_block_is_checked(tmp_path):
     raw = yaml.safe_load(TELCO_CONFIG.read_text())
     raw["data"] = str(TELCO_CONFIG.parent / raw["data"])
@@ -214,9 +229,10 @@ def test_a_few_customers_at_once_give_the_month_by_month_bits(baseline):
     ).fit(X, churn)  # fmt: skip
     few = survival_module.SMALL_ROWS
     assert len(X) > few
-    whole = model.transform(X)
+    whole, risk = model.transform(X), model.risk_score(X)
     for start in range(0, 600, few):
         part = X.iloc[start : start + few]
+        np.testing.assert_array_equal(model.risk_score(part), risk[start : start + few])
         expected = whole.iloc[start : start + few].to_numpy()
         np.testing.assert_array_equal(model.transform(part).to_numpy(), expected)
         table = Columns({c: part[c].to_numpy() for c in part.columns}, part.index.to_numpy())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from valuecube.features.inputs import load_input
 from valuecube.models.packaged import unwrap
 from valuecube.models.reasons import (
     SPEND_TOLERANCE,
+    _baseline,
     _targets,
     as_json,
     attribute,
@@ -57,6 +60,34 @@ def test_effects_add_up_to_probability_minus_baseline(telco_pyfunc, telco_rows) 
     assert np.abs(delta).max() < ADDITIVITY_TOL
     assert "tenure" not in effects.columns and "tenure_months" in effects.columns
     assert not any(c.startswith(("c:", "x:", "u:")) for c in effects.columns)
+
+
+def test_the_baseline_is_the_output_at_the_mean_input_once_per_fitted_module(
+    telco_pyfunc, telco_rows
+) -> None:
+    """attribute's baseline is f(standardised zero) of the network's module; another module
+    (what a refit makes) gets its own value, not the first one's."""
+    model = unwrap(telco_pyfunc)
+    module = model.network.module_
+    forward = _targets(model.network)["churn"]
+    width = model.network.input_mean_.shape[0]
+    x = torch.zeros((2, width))
+    with torch.no_grad():
+        fresh = float(forward(torch.zeros((1, width)))[0])
+    assert _baseline(module, "churn", forward, x) == fresh
+    assert _baseline(module, "churn", forward, x) == fresh  # cached: the same value
+    other = copy.deepcopy(module)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(0.01)
+    moved = _targets(SimpleNamespace(module_=other))["churn"]
+    with torch.no_grad():
+        expected = float(moved(torch.zeros((1, width)))[0])
+    assert expected != fresh
+    assert _baseline(other, "churn", moved, x) == expected
+    customers, factors = model.prepare(model.customers(telco_rows))
+    _, baseline, _ = attribute(model, model.design.transform(customers, factors))["churn"]
+    assert baseline == fresh
 
 
 def _captum_ig(summed, x, steps, steps_per_pass):
