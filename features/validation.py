@@ -271,23 +271,46 @@ def validate_chunk(chunk: RawChunk, spec: InputSpec, source: str) -> ValidatedIn
     if spec.shape == "customer_table" and spec.id_column in present:
         # every row of a repeated id goes to the row-by-row check, which words the duplicates
         ids = pc.utf8_trim_whitespace(pc.cast(chunk.table.column(spec.id_column), pa.string()))
-        clean &= ~pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated(keep=False).to_numpy()
+        clean &= ~_repeated(ids)
+    every = bool(clean.all())  # the usual chunk: nothing to take out, no row to check
     positions = np.flatnonzero(clean)
-    index = pd.Index(chunk.lines[positions], name=LINE)
+    index = pd.Index(chunk.lines if every else chunk.lines[positions], name=LINE)
     typed = {}
     for name, (_, values) in checks.items():
         if isinstance(values, np.ndarray | pd.Categorical):
-            typed[name] = values[positions]
+            typed[name] = values if every else values[positions]
         else:  # pandas' Arrow-backed "str" dtype: a tenth of the memory of Python strings
-            typed[name] = (
-                values.take(pa.array(positions, type=pa.int64())).to_pandas().set_axis(index)
-            )
+            kept = values if every else values.take(pa.array(positions, type=pa.int64()))
+            typed[name] = kept.to_pandas().set_axis(index)
     data = pd.DataFrame(typed, index=index)
+    if every:
+        return ValidatedInput(
+            data=data, rejects=_no_rejects(chunk.table.column_names), rows_read=n, source=source
+        )
     rest = np.flatnonzero(~clean)
     checked = _validate_rows(text_rows(chunk, spec, rest), spec, source, problems[rest])
     if len(checked.data):  # Categoricals with equal categories stay so
         data = pd.concat([data, checked.data]).sort_index(kind="stable")
     return ValidatedInput(data=data, rejects=checked.rejects, rows_read=n, source=source)
+
+
+def _repeated(ids: pa.ChunkedArray) -> np.ndarray:
+    """Whether each id occurs more than once in the chunk (nulls count as one value).
+
+    ``duplicated(keep=False)`` by Arrow's hash encoding, without making a
+    Python string of every id.
+    """
+    encoded = pc.dictionary_encode(ids.combine_chunks(), null_encoding="encode")
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+    return np.bincount(codes, minlength=len(encoded.dictionary))[codes] > 1
+
+
+def _no_rejects(columns: list[str]) -> pd.DataFrame:
+    """The rejects frame of :func:`_validate_rows` when no row is rejected: its columns, no rows."""
+    rejects = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    rejects.insert(0, LINE, pd.array([], dtype="Int64"))
+    rejects[REASON] = pd.Series(dtype=object)
+    return rejects
 
 
 def _validate_rows(

@@ -21,6 +21,7 @@ from valuecube.features.inputs import (
     read_chunks,
     read_raw,
     scoring_spec,
+    text_rows,
     validate,
     validate_chunk,
 )
@@ -332,6 +333,28 @@ def test_fast_path_equals_row_by_row_typed() -> None:
     _same(validate(typed, TELCO, source="x"), slow)
     _same(validate_chunk(chunk, TELCO, "x"), slow)
     assert isinstance(validate(typed, TELCO).data["contract"].dtype, pd.CategoricalDtype)
+
+
+def test_a_chunk_without_a_bad_row_skips_the_row_check_and_gives_its_results(tmp_path) -> None:
+    """Every row clean (the usual chunk): the typed rows of the row-by-row check, and its empty
+    rejects frame exactly (columns, dtypes, index); the rows of a repeated id still go to that
+    check."""
+    raw = pd.read_csv(TELCO_CSV, dtype=str, keep_default_na=False).head(200)
+    path = tmp_path / "clean.csv"
+    raw.to_csv(path, index=False)
+    (chunk,) = read_chunks(path, TELCO, 1000)
+    fast = validate_chunk(chunk, TELCO, "x")
+    slow = _validate_rows(text_rows(chunk, TELCO), TELCO, "x")
+    assert len(fast.data) == 200 and len(slow.rejects) == 0
+    _same(fast, slow)
+    pd.testing.assert_frame_equal(fast.rejects, slow.rejects)
+    raw.loc[150, "customerid"] = raw.loc[20, "customerid"]  # lines 22 and 152
+    raw.to_csv(path, index=False)
+    (chunk,) = read_chunks(path, TELCO, 1000)
+    repeated = validate_chunk(chunk, TELCO, "x")  # both rows: the batch keeps the first before
+    assert repeated.rejects[LINE].tolist() == [22, 152]
+    assert repeated.rejects[REASON].str.startswith("duplicate customerid").all()
+    _same(repeated, _validate_rows(text_rows(chunk, TELCO), TELCO, "x"))
 
 
 # ------------------------------------------------ records that are not rows as they stand
