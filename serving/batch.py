@@ -19,7 +19,8 @@ with the input and are kept small:
   the rejects are the same as in one pass.
 
 The next chunk is read and validated in a background thread while the
-current one is scored (:func:`valuecube.serving.progress.prefetch`).
+current one is scored (:func:`valuecube.serving.progress.prefetch`); BLAS
+keeps the reader's core free (:func:`blas_threads`).
 
 Row accounting: every input row is scored or written to the rejects file
 with a reason (invalid values, duplicate id, factors not computable);
@@ -34,6 +35,7 @@ job killed half-way leaves no file at the destination, only a hidden
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -145,7 +147,12 @@ class BatchJob:
             spec = self.spec
             self.parts = LogParts(self.output, self.partitions, spec.id_column, spec.date_column)
         try:
-            return self._run()
+            if self.spec.shape != "customer_table":
+                return self._run()
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=blas_threads(), user_api="blas"):
+                return self._run()
         finally:
             if self.parts is not None:
                 self.parts.remove()
@@ -427,6 +434,19 @@ def score_file(
     job.input_format = input_format
     job.result.warnings += warnings
     return job.run()
+
+
+def blas_threads() -> int:
+    """BLAS threads for a customer table's job: the cores this process may use, less one.
+
+    The job already keeps two threads busy, the chunk reader and the scorer;
+    BLAS's own threads for the network's products (all the cores by default)
+    would compete with the reader for the same cores and spin while they
+    wait. On a 2-core machine this gives one thread: the same rows, less
+    time (``docs/benchmarks.md``).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
 
 
 def _input_rows(path: Path) -> int | None:

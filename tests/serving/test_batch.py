@@ -162,6 +162,38 @@ def test_chunk_size_and_format_do_not_change_results(loaded: LoadedModel, tmp_pa
     pd.testing.assert_frame_equal(outs[0], outs[2])
 
 
+def test_blas_keeps_a_core_for_the_reader_and_is_restored_after(
+    loaded: LoadedModel, tmp_path: Path
+) -> None:
+    """BLAS threads: the process's cores less one, at least one; a job leaves the process's
+    BLAS threads as it found them, and scores as many customers whatever the limit."""
+    from threadpoolctl import threadpool_info
+
+    script = (
+        "import os\n"
+        "from valuecube.serving.batch import blas_threads\n"
+        "every = os.sched_getaffinity(0)\n"
+        "os.sched_setaffinity(0, {min(every)})\n"
+        "one = blas_threads()\n"
+        "os.sched_setaffinity(0, every)\n"
+        "print(one, blas_threads(), len(every))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    one, every, cores = map(int, done.stdout.split())
+    assert one == 1 and every == max(1, cores - 1)
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    rows = telco_rows(300, seed=5)
+    rows.to_parquet(tmp_path / "in.parquet", index=False)
+    result = score_file(loaded, tmp_path / "in.parquet", tmp_path / "out.parquet", progress=False)
+    assert result.customers_scored == 300
+    assert blas() == before
+
+
 def test_empty_header_only_and_all_rejected(loaded: LoadedModel, tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
