@@ -422,7 +422,7 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         :func:`models.network_arrays.forward` on the standardised input: no
         torch, no autograd. Batch scoring passes 100,000 rows at a time.
         """
-        return network_arrays.forward(self.weights_, self._standardised(X))
+        return network_arrays.forward(self.weights_, self._checked(X), self._standardise_rows)
 
     def _standardised(self, X: Any) -> np.ndarray:
         """The validated ``X`` as the first layer takes it: standardised in float64, as float32.
@@ -430,6 +430,34 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         One float64 temporary, in ``X``'s memory order (a column-major matrix
         from :class:`~models.design.NetworkDesign` stays so).
         """
+        X = self._checked(X)
+        standardised = np.empty_like(X, dtype=np.float32)
+        np.divide(
+            np.subtract(X, self.input_mean_),
+            self.input_scale_,
+            out=standardised,
+            casting="same_kind",
+        )
+        return standardised
+
+    def _standardise_rows(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`_standardised` of a block of checked rows, in float64 for the NumPy layers.
+
+        The same operations, so the same float32 values, in the rows' memory
+        order (BLAS may order a product's sums by it); a block's temporaries
+        stay in the CPU cache instead of passing over a whole chunk twice.
+        """
+        standardised = np.empty_like(rows, dtype=np.float32)
+        np.divide(
+            np.subtract(rows, self.input_mean_),
+            self.input_scale_,
+            out=standardised,
+            casting="same_kind",
+        )
+        return standardised.astype(np.float64)
+
+    def _checked(self, X: Any) -> np.ndarray:
+        """``X`` validated against the fitted columns as float64, every value finite."""
         names = getattr(self, "feature_names_in_", None)
         columns = getattr(X, "columns", None)
         if (  # the design's own matrix: its columns are the fitted names, checked cheaply here
@@ -442,15 +470,7 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
             X = X.to_numpy(dtype=np.float64)
         else:  # scikit-learn's full check of names, shape and dtype: costly for a few rows
             X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
-        X = check_finite(X, self)
-        standardised = np.empty_like(X, dtype=np.float32)
-        np.divide(
-            np.subtract(X, self.input_mean_),
-            self.input_scale_,
-            out=standardised,
-            casting="same_kind",
-        )
-        return standardised
+        return check_finite(X, self)
 
     def standardise(self, X: Any) -> torch.Tensor:
         """The validated ``X`` as the torch module takes it (float32, standardised)."""

@@ -28,6 +28,7 @@ rounding, not bit for bit (docs/benchmarks.md gives the measured difference).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -115,19 +116,26 @@ instead of a chunk's 100 MB, which the kernel maps and zeroes afresh each time."
 
 
 def forward(
-    arrays: dict[str, Any], x: np.ndarray
+    arrays: dict[str, Any],
+    x: np.ndarray,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Segment logits, churn logit and spend outputs of standardised float32 ``x``, per snapshot.
 
     The NumPy twin of :meth:`models.network_heads.HeadSnapshots.forward`,
     :data:`FORWARD_ROWS` rows at a time: each row's outputs depend on that row
     only, and the blocks change them only at float64 rounding (BLAS orders a
-    block's sums by its row count; a test pins 1e-12).
+    block's sums by its row count; a test pins 1e-12). ``prepare`` makes a
+    block of ``x`` the float64 input the layers take (default: ``x`` is that
+    input already, as float32); the network passes its raw checked rows and its
+    standardisation, done block by block.
     """
+    prepare = _as_float64 if prepare is None else prepare
     if len(x) <= FORWARD_ROWS:
-        return _forward_block(arrays, x)
+        return _forward_block(arrays, prepare(x))
     blocks = [
-        _forward_block(arrays, x[s : s + FORWARD_ROWS]) for s in range(0, len(x), FORWARD_ROWS)
+        _forward_block(arrays, prepare(x[s : s + FORWARD_ROWS]))
+        for s in range(0, len(x), FORWARD_ROWS)
     ]
     return tuple(  # type: ignore[return-value]
         None if blocks[0][i] is None else np.concatenate([block[i] for block in blocks])
@@ -135,10 +143,13 @@ def forward(
     )
 
 
+def _as_float64(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64)  # once for every layer that reads the input
+
+
 def _forward_block(
     arrays: dict[str, Any], x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    x = x.astype(np.float64)  # once for every layer that reads the input
     segment, churn, spend = _heads(arrays["segment"], x)
     if isinstance(arrays["churn"], dict):
         churn = _churn_logit(arrays["churn"], x)
