@@ -419,18 +419,23 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
     def _forward(self, X: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Segment logits, churn logit and spend outputs of the validated ``X`` (NumPy, float32).
 
-        :func:`models.network_arrays.forward` on the standardised input: no
-        torch, no autograd. Batch scoring passes 100,000 rows at a time.
+        :func:`models.network_arrays.forward` on the checked input, standardised
+        block by block: no torch, no autograd. Batch scoring passes 100,000
+        rows at a time.
         """
         return network_arrays.forward(self.weights_, self._checked(X), self._standardise_rows)
 
     def _standardised(self, X: Any) -> np.ndarray:
-        """The validated ``X`` as the first layer takes it: standardised in float64, as float32.
+        """The validated ``X`` as the first layer takes it: standardised in float64, as float32."""
+        return self._standardise(self._checked(X))
 
-        One float64 temporary, in ``X``'s memory order (a column-major matrix
-        from :class:`~models.design.NetworkDesign` stays so).
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        """``(X − mean) / scale`` in float64, rounded to float32, in ``X``'s memory order.
+
+        One float64 temporary; a column-major matrix from
+        :class:`~models.design.NetworkDesign` stays so (BLAS may order a
+        product's sums by the memory order).
         """
-        X = self._checked(X)
         standardised = np.empty_like(X, dtype=np.float32)
         np.divide(
             np.subtract(X, self.input_mean_),
@@ -441,20 +446,12 @@ class BPNetworkClassifier(ClassifierMixin, BaseEstimator):
         return standardised
 
     def _standardise_rows(self, rows: np.ndarray) -> np.ndarray:
-        """:meth:`_standardised` of a block of checked rows, in float64 for the NumPy layers.
+        """A block of checked rows standardised, in float64 for the NumPy layers.
 
-        The same operations, so the same float32 values, in the rows' memory
-        order (BLAS may order a product's sums by it); a block's temporaries
+        The same float32 values as :meth:`_standardised`; a block's temporaries
         stay in the CPU cache instead of passing over a whole chunk twice.
         """
-        standardised = np.empty_like(rows, dtype=np.float32)
-        np.divide(
-            np.subtract(rows, self.input_mean_),
-            self.input_scale_,
-            out=standardised,
-            casting="same_kind",
-        )
-        return standardised.astype(np.float64)
+        return self._standardise(rows).astype(np.float64)
 
     def _checked(self, X: Any) -> np.ndarray:
         """``X`` validated against the fitted columns as float64, every value finite."""
