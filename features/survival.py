@@ -137,16 +137,10 @@ def lifetime_design(customers: Table, factors: Table, config: DatasetConfig) -> 
         design[:, j] = floats(factors[f])
     at = len(spec.covariates) + 1
     design[:, at] = floats(factors[spec.monthly_revenue])
-    small = len(customers) <= SMALL_ROWS
     for column, values in categories.items():
         codes = category_codes(customers[column], values)
-        if small:  # a request's few rows: one comparison for all the values
-            design[:, at + 1 : at + 1 + len(values)] = codes[:, np.newaxis] == np.arange(
-                len(values)
-            )
-        else:
-            for i in range(len(values)):  # one contiguous column each
-                design[:, at + 1 + i] = codes == i
+        for i in range(len(values)):  # one contiguous column each
+            design[:, at + 1 + i] = codes == i
         at += len(values)
     return like(customers, design, names)
 

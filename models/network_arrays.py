@@ -110,9 +110,9 @@ def _churn_logit(net: Snapshot, x: np.ndarray) -> np.ndarray | None:
 
 
 FORWARD_ROWS = 4096
-"""Rows per block of the forward pass: the hidden layers' float64 temporaries of a block
-(4096 × 128 × 8 bytes = 4 MB for the demo's widest layer) are reused from the allocator
-instead of a chunk's 100 MB, which the kernel maps and zeroes afresh each time."""
+"""Rows per block of the forward pass: a block's float64 temporaries (4096 × 128 × 8 bytes =
+4 MB for the demo's widest layer) stay in the CPU cache and are reused from the allocator,
+where a whole chunk's (100 MB) would be mapped and zeroed by the kernel afresh."""
 
 
 def forward(
@@ -120,15 +120,15 @@ def forward(
     x: np.ndarray,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Segment logits, churn logit and spend outputs of standardised float32 ``x``, per snapshot.
+    """Segment logits, churn logit and spend outputs of the rows ``x``, per snapshot.
 
     The NumPy twin of :meth:`models.network_heads.HeadSnapshots.forward`,
     :data:`FORWARD_ROWS` rows at a time: each row's outputs depend on that row
     only, and the blocks change them only at float64 rounding (BLAS orders a
     block's sums by its row count; a test pins 1e-12). ``prepare`` makes a
-    block of ``x`` the float64 input the layers take (default: ``x`` is that
-    input already, as float32); the network passes its raw checked rows and its
-    standardisation, done block by block.
+    block of ``x`` the float64 input the layers take; by default ``x`` is the
+    standardised input already, as float32. The network passes its checked,
+    unstandardised rows and its standardisation instead.
     """
     prepare = _as_float64 if prepare is None else prepare
     if len(x) <= FORWARD_ROWS:

@@ -189,8 +189,7 @@ def test_telco_config_and_a_held_out_c_index():
 
 
 def test_a_few_customers_get_the_design_rows_of_a_large_batch():
-    """lifetime_design's one-hot columns for a request's few rows (one comparison per category
-    column) equal those of a large batch (one column at a time)."""
+    """lifetime_design of a request's few rows equals those rows of a large batch's design."""
     cfg = load_config(TELCO_CONFIG)
     table = load_training_data(cfg, seed=0).customers.table.iloc[:400]
     factors = compute_factors(table, cfg.factors)

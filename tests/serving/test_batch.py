@@ -165,8 +165,8 @@ def test_chunk_size_and_format_do_not_change_results(loaded: LoadedModel, tmp_pa
 def test_blas_keeps_a_core_for_the_reader_and_is_restored_after(
     loaded: LoadedModel, tmp_path: Path
 ) -> None:
-    """BLAS threads: the process's cores less one, at least one; a job leaves the process's
-    BLAS threads as it found them, and scores as many customers whatever the limit."""
+    """BLAS threads: the process's cores less one, at least one; a job scores every customer
+    and leaves the process's BLAS threads as it found them."""
     from threadpoolctl import threadpool_info
 
     script = (
